@@ -1,0 +1,4 @@
+DROP TABLE settings;
+DROP TABLE jobs;
+DROP TABLE approvals;
+DROP TABLE releases;

@@ -1,0 +1,267 @@
+//! The approvers source: who must approve a release.
+
+use std::time::Duration;
+
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use serde_json::Value;
+
+use crate::config::ApproversSource;
+use crate::domain::approver::{dedup, Approver, ApproverEmail};
+use crate::domain::ReleaseKey;
+
+/// The most we read of an approvers response: a list of approvers is a few
+/// kilobytes; anything bigger is a misconfigured URL.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FetchError {
+    /// Worth trying again later: timeouts, refused connections, 5xx, 429.
+    #[error("{0}")]
+    Transient(String),
+    /// Trying again will not help: the answer itself is wrong.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ApproversClient {
+    source: ApproversSource,
+    http: reqwest::Client,
+}
+
+impl ApproversClient {
+    pub fn new(source: ApproversSource, timeout: Duration) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .user_agent(concat!("greenlight/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { source, http })
+    }
+
+    /// The approvers of one release: deduplicated, invalid entries dropped
+    /// (with a log line), never empty.
+    pub async fn fetch(&self, key: &ReleaseKey) -> Result<Vec<Approver>, FetchError> {
+        let approvers = match &self.source {
+            ApproversSource::Static(list) => list.clone(),
+            ApproversSource::None => {
+                return Err(FetchError::Permanent(
+                    "no approvers source is configured (set GREENLIGHT_APPROVERS_URL or GREENLIGHT_APPROVERS)"
+                        .to_owned(),
+                ))
+            }
+            ApproversSource::Http(template) => {
+                let body = self.get(&expand(template, key)).await?;
+                let parsed = parse_response(&body).map_err(FetchError::Permanent)?;
+                for dropped in &parsed.dropped {
+                    tracing::warn!(
+                        team_project = key.team_project(),
+                        release_id = key.release_id(),
+                        "approvers source: dropped an entry: {dropped}"
+                    );
+                }
+                parsed.approvers
+            }
+        };
+        if approvers.is_empty() {
+            return Err(FetchError::Permanent(
+                "the approvers source returned no valid approver".to_owned(),
+            ));
+        }
+        Ok(approvers)
+    }
+
+    async fn get(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        let mut response = self
+            .http
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| {
+                FetchError::Transient(format!("approvers source unreachable: {}", describe(&e)))
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            let message = format!("approvers source answered HTTP {}", status.as_u16());
+            return Err(
+                if status.is_server_error()
+                    || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                    || status == reqwest::StatusCode::REQUEST_TIMEOUT
+                {
+                    FetchError::Transient(message)
+                } else {
+                    FetchError::Permanent(message)
+                },
+            );
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| FetchError::Transient(format!("approvers source: {}", describe(&e))))?
+        {
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(FetchError::Permanent(format!(
+                    "approvers source answered more than {MAX_RESPONSE_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+/// reqwest's Display omits the cause; the cause is what an operator needs.
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = if e.is_timeout() {
+        "timed out".to_owned()
+    } else {
+        e.to_string()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Fills `{team_project}` and `{release_id}` in, URL-encoded.
+pub fn expand(template: &str, key: &ReleaseKey) -> String {
+    template
+        .replace(
+            "{team_project}",
+            &utf8_percent_encode(key.team_project(), NON_ALPHANUMERIC).to_string(),
+        )
+        .replace(
+            "{release_id}",
+            &utf8_percent_encode(key.release_id(), NON_ALPHANUMERIC).to_string(),
+        )
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct ParsedApprovers {
+    pub approvers: Vec<Approver>,
+    /// Entries that were not approvers, described for the log.
+    pub dropped: Vec<String>,
+}
+
+/// Parses `{"approvers": [...]}` or a bare list; each entry an email string
+/// or an object `{"name": ..., "email": ...}`.
+pub fn parse_response(body: &[u8]) -> Result<ParsedApprovers, String> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("approvers source answered invalid JSON: {e}"))?;
+    let entries = match value {
+        Value::Array(entries) => entries,
+        Value::Object(mut object) => match object.remove("approvers") {
+            Some(Value::Array(entries)) => entries,
+            _ => {
+                return Err(
+                    "approvers source answered an object without an \"approvers\" list".to_owned(),
+                )
+            }
+        },
+        _ => return Err("approvers source answered neither a list nor an object".to_owned()),
+    };
+    let mut approvers = Vec::new();
+    let mut dropped = Vec::new();
+    for entry in entries {
+        match parse_entry(&entry) {
+            Ok(a) => approvers.push(a),
+            Err(e) => dropped.push(e),
+        }
+    }
+    Ok(ParsedApprovers {
+        approvers: dedup(approvers),
+        dropped,
+    })
+}
+
+fn parse_entry(entry: &Value) -> Result<Approver, String> {
+    match entry {
+        Value::String(s) => Approver::parse(s),
+        Value::Object(o) => {
+            let email = o
+                .get("email")
+                .and_then(Value::as_str)
+                .ok_or_else(|| "an approver object without an \"email\" string".to_owned())?;
+            let name = o.get("name").and_then(Value::as_str).map(str::to_owned);
+            Ok(Approver::new(name, ApproverEmail::parse(email)?))
+        }
+        other => Err(format!(
+            "an entry that is neither a string nor an object: {other}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn emails(body: &str) -> Vec<String> {
+        parse_response(body.as_bytes())
+            .unwrap()
+            .approvers
+            .iter()
+            .map(|a| a.email.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn reads_the_challenge_mock_shape() {
+        assert_eq!(
+            emails(r#"{"approvers": ["ana@example.com", "bruno@example.com"]}"#),
+            ["ana@example.com", "bruno@example.com"]
+        );
+    }
+
+    #[test]
+    fn reads_objects_and_bare_lists() {
+        let parsed =
+            parse_response(br#"[{"name":"Ana","email":"ana@example.com"},"bruno@example.com"]"#)
+                .unwrap();
+        assert_eq!(parsed.approvers[0].name.as_deref(), Some("Ana"));
+        assert_eq!(parsed.approvers.len(), 2);
+    }
+
+    #[test]
+    fn drops_invalid_entries_and_merges_duplicates() {
+        let parsed = parse_response(
+            br#"{"approvers": ["ana@example.com", "nope", 42, {"name":"x"}, "ANA@example.com", null]}"#,
+        )
+        .unwrap();
+        assert_eq!(parsed.approvers.len(), 1);
+        assert_eq!(parsed.dropped.len(), 4);
+    }
+
+    #[test]
+    fn refuses_other_shapes() {
+        for body in [
+            "",
+            "{",
+            "42",
+            "\"ana@example.com\"",
+            "{}",
+            r#"{"approvers": "ana@example.com"}"#,
+        ] {
+            assert!(parse_response(body.as_bytes()).is_err(), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn an_empty_list_parses_to_no_approvers() {
+        assert!(emails(r#"{"approvers": []}"#).is_empty());
+    }
+
+    #[test]
+    fn expands_the_url_template_encoded() {
+        let key = ReleaseKey::parse("Dev X/é", "38&6").unwrap();
+        assert_eq!(
+            expand("http://h/a?p={team_project}&r={release_id}", &key),
+            "http://h/a?p=Dev%20X%2F%C3%A9&r=38%266"
+        );
+    }
+}

@@ -1,0 +1,373 @@
+//! Configuration: environment variables, or the same keys in a
+//! `greenlight.toml` (environment wins). Read once at start and passed
+//! down, so tests build their own `Settings`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::domain::approver::{self, Approver};
+
+/// A value that must never reach a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalMode {
+    /// Opening the link approves.
+    OneClick,
+    /// Opening the link shows Approve and Reject buttons.
+    Confirm,
+}
+
+/// Where approvers come from.
+#[derive(Debug, Clone)]
+pub enum ApproversSource {
+    /// GET this URL; `{team_project}` and `{release_id}` are filled in.
+    Http(String),
+    Static(Vec<Approver>),
+    /// Nothing configured: every release fails with a reason saying so.
+    None,
+}
+
+/// How the job queue retries.
+#[derive(Debug, Clone)]
+pub struct QueueSettings {
+    /// Attempts before a job gives up and fails its release.
+    pub max_attempts: i32,
+    /// First retry delay; doubled at each attempt, with jitter.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// How long a claimed job is reserved for its worker. Longer than any
+    /// job's own timeouts; a job whose worker died runs again after it.
+    pub lease: Duration,
+    /// How often idle workers look for due jobs (retries, other replicas'
+    /// work); jobs enqueued by this process wake them at once.
+    pub poll_interval: Duration,
+    /// Jobs run at the same time by this process.
+    pub concurrency: usize,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 10,
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(300),
+            lease: Duration::from_secs(120),
+            poll_interval: Duration::from_secs(1),
+            concurrency: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: String,
+    pub database_url: String,
+    pub public_url: String,
+    pub approvers: ApproversSource,
+    pub smtp_url: Option<Secret>,
+    pub mail_from: String,
+    pub outbox_dir: PathBuf,
+    pub secret: Option<Secret>,
+    pub approval_mode: ApprovalMode,
+    /// How long approvers have to decide before the release expires.
+    pub decision_timeout: chrono::Duration,
+    pub http_timeout: Duration,
+    pub smtp_timeout: Duration,
+    pub queue: QueueSettings,
+    /// HTTP worker threads; `None` is one per core.
+    pub http_workers: Option<usize>,
+    pub db_pool_size: u32,
+    /// How long a request waits for a free database connection before it
+    /// is answered 503.
+    pub db_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Settings {
+    /// Reads the process environment, over `greenlight.toml` if present
+    /// (or the file named by `GREENLIGHT_CONFIG`).
+    pub fn load() -> Result<Self, ConfigError> {
+        let path = std::env::var("GREENLIGHT_CONFIG").ok();
+        let file = match &path {
+            Some(p) => read_toml(Path::new(p))?,
+            None if Path::new("greenlight.toml").exists() => {
+                read_toml(Path::new("greenlight.toml"))?
+            }
+            None => HashMap::new(),
+        };
+        Self::from_lookup(|key| std::env::var(key).ok().or_else(|| file.get(key).cloned()))
+    }
+
+    /// Builds settings from any key lookup (the environment in production,
+    /// a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |key: &str| {
+            get(key)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let listen = get("GREENLIGHT_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let public_url = get("GREENLIGHT_PUBLIC_URL")
+            .unwrap_or_else(|| format!("http://{listen}"))
+            .trim_end_matches('/')
+            .to_owned();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(ConfigError(format!(
+                "GREENLIGHT_PUBLIC_URL must start with http:// or https://, got {public_url:?}"
+            )));
+        }
+        let approvers = match (get("GREENLIGHT_APPROVERS_URL"), get("GREENLIGHT_APPROVERS")) {
+            (Some(url), _) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ConfigError(format!(
+                        "GREENLIGHT_APPROVERS_URL must be an http(s) URL, got {url:?}"
+                    )));
+                }
+                ApproversSource::Http(url)
+            }
+            (None, Some(list)) => ApproversSource::Static(
+                approver::parse_list(&list)
+                    .map_err(|e| ConfigError(format!("GREENLIGHT_APPROVERS: {e}")))?,
+            ),
+            (None, None) => ApproversSource::None,
+        };
+        let approval_mode = match get("GREENLIGHT_APPROVAL_MODE").as_deref() {
+            None | Some("one-click") => ApprovalMode::OneClick,
+            Some("confirm") => ApprovalMode::Confirm,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "GREENLIGHT_APPROVAL_MODE must be one-click or confirm, got {other:?}"
+                )))
+            }
+        };
+        let secret = get("GREENLIGHT_SECRET").map(Secret::new);
+        if let Some(s) = &secret {
+            if s.expose().len() < crate::token::MIN_SECRET_BYTES {
+                return Err(ConfigError(format!(
+                    "GREENLIGHT_SECRET must be at least {} bytes long",
+                    crate::token::MIN_SECRET_BYTES
+                )));
+            }
+        }
+        let defaults = QueueSettings::default();
+        let queue = QueueSettings {
+            max_attempts: number(&get, "GREENLIGHT_JOB_MAX_ATTEMPTS", defaults.max_attempts)?,
+            backoff_base: millis(&get, "GREENLIGHT_JOB_BACKOFF_MS", defaults.backoff_base)?,
+            backoff_max: millis(&get, "GREENLIGHT_JOB_BACKOFF_MAX_MS", defaults.backoff_max)?,
+            lease: millis(&get, "GREENLIGHT_JOB_LEASE_MS", defaults.lease)?,
+            poll_interval: millis(&get, "GREENLIGHT_JOB_POLL_MS", defaults.poll_interval)?,
+            concurrency: number(&get, "GREENLIGHT_JOB_CONCURRENCY", defaults.concurrency)?,
+        };
+        if queue.max_attempts < 1 || queue.concurrency < 1 {
+            return Err(ConfigError(
+                "GREENLIGHT_JOB_MAX_ATTEMPTS and GREENLIGHT_JOB_CONCURRENCY must be at least 1"
+                    .to_owned(),
+            ));
+        }
+        if queue.lease < Duration::from_millis(300) || queue.poll_interval.is_zero() {
+            return Err(ConfigError(
+                "GREENLIGHT_JOB_LEASE_MS must be at least 300 and GREENLIGHT_JOB_POLL_MS at least 1"
+                    .to_owned(),
+            ));
+        }
+        let decision_hours: i64 = number(&get, "GREENLIGHT_DECISION_TIMEOUT_HOURS", 168)?;
+        if decision_hours < 1 {
+            return Err(ConfigError(
+                "GREENLIGHT_DECISION_TIMEOUT_HOURS must be at least 1".to_owned(),
+            ));
+        }
+        Ok(Self {
+            listen,
+            database_url: get("DATABASE_URL").unwrap_or_else(|| "greenlight.db".to_owned()),
+            public_url,
+            approvers,
+            smtp_url: get("GREENLIGHT_SMTP_URL").map(Secret::new),
+            mail_from: get("GREENLIGHT_MAIL_FROM")
+                .unwrap_or_else(|| "Greenlight <greenlight@localhost>".to_owned()),
+            outbox_dir: get("GREENLIGHT_OUTBOX_DIR")
+                .unwrap_or_else(|| "outbox".to_owned())
+                .into(),
+            secret,
+            approval_mode,
+            decision_timeout: chrono::Duration::hours(decision_hours),
+            http_timeout: millis(&get, "GREENLIGHT_HTTP_TIMEOUT_MS", Duration::from_secs(10))?,
+            smtp_timeout: millis(&get, "GREENLIGHT_SMTP_TIMEOUT_MS", Duration::from_secs(30))?,
+            queue,
+            http_workers: get("GREENLIGHT_HTTP_WORKERS")
+                .map(|v| parse("GREENLIGHT_HTTP_WORKERS", &v))
+                .transpose()?,
+            db_pool_size: number(&get, "GREENLIGHT_DB_POOL_SIZE", 16)?,
+            db_timeout: millis(&get, "GREENLIGHT_DB_TIMEOUT_MS", Duration::from_secs(5))?,
+        })
+    }
+}
+
+fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError> {
+    value
+        .parse()
+        .map_err(|_| ConfigError(format!("{key} must be a number, got {value:?}")))
+}
+
+fn number<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default: T,
+) -> Result<T, ConfigError> {
+    get(key).map_or(Ok(default), |v| parse(key, &v))
+}
+
+fn millis(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    get(key).map_or(Ok(default), |v| parse(key, &v).map(Duration::from_millis))
+}
+
+/// Reads a TOML file whose keys are the environment variables' names, in
+/// either case and with or without the `GREENLIGHT_` prefix
+/// (`listen = "0.0.0.0:8080"`, `DATABASE_URL = "..."`).
+fn read_toml(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+    let mut map = HashMap::new();
+    for (key, value) in table {
+        let value = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => {
+                return Err(ConfigError(format!(
+                    "{}: {key} must be a string or a number, got a {}",
+                    path.display(),
+                    other.type_str()
+                )))
+            }
+        };
+        let upper = key.to_uppercase();
+        let canonical =
+            if upper == "DATABASE_URL" || upper == "RUST_LOG" || upper.starts_with("GREENLIGHT_") {
+                upper
+            } else {
+                format!("GREENLIGHT_{upper}")
+            };
+        map.insert(canonical, value);
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:8080");
+        assert_eq!(s.database_url, "greenlight.db");
+        assert_eq!(s.public_url, "http://127.0.0.1:8080");
+        assert_eq!(s.mail_from, "Greenlight <greenlight@localhost>");
+        assert_eq!(s.approval_mode, ApprovalMode::OneClick);
+        assert!(matches!(s.approvers, ApproversSource::None));
+        assert!(s.smtp_url.is_none() && s.secret.is_none());
+    }
+
+    #[test]
+    fn the_url_source_wins_over_the_static_list() {
+        let s = settings(&[
+            ("GREENLIGHT_APPROVERS_URL", "http://x/{team_project}"),
+            ("GREENLIGHT_APPROVERS", "a@b.c"),
+        ])
+        .unwrap();
+        assert!(matches!(s.approvers, ApproversSource::Http(_)));
+        let s = settings(&[("GREENLIGHT_APPROVERS", "Ana <a@b.c>, d@e.f")]).unwrap();
+        assert!(matches!(s.approvers, ApproversSource::Static(ref l) if l.len() == 2));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_variable_named() {
+        for (key, value) in [
+            ("GREENLIGHT_APPROVAL_MODE", "sometimes"),
+            ("GREENLIGHT_APPROVERS", "not-an-email"),
+            ("GREENLIGHT_APPROVERS_URL", "ftp://x"),
+            ("GREENLIGHT_PUBLIC_URL", "example.com"),
+            ("GREENLIGHT_SECRET", "short"),
+            ("GREENLIGHT_JOB_MAX_ATTEMPTS", "many"),
+            ("GREENLIGHT_JOB_MAX_ATTEMPTS", "0"),
+            ("GREENLIGHT_JOB_LEASE_MS", "0"),
+        ] {
+            let err = settings(&[(key, value)]).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let s = settings(&[
+            (
+                "GREENLIGHT_SECRET",
+                "a-very-long-secret-of-more-than-32-bytes",
+            ),
+            (
+                "GREENLIGHT_SMTP_URL",
+                "smtps://user:hunter2@mail.example.com",
+            ),
+        ])
+        .unwrap();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("hunter2") && !debug.contains("a-very-long-secret"));
+    }
+
+    #[test]
+    fn toml_keys_map_to_variables() {
+        let dir = std::env::temp_dir().join(format!("greenlight-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("greenlight.toml");
+        std::fs::write(
+            &path,
+            "listen = \"0.0.0.0:9000\"\ndatabase_url = \"x.db\"\nJOB_MAX_ATTEMPTS = 3\n",
+        )
+        .unwrap();
+        let map = read_toml(&path).unwrap();
+        assert_eq!(map["GREENLIGHT_LISTEN"], "0.0.0.0:9000");
+        assert_eq!(map["DATABASE_URL"], "x.db");
+        assert_eq!(map["GREENLIGHT_JOB_MAX_ATTEMPTS"], "3");
+        std::fs::write(&path, "listen = [1]\n").unwrap();
+        assert!(read_toml(&path).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,94 @@
+//! Rows as stored.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{approvals, jobs, releases};
+use crate::domain::ReleaseStatus;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = releases)]
+pub struct Release {
+    pub id: i64,
+    pub team_project: String,
+    pub release_id: String,
+    pub release_name: String,
+    pub status: String,
+    pub required_approvals: Option<i32>,
+    pub reason: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub decided_at: Option<NaiveDateTime>,
+}
+
+impl Release {
+    pub fn status(&self) -> ReleaseStatus {
+        // Only this crate writes the column, always from a ReleaseStatus.
+        self.status.parse().unwrap_or(ReleaseStatus::Failed)
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = releases)]
+pub struct NewReleaseRow<'a> {
+    pub team_project: &'a str,
+    pub release_id: &'a str,
+    pub release_name: &'a str,
+    pub status: &'a str,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = approvals)]
+pub struct Approval {
+    pub id: i64,
+    pub release_pk: i64,
+    pub email: String,
+    pub email_key: String,
+    pub name: Option<String>,
+    pub token_id: String,
+    pub token_expires_at: NaiveDateTime,
+    pub decision: Option<String>,
+    pub comment: Option<String>,
+    pub decided_at: Option<NaiveDateTime>,
+    pub email_sent_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = approvals)]
+pub struct NewApprovalRow {
+    pub release_pk: i64,
+    pub email: String,
+    pub email_key: String,
+    pub name: Option<String>,
+    pub token_id: String,
+    pub token_expires_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = jobs)]
+pub struct NewJobRow<'a> {
+    pub kind: &'a str,
+    pub release_pk: i64,
+    pub approval_pk: Option<i64>,
+    pub max_attempts: i32,
+    pub run_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
+/// A job as claimed by a worker.
+#[derive(Debug, Clone, QueryableByName)]
+#[diesel(table_name = jobs)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub kind: String,
+    pub release_pk: i64,
+    pub approval_pk: Option<i64>,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub last_error: Option<String>,
+    pub lock_token: Option<String>,
+}

@@ -1,0 +1,60 @@
+// One schema for both backends; the migrations under `migrations/<backend>`
+// create matching tables.
+
+diesel::table! {
+    releases (id) {
+        id -> BigInt,
+        team_project -> Text,
+        release_id -> Text,
+        release_name -> Text,
+        status -> Text,
+        required_approvals -> Nullable<Integer>,
+        reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    approvals (id) {
+        id -> BigInt,
+        release_pk -> BigInt,
+        email -> Text,
+        email_key -> Text,
+        name -> Nullable<Text>,
+        token_id -> Text,
+        token_expires_at -> Timestamp,
+        decision -> Nullable<Text>,
+        comment -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        email_sent_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    jobs (id) {
+        id -> BigInt,
+        kind -> Text,
+        release_pk -> BigInt,
+        approval_pk -> Nullable<BigInt>,
+        state -> Text,
+        attempts -> Integer,
+        max_attempts -> Integer,
+        run_at -> Timestamp,
+        lock_token -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    settings (key) {
+        key -> Text,
+        value -> Text,
+    }
+}
+
+diesel::joinable!(approvals -> releases (release_pk));
+diesel::allow_tables_to_appear_in_same_query!(releases, approvals, jobs, settings);

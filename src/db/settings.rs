@@ -1,0 +1,21 @@
+//! Small key/value settings kept in the database (the generated signing
+//! secret), shared by every replica.
+
+use diesel::prelude::*;
+
+use super::schema::settings;
+use super::{per_backend, DbConnection};
+
+/// Returns the stored value of `key`, storing `candidate` first if there is
+/// none. Replicas starting together agree on one value: the first insert wins.
+pub fn get_or_insert(conn: &mut DbConnection, key: &str, candidate: &str) -> QueryResult<String> {
+    per_backend!(conn, |c| diesel::insert_into(settings::table)
+        .values((settings::key.eq(key), settings::value.eq(candidate)))
+        .on_conflict(settings::key)
+        .do_nothing()
+        .execute(c))?;
+    settings::table
+        .find(key)
+        .select(settings::value)
+        .first(conn)
+}

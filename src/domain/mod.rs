@@ -1,0 +1,10 @@
+//! Domain types: request data is parsed into these once, at the edge, so the
+//! rest of the code never handles raw strings.
+
+pub mod approver;
+pub mod policy;
+pub mod release;
+
+pub use approver::{Approver, ApproverEmail};
+pub use policy::{Decision, ReleaseStatus, Tally};
+pub use release::{FieldError, NewRelease, ReleaseKey};

@@ -1,0 +1,228 @@
+//! The decision logic: from the recorded decisions to a release's status.
+//! Pure, so that every rule is unit-tested without a database.
+
+use chrono::NaiveDateTime;
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReleaseStatus {
+    Pending,
+    Approved,
+    Rejected,
+    Expired,
+    Failed,
+}
+
+impl ReleaseStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// A decided release never changes again.
+    pub fn is_decided(self) -> bool {
+        self != Self::Pending
+    }
+}
+
+impl fmt::Display for ReleaseStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ReleaseStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "pending" => Self::Pending,
+            "approved" => Self::Approved,
+            "rejected" => Self::Rejected,
+            "expired" => Self::Expired,
+            "failed" => Self::Failed,
+            other => return Err(format!("unknown release status {other:?}")),
+        })
+    }
+}
+
+/// One approver's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    #[serde(alias = "approve")]
+    Approved,
+    #[serde(alias = "reject")]
+    Rejected,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
+impl FromStr for Decision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "approved" | "approve" => Ok(Self::Approved),
+            "rejected" | "reject" => Ok(Self::Rejected),
+            other => Err(format!("unknown decision {other:?}")),
+        }
+    }
+}
+
+/// The decisions recorded for one release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tally {
+    /// How many approvals the policy asks for; `None` until the approvers
+    /// are known.
+    pub required: Option<u32>,
+    pub approvals: u32,
+    pub rejections: u32,
+}
+
+impl Tally {
+    pub fn from_decisions<'a>(
+        required: Option<u32>,
+        decisions: impl IntoIterator<Item = Option<&'a str>>,
+    ) -> Self {
+        let mut tally = Self {
+            required,
+            ..Self::default()
+        };
+        for d in decisions.into_iter().flatten() {
+            match d.parse::<Decision>() {
+                Ok(Decision::Approved) => tally.approvals += 1,
+                Ok(Decision::Rejected) => tally.rejections += 1,
+                Err(_) => {}
+            }
+        }
+        tally
+    }
+}
+
+/// The status a release should have now. A decided release keeps its
+/// status; one rejection rejects; enough approvals approve; past the
+/// deadline with neither, the release expires.
+pub fn decide(
+    current: ReleaseStatus,
+    tally: &Tally,
+    now: NaiveDateTime,
+    expires_at: NaiveDateTime,
+) -> ReleaseStatus {
+    if current.is_decided() {
+        return current;
+    }
+    if tally.rejections > 0 {
+        return ReleaseStatus::Rejected;
+    }
+    if matches!(tally.required, Some(required) if required > 0 && tally.approvals >= required) {
+        return ReleaseStatus::Approved;
+    }
+    if now >= expires_at {
+        return ReleaseStatus::Expired;
+    }
+    ReleaseStatus::Pending
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, NaiveDate};
+
+    fn t0() -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 11, 23)
+            .unwrap()
+            .and_hms_opt(10, 0, 0)
+            .unwrap()
+    }
+
+    fn tally(required: Option<u32>, approvals: u32, rejections: u32) -> Tally {
+        Tally {
+            required,
+            approvals,
+            rejections,
+        }
+    }
+
+    fn at(tally: Tally, minutes: i64) -> ReleaseStatus {
+        decide(
+            ReleaseStatus::Pending,
+            &tally,
+            t0() + Duration::minutes(minutes),
+            t0() + Duration::minutes(60),
+        )
+    }
+
+    #[test]
+    fn pending_until_every_approver_approves() {
+        assert_eq!(at(tally(Some(2), 0, 0), 1), ReleaseStatus::Pending);
+        assert_eq!(at(tally(Some(2), 1, 0), 1), ReleaseStatus::Pending);
+        assert_eq!(at(tally(Some(2), 2, 0), 1), ReleaseStatus::Approved);
+    }
+
+    #[test]
+    fn one_rejection_rejects_even_with_enough_approvals() {
+        assert_eq!(at(tally(Some(2), 2, 1), 1), ReleaseStatus::Rejected);
+        assert_eq!(at(tally(Some(3), 0, 1), 1), ReleaseStatus::Rejected);
+    }
+
+    #[test]
+    fn unknown_approvers_never_approve() {
+        assert_eq!(at(tally(None, 0, 0), 1), ReleaseStatus::Pending);
+        assert_eq!(at(tally(Some(0), 0, 0), 1), ReleaseStatus::Pending);
+    }
+
+    #[test]
+    fn expires_at_the_deadline_without_a_decision() {
+        assert_eq!(at(tally(Some(2), 1, 0), 59), ReleaseStatus::Pending);
+        assert_eq!(at(tally(Some(2), 1, 0), 60), ReleaseStatus::Expired);
+        assert_eq!(at(tally(None, 0, 0), 61), ReleaseStatus::Expired);
+    }
+
+    #[test]
+    fn a_decision_in_time_wins_over_the_deadline() {
+        assert_eq!(at(tally(Some(1), 1, 0), 61), ReleaseStatus::Approved);
+    }
+
+    #[test]
+    fn decided_releases_never_change() {
+        for status in [
+            ReleaseStatus::Approved,
+            ReleaseStatus::Rejected,
+            ReleaseStatus::Expired,
+            ReleaseStatus::Failed,
+        ] {
+            let next = decide(status, &tally(Some(1), 0, 5), t0(), t0());
+            assert_eq!(next, status);
+        }
+    }
+
+    #[test]
+    fn tally_counts_recorded_decisions() {
+        let t = Tally::from_decisions(
+            Some(3),
+            [Some("approved"), None, Some("rejected"), Some("approved")],
+        );
+        assert_eq!(t, tally(Some(3), 2, 1));
+    }
+
+    #[test]
+    fn statuses_round_trip_through_text() {
+        for s in ["pending", "approved", "rejected", "expired", "failed"] {
+            assert_eq!(s.parse::<ReleaseStatus>().unwrap().as_str(), s);
+        }
+        assert!("done".parse::<ReleaseStatus>().is_err());
+    }
+}

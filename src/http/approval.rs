@@ -1,0 +1,332 @@
+//! `/approval`: what an approver's link does.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use serde::{Deserialize, Serialize};
+
+use super::document::StatusDocument;
+use super::pages::{self, PageForm};
+use super::problem::ApiError;
+use super::{harden, read_body, wants_html, AppState};
+use crate::config::ApprovalMode;
+use crate::db::models::Approval;
+use crate::db::releases::{self, DecisionOutcome, ReleaseView};
+use crate::db::{self};
+use crate::domain::Decision;
+use crate::token::TokenError;
+
+const MAX_BODY_BYTES: usize = 16 * 1024;
+const MAX_COMMENT_CHARS: usize = 2000;
+
+#[derive(Debug, Deserialize)]
+struct LinkQuery {
+    token: Option<String>,
+    decision: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DecisionBody {
+    token: Option<String>,
+    decision: Option<String>,
+    comment: Option<String>,
+}
+
+/// The JSON answer: the release's status document, with what happened to
+/// this approver's decision.
+#[derive(Serialize)]
+struct ApprovalAnswer<'a> {
+    recorded: bool,
+    message: &'a str,
+    approver: &'a str,
+    approver_decision: Option<&'a str>,
+    #[serde(flatten)]
+    release: &'a StatusDocument,
+}
+
+/// What a handler decided to show.
+struct Outcome {
+    status: StatusCode,
+    recorded: bool,
+    message: String,
+    approval: Approval,
+    view: ReleaseView,
+    form: PageForm,
+    token: String,
+}
+
+/// Mail gateways probe links with HEAD: check the token, record nothing.
+pub async fn head(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let checked = async {
+        let query = link_query(&req)?;
+        authenticate(&state, &required(query.token, "token")?).await
+    }
+    .await;
+    let status = match checked {
+        Ok(_) => StatusCode::OK,
+        Err(e) => e.status_code(),
+    };
+    let mut response = HttpResponse::build(status).finish();
+    harden(&mut response);
+    response
+}
+
+/// One click approves (or, in confirm mode, shows the buttons);
+/// `decision=reject` shows the reject form. The form records nothing.
+pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let outcome = async {
+        let query = link_query(&req)?;
+        let token = required(query.token, "token")?;
+        let show_only = match query.decision.as_deref() {
+            Some("reject") => Some(PageForm::Reject),
+            None | Some("approve") if state.approval_mode == ApprovalMode::Confirm => {
+                Some(PageForm::Confirm)
+            }
+            None | Some("approve") => None,
+            Some(other) => {
+                return Err(ApiError::BadRequest(format!(
+                    "decision must be approve or reject, got {other:?}"
+                )))
+            }
+        };
+        match show_only {
+            Some(form) => show(&state, token, form).await,
+            None => decide(&state, token, Decision::Approved, None).await,
+        }
+    }
+    .await;
+    respond(&req, outcome)
+}
+
+/// A decision from the pages' buttons (a form) or from a script (JSON).
+pub async fn post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let outcome = async {
+        let body = read_body(&req, payload, MAX_BODY_BYTES).await?;
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/json"));
+        let parsed: DecisionBody = if is_json {
+            serde_json::from_slice(&body)
+                .map_err(|e| ApiError::MalformedBody(format!("the body is not a decision: {e}")))?
+        } else {
+            serde_urlencoded::from_bytes(&body)
+                .map_err(|e| ApiError::MalformedBody(format!("the form is not a decision: {e}")))?
+        };
+        let token = required(parsed.token, "token")?;
+        let decision: Decision = required(parsed.decision, "decision")?
+            .parse()
+            .map_err(|_| field_error("decision", "must be approve or reject"))?;
+        let comment = parse_comment(parsed.comment)?;
+        decide(&state, token, decision, comment).await
+    }
+    .await;
+    respond(&req, outcome)
+}
+
+fn link_query(req: &HttpRequest) -> Result<LinkQuery, ApiError> {
+    serde_urlencoded::from_str(req.query_string())
+        .map_err(|e| ApiError::BadRequest(format!("the query string is not valid: {e}")))
+}
+
+fn field_error(field: &'static str, message: &str) -> ApiError {
+    ApiError::Validation(vec![crate::domain::FieldError {
+        field,
+        message: message.to_owned(),
+    }])
+}
+
+fn required(value: Option<String>, field: &'static str) -> Result<String, ApiError> {
+    value
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| field_error(field, "is required"))
+}
+
+fn parse_comment(raw: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(comment) = raw.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    if comment.chars().count() > MAX_COMMENT_CHARS {
+        return Err(field_error("comment", "must be at most 2000 characters"));
+    }
+    if comment
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(field_error(
+            "comment",
+            "must not contain control characters",
+        ));
+    }
+    Ok(Some(comment))
+}
+
+/// Verifies the token and finds the approval request it names: the
+/// signature and expiry first, then that the stored request belongs to
+/// the approver and the release the token names.
+async fn authenticate(state: &AppState, token: &str) -> Result<Approval, ApiError> {
+    let claims = state.tokens.verify(token).map_err(|e| match e {
+        TokenError::Expired => ApiError::TokenExpired,
+        TokenError::Invalid => ApiError::InvalidToken,
+    })?;
+    let jti = claims.jti.clone();
+    let found = db::run(&state.pool, move |conn| {
+        let Some(approval) = releases::approval_by_token_id(conn, &jti)? else {
+            return Ok(None);
+        };
+        let release = releases::by_pk(conn, approval.release_pk)?;
+        Ok(Some((approval, release)))
+    })
+    .await?;
+    let (approval, release) = found.ok_or(ApiError::UnknownApproval)?;
+    let bound = approval.email_key == claims.sub.to_lowercase()
+        && release.team_project == claims.tp
+        && release.release_id == claims.rid;
+    if !bound {
+        return Err(ApiError::InvalidToken);
+    }
+    Ok(approval)
+}
+
+async fn show(state: &AppState, token: String, form: PageForm) -> Result<Outcome, ApiError> {
+    let approval = authenticate(state, &token).await?;
+    let pk = approval.release_pk;
+    let view = db::run(&state.pool, move |conn| {
+        let release = releases::by_pk(conn, pk)?;
+        Ok(releases::view(conn, release, db::now())?)
+    })
+    .await?;
+    let open = !view.release.status().is_decided() && approval.decision.is_none();
+    let message = if open {
+        match form {
+            PageForm::Reject => "Reject this release? Add a comment if you like.",
+            _ => "Approve or reject this release.",
+        }
+        .to_owned()
+    } else {
+        closed_message(&approval, &view)
+    };
+    Ok(Outcome {
+        status: StatusCode::OK,
+        recorded: false,
+        message,
+        approval,
+        view,
+        form: if open { form } else { PageForm::None },
+        token,
+    })
+}
+
+fn closed_message(approval: &Approval, view: &ReleaseView) -> String {
+    match &approval.decision {
+        Some(d) => format!(
+            "You already {d} this release. It is {}.",
+            view.release.status()
+        ),
+        None => format!("This release is already {}.", view.release.status()),
+    }
+}
+
+async fn decide(
+    state: &AppState,
+    token: String,
+    decision: Decision,
+    comment: Option<String>,
+) -> Result<Outcome, ApiError> {
+    let approval = authenticate(state, &token).await?;
+    let mine = approval.clone();
+    let (outcome, view) = db::run(&state.pool, move |conn| {
+        releases::record_decision(conn, &mine, decision, comment.as_deref(), db::now())
+    })
+    .await?;
+    let (status, recorded, message) = match outcome {
+        DecisionOutcome::Recorded => {
+            tracing::info!(
+                approval = approval.id,
+                release = approval.release_pk,
+                decision = decision.as_str(),
+                "decision recorded"
+            );
+            let message = match decision {
+                Decision::Approved => "Thank you: your approval was recorded.",
+                Decision::Rejected => "Your rejection was recorded.",
+            };
+            (
+                StatusCode::OK,
+                true,
+                format!("{message} The release is {}.", view.release.status()),
+            )
+        }
+        // Opening the link again changes nothing and is not an error.
+        DecisionOutcome::AlreadyDecided(previous) if previous == decision => (
+            StatusCode::OK,
+            false,
+            closed_message(&view_approval(&view, &approval), &view),
+        ),
+        DecisionOutcome::AlreadyDecided(previous) => {
+            return Err(ApiError::AlreadyDecided(previous.as_str()))
+        }
+        DecisionOutcome::ReleaseClosed => {
+            return Err(ApiError::ReleaseDecided(view.release.status()))
+        }
+    };
+    let approval = view_approval(&view, &approval);
+    Ok(Outcome {
+        status,
+        recorded,
+        message,
+        approval,
+        view,
+        form: PageForm::None,
+        token,
+    })
+}
+
+/// The approval as stored after the decision.
+fn view_approval(view: &ReleaseView, approval: &Approval) -> Approval {
+    view.approvals
+        .iter()
+        .find(|a| a.id == approval.id)
+        .cloned()
+        .unwrap_or_else(|| approval.clone())
+}
+
+/// A page for browsers, JSON for everyone else; errors likewise.
+fn respond(req: &HttpRequest, outcome: Result<Outcome, ApiError>) -> HttpResponse {
+    let html = wants_html(req);
+    let mut response = match (outcome, html) {
+        (Ok(o), true) => {
+            let doc = StatusDocument::from(&o.view);
+            pages::release_page(
+                o.status,
+                &o.message,
+                &doc,
+                o.form,
+                &o.token,
+                &o.approval.email,
+            )
+        }
+        (Ok(o), false) => {
+            let doc = StatusDocument::from(&o.view);
+            HttpResponse::build(o.status).json(ApprovalAnswer {
+                recorded: o.recorded,
+                message: &o.message,
+                approver: &o.approval.email,
+                approver_decision: o.approval.decision.as_deref(),
+                release: &doc,
+            })
+        }
+        (Err(e), true) => {
+            super::problem::log(&e);
+            pages::error_page(&e)
+        }
+        (Err(e), false) => e.error_response(),
+    };
+    harden(&mut response);
+    response
+}

@@ -1,0 +1,68 @@
+//! The status document: what pipelines read.
+
+use chrono::{NaiveDateTime, SecondsFormat};
+use serde::Serialize;
+
+use crate::db::releases::ReleaseView;
+use crate::domain::ReleaseStatus;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusDocument {
+    pub status: ReleaseStatus,
+    pub release_name: String,
+    pub release_id: String,
+    pub team_project: String,
+    pub required_approvals: Option<u32>,
+    pub approvals: u32,
+    pub rejections: u32,
+    pub approvers: Vec<ApproverEntry>,
+    pub created_at: String,
+    pub expires_at: String,
+    pub decided_at: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApproverEntry {
+    pub email: String,
+    pub name: Option<String>,
+    pub decision: Option<String>,
+    pub decided_at: Option<String>,
+    pub comment: Option<String>,
+}
+
+/// RFC 3339, UTC, whole seconds: `2026-11-23T10:15:02Z`.
+pub fn rfc3339(t: NaiveDateTime) -> String {
+    t.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl From<&ReleaseView> for StatusDocument {
+    fn from(view: &ReleaseView) -> Self {
+        let tally = view.tally();
+        let r = &view.release;
+        Self {
+            status: r.status(),
+            release_name: r.release_name.clone(),
+            release_id: r.release_id.clone(),
+            team_project: r.team_project.clone(),
+            required_approvals: tally.required,
+            approvals: tally.approvals,
+            rejections: tally.rejections,
+            approvers: view
+                .approvals
+                .iter()
+                .map(|a| ApproverEntry {
+                    email: a.email.clone(),
+                    name: a.name.clone(),
+                    decision: a.decision.clone(),
+                    decided_at: a.decided_at.map(rfc3339),
+                    comment: a.comment.clone(),
+                })
+                .collect(),
+            created_at: rfc3339(r.created_at),
+            expires_at: rfc3339(r.expires_at),
+            decided_at: r.decided_at.map(rfc3339),
+            reason: r.reason.clone(),
+        }
+    }
+}

@@ -1,0 +1,17 @@
+use actix_web::{web, HttpResponse};
+use diesel::connection::SimpleConnection;
+
+use super::problem::ApiError;
+use super::AppState;
+use crate::db;
+
+/// Liveness: the process serves requests.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: the database answers.
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    db::run(&state.pool, |conn| Ok(conn.batch_execute("SELECT 1")?)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+}

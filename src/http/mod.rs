@@ -1,0 +1,116 @@
+//! The HTTP edge: routes, request parsing, responses.
+
+mod approval;
+pub mod document;
+mod health;
+mod pages;
+pub mod problem;
+mod release;
+
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use tokio::sync::Notify;
+
+use crate::config::ApprovalMode;
+use crate::db::Pool;
+use crate::token::TokenKeys;
+use problem::ApiError;
+
+/// What the handlers share.
+pub struct AppState {
+    pub pool: Pool,
+    pub tokens: TokenKeys,
+    pub approval_mode: ApprovalMode,
+    pub decision_timeout: chrono::Duration,
+    pub max_attempts: i32,
+    /// Wakes this process's worker when a request enqueues a job.
+    pub wake: Arc<Notify>,
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/release")
+            .route(web::post().to(release::create_or_poll))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/approval")
+            .route(web::head().to(approval::head))
+            .route(web::get().to(approval::get))
+            .route(web::post().to(approval::post))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/releases/{team_project}/{release_id}")
+            .route(web::get().to(release::show))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz))
+    .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}
+
+/// Reads a request body up to `limit` bytes, refusing larger ones without
+/// reading them whole.
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::MalformedBody(format!("could not read the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Browsers ask for HTML; everything else (pipelines, curl, scripts) gets
+/// JSON.
+pub fn wants_html(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
+}
+
+/// Pages carry the token in their URL: keep it out of Referer headers and
+/// caches, and let the page load nothing from elsewhere.
+pub fn harden(response: &mut HttpResponse) {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    ] {
+        headers.insert(name, header::HeaderValue::from_static(value));
+    }
+}

@@ -1,0 +1,165 @@
+//! The HTTP layer's error type, answered as `application/problem+json`
+//! (RFC 9457) with a stable `type` per kind of problem.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::db::DbError;
+use crate::domain::release::ParseError;
+use crate::domain::{FieldError, ReleaseStatus};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    MalformedBody(String),
+    #[error("the request has invalid fields")]
+    Validation(Vec<FieldError>),
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the approval token is not valid")]
+    InvalidToken,
+    #[error("the approval link has expired")]
+    TokenExpired,
+    #[error("this approval request does not exist (any more)")]
+    UnknownApproval,
+    #[error("no release {release_id} in project {team_project}")]
+    ReleaseNotFound {
+        team_project: String,
+        release_id: String,
+    },
+    #[error("the release is already {0}; your decision was not recorded")]
+    ReleaseDecided(ReleaseStatus),
+    #[error("you already {0} this release; a decision cannot be changed")]
+    AlreadyDecided(&'static str),
+    #[error("no route for this method and path")]
+    NotFound,
+    #[error("method not allowed on this path")]
+    MethodNotAllowed,
+    #[error("the service is overloaded; try again shortly")]
+    Unavailable(#[source] DbError),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// The stable, machine-readable part of the problem.
+    pub fn slug(&self) -> &'static str {
+        match self {
+            Self::MalformedBody(_) => "malformed-body",
+            Self::Validation(_) => "validation-error",
+            Self::PayloadTooLarge(_) => "payload-too-large",
+            Self::BadRequest(_) => "bad-request",
+            Self::InvalidToken => "invalid-token",
+            Self::TokenExpired => "token-expired",
+            Self::UnknownApproval => "unknown-approval",
+            Self::ReleaseNotFound { .. } => "release-not-found",
+            Self::ReleaseDecided(_) => "release-decided",
+            Self::AlreadyDecided(_) => "already-decided",
+            Self::NotFound => "not-found",
+            Self::MethodNotAllowed => "method-not-allowed",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal-error",
+        }
+    }
+
+    pub fn title(&self) -> &'static str {
+        match self {
+            Self::MalformedBody(_) => "Malformed request body",
+            Self::Validation(_) => "Invalid request",
+            Self::PayloadTooLarge(_) => "Request body too large",
+            Self::BadRequest(_) => "Bad request",
+            Self::InvalidToken => "Invalid approval link",
+            Self::TokenExpired => "Approval link expired",
+            Self::UnknownApproval => "Unknown approval request",
+            Self::ReleaseNotFound { .. } => "Release not found",
+            Self::ReleaseDecided(_) => "Release already decided",
+            Self::AlreadyDecided(_) => "Already decided",
+            Self::NotFound => "Not found",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::Unavailable(_) => "Service unavailable",
+            Self::Internal(_) => "Internal error",
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        Problem {
+            r#type: format!("urn:greenlight:problem:{}", self.slug()),
+            title: self.title(),
+            status: self.status_code().as_u16(),
+            detail: self.to_string(),
+            errors: match self {
+                Self::Validation(errors) => errors.clone(),
+                _ => Vec::new(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    pub r#type: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::MalformedBody(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::InvalidToken => StatusCode::FORBIDDEN,
+            Self::TokenExpired => StatusCode::GONE,
+            Self::UnknownApproval | Self::ReleaseNotFound { .. } | Self::NotFound => {
+                StatusCode::NOT_FOUND
+            }
+            Self::ReleaseDecided(_) | Self::AlreadyDecided(_) => StatusCode::CONFLICT,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        log(self);
+        HttpResponse::build(self.status_code())
+            .content_type("application/problem+json")
+            .json(self.problem())
+    }
+}
+
+/// Server-side failures are logged with their cause chain; the response
+/// only says that something failed.
+pub fn log(error: &ApiError) {
+    match error {
+        ApiError::Unavailable(e) => {
+            tracing::warn!(error = %e, "request refused: database unavailable");
+        }
+        ApiError::Internal(e) => tracing::error!(error = format!("{e:#}"), "request failed"),
+        _ => {}
+    }
+}
+
+impl From<ParseError> for ApiError {
+    fn from(e: ParseError) -> Self {
+        match e {
+            ParseError::Malformed(m) => Self::MalformedBody(m),
+            ParseError::Invalid(errors) => Self::Validation(errors),
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Pool(_) => Self::Unavailable(e),
+            other => Self::Internal(other.into()),
+        }
+    }
+}

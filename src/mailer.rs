@@ -1,0 +1,177 @@
+//! Approval emails: rendered from `templates/email/`, sent over SMTP, or
+//! written to an outbox folder when no SMTP server is configured.
+
+use std::path::PathBuf;
+
+use askama::Template;
+use chrono::{DateTime, Utc};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::Settings;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MailError {
+    /// The server may accept it later (4xx, connection refused, timeout).
+    #[error("{0}")]
+    Transient(String),
+    /// The server refused it for good (5xx), or the message cannot be built.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// One approval email's content.
+#[derive(Debug, Clone)]
+pub struct ApprovalEmail {
+    pub to: Mailbox,
+    pub release_name: String,
+    pub release_id: String,
+    pub team_project: String,
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    /// Stable across retries, so a receiving system can drop a duplicate.
+    pub message_id: String,
+    /// Names the outbox file; stable across retries too.
+    pub file_stem: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/approval_request.txt")]
+struct TextBody<'a> {
+    e: &'a ApprovalEmail,
+    approve_url: &'a str,
+    reject_url: &'a str,
+    expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/approval_request.html")]
+struct HtmlBody<'a> {
+    e: &'a ApprovalEmail,
+    approve_url: &'a str,
+    reject_url: &'a str,
+    expires: String,
+}
+
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Outbox(PathBuf),
+}
+
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+    public_url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("mail configuration: {0}")]
+pub struct MailConfigError(String);
+
+impl Mailer {
+    pub fn new(settings: &Settings) -> Result<Self, MailConfigError> {
+        let from: Mailbox = settings
+            .mail_from
+            .parse()
+            .map_err(|e| MailConfigError(format!("GREENLIGHT_MAIL_FROM: {e}")))?;
+        let transport = match &settings.smtp_url {
+            Some(url) => Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
+                    // lettre's message may quote the URL: never echo it.
+                    .map_err(|_| {
+                        MailConfigError("GREENLIGHT_SMTP_URL is not a valid SMTP URL".to_owned())
+                    })?
+                    .timeout(Some(settings.smtp_timeout))
+                    .build(),
+            ),
+            None => Transport::Outbox(settings.outbox_dir.clone()),
+        };
+        Ok(Self {
+            transport,
+            from,
+            public_url: settings.public_url.clone(),
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        match &self.transport {
+            Transport::Smtp(_) => "SMTP".to_owned(),
+            Transport::Outbox(dir) => format!("outbox folder {}", dir.display()),
+        }
+    }
+
+    pub fn approval_link(&self, token: &str) -> String {
+        format!("{}/approval?token={token}", self.public_url)
+    }
+
+    pub fn render(&self, email: &ApprovalEmail) -> Result<Message, MailError> {
+        let approve_url = self.approval_link(&email.token);
+        let reject_url = format!("{approve_url}&decision=reject");
+        let expires = email.expires_at.format("%Y-%m-%d %H:%M UTC").to_string();
+        let text = TextBody {
+            e: email,
+            approve_url: &approve_url,
+            reject_url: &reject_url,
+            expires: expires.clone(),
+        }
+        .render()
+        .map_err(|e| MailError::Permanent(format!("rendering the text email: {e}")))?;
+        let html = HtmlBody {
+            e: email,
+            approve_url: &approve_url,
+            reject_url: &reject_url,
+            expires,
+        }
+        .render()
+        .map_err(|e| MailError::Permanent(format!("rendering the HTML email: {e}")))?;
+        // lettre encodes header values (RFC 2047), and release names cannot
+        // hold line breaks (see domain::release), so no header injection.
+        Message::builder()
+            .from(self.from.clone())
+            .to(email.to.clone())
+            .subject(format!(
+                "Approval requested: {} ({} #{})",
+                email.release_name, email.team_project, email.release_id
+            ))
+            .message_id(Some(email.message_id.clone()))
+            .multipart(MultiPart::alternative_plain_html(text, html))
+            .map_err(|e| MailError::Permanent(format!("building the email: {e}")))
+    }
+
+    /// Sends one approval email. Returns once the SMTP server accepted it
+    /// (or the outbox file is written).
+    pub async fn send(&self, email: &ApprovalEmail) -> Result<(), MailError> {
+        let message = self.render(email)?;
+        match &self.transport {
+            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| {
+                let text = format!("SMTP: {e}");
+                if e.is_permanent() {
+                    MailError::Permanent(text)
+                } else {
+                    MailError::Transient(text)
+                }
+            }),
+            Transport::Outbox(dir) => {
+                write_outbox(dir, &email.file_stem, &message.formatted())
+                    .await
+                    .map_err(|e| MailError::Transient(format!("outbox {}: {e}", dir.display())))?;
+                // No mail server: the operator follows the link from the log.
+                tracing::info!(
+                    to = %email.to,
+                    link = %self.approval_link(&email.token),
+                    "approval email written to the outbox"
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Writes atomically (temporary file, then rename): a reader never sees half
+/// an email, and a retry replaces rather than duplicates.
+async fn write_outbox(dir: &std::path::Path, stem: &str, bytes: &[u8]) -> std::io::Result<()> {
+    tokio::fs::create_dir_all(dir).await?;
+    let tmp = dir.join(format!(".{stem}.eml.tmp"));
+    tokio::fs::write(&tmp, bytes).await?;
+    tokio::fs::rename(&tmp, dir.join(format!("{stem}.eml"))).await
+}

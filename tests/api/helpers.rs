@@ -1,0 +1,497 @@
+//! Test harness: the real application on a random port, a fresh database
+//! per test (SQLite file or PostgreSQL database), a real SMTP server on
+//! loopback that captures what it receives, and wiremock as the approvers API.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use diesel::{Connection, RunQueryDsl};
+use greenlight::config::Settings;
+use greenlight::db::{DbConnection, Manager};
+use greenlight::startup::Application;
+use mailin_embedded::{response, Handler, Response, Server};
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+pub const PUBLIC_URL: &str = "http://greenlight.test";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a scenario once per backend: `both_backends!(name)` makes the tests
+/// `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$scenario($crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$scenario($crate::helpers::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+// ---------------------------------------------------------------- database
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub url: String,
+    pg_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("GREENLIGHT_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+impl TestDb {
+    pub fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = dir.path().join("greenlight.db").display().to_string();
+                Self {
+                    url,
+                    pg_name: None,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let admin = pg_admin_url();
+                let name = format!("greenlight_test_{}", greenlight::worker::random_id());
+                let mut conn = diesel::PgConnection::establish(&admin).unwrap_or_else(|e| {
+                    panic!("PostgreSQL is required for this test and unreachable at {admin}: {e}")
+                });
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .expect("create the test database");
+                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+                Self {
+                    url: format!("{base}/{name}"),
+                    pg_name: Some(name),
+                    _dir: None,
+                }
+            }
+        }
+    }
+
+    pub fn connect(&self) -> DbConnection {
+        Manager::new(&self.url)
+            .establish()
+            .expect("test database connection")
+    }
+
+    /// Runs a query returning one number (counts, mostly).
+    pub fn count(&self, sql: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let sql = format!("SELECT CAST(({sql}) AS BIGINT) AS n");
+        let row: N = match &mut self.connect() {
+            DbConnection::Postgresql(c) => diesel::sql_query(sql).get_result(c),
+            DbConnection::Sqlite(c) => diesel::sql_query(sql).get_result(c),
+        }
+        .expect("count query");
+        row.n
+    }
+
+    /// Runs a statement (to set up states the API cannot reach quickly).
+    pub fn execute(&self, sql: &str) {
+        match &mut self.connect() {
+            DbConnection::Postgresql(c) => diesel::sql_query(sql).execute(c),
+            DbConnection::Sqlite(c) => diesel::sql_query(sql).execute(c),
+        }
+        .expect("statement");
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = &self.pg_name {
+            if let Ok(mut conn) = diesel::PgConnection::establish(&pg_admin_url()) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn);
+            }
+        }
+    }
+}
+
+// -------------------------------------------------------------------- SMTP
+
+/// A real SMTP server (mailin-embedded) on a loopback port, keeping every
+/// message it accepts. `set_refusing(true)` makes it answer DATA with a
+/// temporary failure, as a server that is down for maintenance would.
+#[derive(Clone)]
+pub struct SmtpServer {
+    pub port: u16,
+    received: Arc<Mutex<Vec<Vec<u8>>>>,
+    refusing: Arc<AtomicBool>,
+}
+
+#[derive(Clone)]
+struct Capture {
+    received: Arc<Mutex<Vec<Vec<u8>>>>,
+    refusing: Arc<AtomicBool>,
+    current: Vec<u8>,
+}
+
+impl Handler for Capture {
+    fn data_start(
+        &mut self,
+        _domain: &str,
+        _from: &str,
+        _is8bit: bool,
+        _to: &[String],
+    ) -> Response {
+        self.current.clear();
+        if self.refusing.load(Ordering::SeqCst) {
+            return response::INTERNAL_ERROR;
+        }
+        response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.current.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        self.received
+            .lock()
+            .unwrap()
+            .push(std::mem::take(&mut self.current));
+        response::OK
+    }
+}
+
+impl SmtpServer {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind SMTP");
+        let port = listener.local_addr().unwrap().port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let refusing = Arc::new(AtomicBool::new(false));
+        let handler = Capture {
+            received: received.clone(),
+            refusing: refusing.clone(),
+            current: Vec::new(),
+        };
+        let mut server = Server::new(handler);
+        server
+            .with_name("smtp.test")
+            .with_num_threads(8)
+            .with_tcp_listener(listener);
+        // serve() blocks for good: the thread ends with the test process.
+        std::thread::spawn(move || {
+            let _ = server.serve();
+        });
+        Self {
+            port,
+            received,
+            refusing,
+        }
+    }
+
+    pub fn set_refusing(&self, refusing: bool) {
+        self.refusing.store(refusing, Ordering::SeqCst);
+    }
+
+    pub fn mails(&self) -> Vec<Mail> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|raw| Mail::parse(raw))
+            .collect()
+    }
+}
+
+/// One received email, parsed as a mail client would.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub raw: String,
+    pub to: String,
+    pub subject: String,
+    pub message_id: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl Mail {
+    fn parse(raw: &[u8]) -> Self {
+        let message = mail_parser::MessageParser::default()
+            .parse(raw)
+            .expect("a parsable email");
+        let to = message
+            .to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .unwrap_or_default()
+            .to_owned();
+        Self {
+            raw: String::from_utf8_lossy(raw).into_owned(),
+            to,
+            subject: message.subject().unwrap_or_default().to_owned(),
+            message_id: message.message_id().unwrap_or_default().to_owned(),
+            text: message
+                .body_text(0)
+                .map(|t| t.into_owned())
+                .unwrap_or_default(),
+            html: message
+                .body_html(0)
+                .map(|t| t.into_owned())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The approval link of the plain-text body.
+    pub fn approval_link(&self) -> String {
+        let start = self
+            .text
+            .find(PUBLIC_URL)
+            .expect("an approval link in the email");
+        self.text[start..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub fn token(&self) -> String {
+        let link = self.approval_link();
+        link.split_once("token=")
+            .unwrap()
+            .1
+            .split('&')
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+// --------------------------------------------------------------------- app
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: TestDb,
+    pub smtp: SmtpServer,
+    pub approvers: MockServer,
+}
+
+/// Settings as a map of environment variables, so that tests of the real
+/// binary and of the in-process app configure alike.
+pub fn test_env(db: &TestDb, smtp: &SmtpServer, approvers: &MockServer) -> HashMap<String, String> {
+    [
+        ("DATABASE_URL", db.url.clone()),
+        ("GREENLIGHT_LISTEN", "127.0.0.1:0".to_owned()),
+        ("GREENLIGHT_PUBLIC_URL", PUBLIC_URL.to_owned()),
+        (
+            "GREENLIGHT_SMTP_URL",
+            format!("smtp://127.0.0.1:{}", smtp.port),
+        ),
+        (
+            "GREENLIGHT_APPROVERS_URL",
+            format!(
+                "{}/approvers/{{team_project}}/{{release_id}}",
+                approvers.uri()
+            ),
+        ),
+        (
+            "GREENLIGHT_SECRET",
+            "test-secret-test-secret-test-secret!".to_owned(),
+        ),
+        ("GREENLIGHT_JOB_MAX_ATTEMPTS", "3".to_owned()),
+        ("GREENLIGHT_JOB_BACKOFF_MS", "50".to_owned()),
+        ("GREENLIGHT_JOB_BACKOFF_MAX_MS", "200".to_owned()),
+        ("GREENLIGHT_JOB_POLL_MS", "100".to_owned()),
+        ("GREENLIGHT_JOB_LEASE_MS", "30000".to_owned()),
+        ("GREENLIGHT_HTTP_TIMEOUT_MS", "2000".to_owned()),
+        ("GREENLIGHT_SMTP_TIMEOUT_MS", "5000".to_owned()),
+        ("GREENLIGHT_HTTP_WORKERS", "2".to_owned()),
+        ("GREENLIGHT_DB_POOL_SIZE", "8".to_owned()),
+        // Short, so that a test's teardown (its database dropped under the
+        // running app) does not wait for the default five seconds.
+        ("GREENLIGHT_DB_TIMEOUT_MS", "300".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// The challenge mock's answer: two approvers.
+pub async fn mount_two_approvers(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path_regex("^/approvers/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "approvers": ["ana@example.com", "bruno@example.com"]
+        })))
+        .mount(server)
+        .await;
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}, true).await
+}
+
+/// `configure` edits the environment before the app starts; without
+/// `default_approvers` the test mounts its own approvers stub.
+pub async fn spawn_app_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut HashMap<String, String>),
+    default_approvers: bool,
+) -> TestApp {
+    let db = TestDb::new(backend);
+    let smtp = SmtpServer::start();
+    let approvers = MockServer::start().await;
+    if default_approvers {
+        mount_two_approvers(&approvers).await;
+    }
+    let mut env = test_env(&db, &smtp, &approvers);
+    configure(&mut env);
+    let settings = Settings::from_lookup(|k| env.get(k).cloned()).expect("test settings");
+    let app = Application::build(settings).await.expect("the app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        db,
+        smtp,
+        approvers,
+    }
+}
+
+pub fn release_body(id: &str) -> Value {
+    json!({"ReleaseName": "Desafio-CD", "ReleaseId": id, "TeamProject": "Devx"})
+}
+
+impl TestApp {
+    pub async fn post_release(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/release", self.address))
+            .json(body)
+            .send()
+            .await
+            .expect("POST /release")
+    }
+
+    pub async fn post_release_raw(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client
+            .post(format!("{}/release", self.address))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("POST /release")
+    }
+
+    /// Follows an approval link (its path and query) against this app.
+    pub async fn open_link(&self, link: &str, accept: &str) -> reqwest::Response {
+        let path = link
+            .strip_prefix(PUBLIC_URL)
+            .expect("a link to the public URL");
+        self.client
+            .get(format!("{}{path}", self.address))
+            .header("accept", accept)
+            .send()
+            .await
+            .expect("GET /approval")
+    }
+
+    pub async fn approve(&self, token: &str) -> reqwest::Response {
+        self.open_link(
+            &format!("{PUBLIC_URL}/approval?token={token}"),
+            "application/json",
+        )
+        .await
+    }
+
+    pub async fn post_decision(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}/approval", self.address))
+            .header("accept", "application/json")
+            .form(form)
+            .send()
+            .await
+            .expect("POST /approval")
+    }
+
+    pub async fn status(&self, release_id: &str) -> Value {
+        let response = self
+            .client
+            .get(format!("{}/releases/Devx/{release_id}", self.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// Waits until at least `n` emails arrived (a deadline, not a timing
+    /// assertion: it only keeps a broken test from hanging).
+    pub async fn wait_for_mails(&self, n: usize) -> Vec<Mail> {
+        for _ in 0..300 {
+            let mails = self.smtp.mails();
+            if mails.len() >= n {
+                return mails;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("expected {n} emails, got {}", self.smtp.mails().len());
+    }
+
+    /// Waits until the release reaches `status`.
+    pub async fn wait_for_status(&self, release_id: &str, status: &str) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..300 {
+            last = self.status(release_id).await;
+            if last["status"] == status {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("release {release_id} never became {status}: {last}");
+    }
+
+    /// Waits until no job is queued any more (all done or failed for good).
+    pub async fn wait_for_idle_queue(&self) {
+        for _ in 0..300 {
+            if self
+                .db
+                .count("SELECT COUNT(*) FROM jobs WHERE state = 'queued'")
+                == 0
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the job queue never drained");
+    }
+}
+
+/// A free loopback port for a child process.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

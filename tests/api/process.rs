@@ -1,0 +1,138 @@
+//! The real binary as a separate process: killed in the middle of a job,
+//! started again, nothing lost.
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::both_backends;
+use crate::helpers::{free_port, release_body, test_env, Backend, SmtpServer, TestDb};
+
+both_backends!(a_job_resumes_after_the_process_is_killed);
+
+/// A `greenlight serve` process, killed when dropped.
+struct Service {
+    child: Child,
+    address: String,
+}
+
+impl Service {
+    async fn start(env: &HashMap<String, String>) -> Self {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+            .arg("serve")
+            .envs(env)
+            .env("GREENLIGHT_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start greenlight");
+        let service = Self {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+        };
+        for _ in 0..200 {
+            if reqwest::get(format!("{}/healthz", service.address))
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return service;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("greenlight did not start");
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn a_job_resumes_after_the_process_is_killed(backend: Backend) {
+    let db = TestDb::new(backend);
+    let smtp = SmtpServer::start();
+    let approvers = MockServer::start().await;
+    // Slow enough that the first process is surely inside the job when killed.
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"approvers": ["ana@example.com", "bruno@example.com"]}))
+                .set_delay(Duration::from_secs(2)),
+        )
+        .mount(&approvers)
+        .await;
+    let mut env = test_env(&db, &smtp, &approvers);
+    env.insert("GREENLIGHT_JOB_LEASE_MS".into(), "1500".into());
+    env.insert("GREENLIGHT_HTTP_TIMEOUT_MS".into(), "10000".into());
+    env.remove("GREENLIGHT_HTTP_WORKERS");
+
+    let first = Service::start(&env).await;
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("{}/release", first.address))
+        .json(&release_body("k1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 202);
+    for _ in 0..100 {
+        if !approvers.received_requests().await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        approvers.received_requests().await.unwrap().len(),
+        1,
+        "the job is running"
+    );
+    first.kill();
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM approvals"),
+        0,
+        "killed before it stored anything"
+    );
+
+    let second = Service::start(&env).await;
+    for _ in 0..300 {
+        if smtp.mails().len() >= 2 && db.count("SELECT COUNT(*) FROM jobs") == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut to: Vec<_> = smtp.mails().iter().map(|m| m.to.clone()).collect();
+    to.sort();
+    assert_eq!(
+        to,
+        ["ana@example.com", "bruno@example.com"],
+        "every approver emailed once"
+    );
+    assert!(
+        approvers.received_requests().await.unwrap().len() >= 2,
+        "the job ran again"
+    );
+    let status: serde_json::Value = client
+        .post(format!("{}/release", second.address))
+        .json(&release_body("k1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "pending");
+    assert_eq!(status["required_approvals"], 2);
+}
