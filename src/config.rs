@@ -63,6 +63,10 @@ pub struct QueueSettings {
     pub poll_interval: Duration,
     /// Jobs run at the same time by this process.
     pub concurrency: usize,
+    /// The longest one attempt may run; beyond it the attempt counts as a
+    /// transient failure (a peer that accepts a connection and then says
+    /// nothing must not hold a job, whose lease is renewed, for ever).
+    pub job_timeout: Duration,
 }
 
 impl Default for QueueSettings {
@@ -74,6 +78,7 @@ impl Default for QueueSettings {
             lease: Duration::from_secs(120),
             poll_interval: Duration::from_secs(1),
             concurrency: 8,
+            job_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -180,6 +185,7 @@ impl Settings {
             lease: millis(&get, "GREENLIGHT_JOB_LEASE_MS", defaults.lease)?,
             poll_interval: millis(&get, "GREENLIGHT_JOB_POLL_MS", defaults.poll_interval)?,
             concurrency: number(&get, "GREENLIGHT_JOB_CONCURRENCY", defaults.concurrency)?,
+            job_timeout: millis(&get, "GREENLIGHT_JOB_TIMEOUT_MS", defaults.job_timeout)?,
         };
         if queue.max_attempts < 1 || queue.concurrency < 1 {
             return Err(ConfigError(
@@ -187,9 +193,12 @@ impl Settings {
                     .to_owned(),
             ));
         }
-        if queue.lease < Duration::from_millis(300) || queue.poll_interval.is_zero() {
+        if queue.lease < Duration::from_millis(300)
+            || queue.poll_interval.is_zero()
+            || queue.job_timeout.is_zero()
+        {
             return Err(ConfigError(
-                "GREENLIGHT_JOB_LEASE_MS must be at least 300 and GREENLIGHT_JOB_POLL_MS at least 1"
+                "GREENLIGHT_JOB_LEASE_MS must be at least 300, GREENLIGHT_JOB_POLL_MS and GREENLIGHT_JOB_TIMEOUT_MS at least 1"
                     .to_owned(),
             ));
         }

@@ -62,6 +62,7 @@ pub struct Mailer {
     transport: Transport,
     from: Mailbox,
     public_url: String,
+    timeout: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +91,7 @@ impl Mailer {
             transport,
             from,
             public_url: settings.public_url.clone(),
+            timeout: settings.smtp_timeout,
         })
     }
 
@@ -143,14 +145,20 @@ impl Mailer {
     pub async fn send(&self, email: &ApprovalEmail) -> Result<(), MailError> {
         let message = self.render(email)?;
         match &self.transport {
-            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| {
-                let text = format!("SMTP: {e}");
-                if e.is_permanent() {
-                    MailError::Permanent(text)
-                } else {
-                    MailError::Transient(text)
-                }
-            }),
+            // lettre's own timeout covers connecting only (lettre issue
+            // #1027): a server that stops answering mid-conversation would
+            // hold the job, so the whole exchange is bounded here.
+            Transport::Smtp(smtp) => match tokio::time::timeout(self.timeout, smtp.send(message))
+                .await
+            {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) if e.is_permanent() => Err(MailError::Permanent(format!("SMTP: {e}"))),
+                Ok(Err(e)) => Err(MailError::Transient(format!("SMTP: {e}"))),
+                Err(_) => Err(MailError::Transient(format!(
+                    "SMTP: no answer within {} ms",
+                    self.timeout.as_millis()
+                ))),
+            },
             Transport::Outbox(dir) => {
                 write_outbox(dir, &email.file_stem, &message.formatted())
                     .await

@@ -132,9 +132,16 @@ async fn run_job(ctx: &JobContext, job: ClaimedJob) {
             )))
         } else {
             let work = AssertUnwindSafe(dispatch(ctx, &job)).catch_unwind();
+            let limit = ctx.queue.job_timeout;
             tokio::select! {
-                outcome = work => outcome
-                    .unwrap_or_else(|_| Err(JobError::Transient("the job panicked".to_owned()))),
+                outcome = tokio::time::timeout(limit, work) => match outcome {
+                    Ok(Ok(result)) => result,
+                    Ok(Err(_)) => Err(JobError::Transient("the job panicked".to_owned())),
+                    Err(_) => Err(JobError::Transient(format!(
+                        "the attempt took longer than {} ms",
+                        limit.as_millis()
+                    ))),
+                },
                 () = heartbeat(ctx, &job) => unreachable!("the heartbeat never ends"),
             }
         };

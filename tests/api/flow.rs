@@ -21,6 +21,7 @@ both_backends!(
     concurrent_identical_posts_make_one_release_and_one_round_of_emails,
     confirm_mode_shows_buttons_and_records_on_post,
     a_release_past_its_deadline_expires,
+    replicas_share_one_queue_and_run_each_job_once,
 );
 
 async fn whole_flow_ends_approved(backend: Backend) {
@@ -259,7 +260,15 @@ async fn a_known_release_answers_its_status(backend: Backend) {
 }
 
 async fn a_slow_approvers_api_does_not_slow_post_release(backend: Backend) {
-    let app = spawn_app_with(backend, |_| {}, false).await;
+    let app = spawn_app_with(
+        backend,
+        |env| {
+            // Longer than the stub's delay: the worker waits, it does not retry.
+            env.insert("GREENLIGHT_HTTP_TIMEOUT_MS".into(), "60000".into());
+        },
+        false,
+    )
+    .await;
     Mock::given(method("GET"))
         .respond_with(
             ResponseTemplate::new(200)
@@ -367,4 +376,45 @@ async fn a_release_past_its_deadline_expires(backend: Backend) {
     let late = app.approve(&mails[1].token()).await;
     assert_eq!(late.status(), 409);
     assert_eq!(app.status("old").await["status"], "expired");
+}
+
+async fn replicas_share_one_queue_and_run_each_job_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let replicas = [
+        app.address.clone(),
+        app.start_replica().await,
+        app.start_replica().await,
+    ];
+    // 30 releases round-robin, and one release posted to all three at once.
+    let bodies: Vec<Value> = (0..30).map(|i| release_body(&format!("r{i}"))).collect();
+    let shared = release_body("shared");
+    let mut posts = Vec::new();
+    for (i, body) in bodies.iter().enumerate() {
+        posts.push(app.post_release_to(&replicas[i % 3], body));
+    }
+    for replica in &replicas {
+        posts.push(app.post_release_to(replica, &shared));
+    }
+    let created = futures_util::future::join_all(posts)
+        .await
+        .iter()
+        .filter(|r| r.status() == 202)
+        .count();
+    assert_eq!(created, 31);
+
+    app.wait_for_mails(62).await;
+    app.wait_for_idle_queue().await;
+    let mails = app.smtp.mails();
+    assert_eq!(
+        mails.len(),
+        62,
+        "every approver of every release emailed exactly once"
+    );
+    let distinct: BTreeSet<_> = mails.iter().map(|m| m.message_id.clone()).collect();
+    assert_eq!(distinct.len(), 62);
+    assert_eq!(
+        app.approvers.received_requests().await.unwrap().len(),
+        31,
+        "each job ran once"
+    );
 }

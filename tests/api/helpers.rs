@@ -79,8 +79,12 @@ impl TestDb {
                     .execute(&mut conn)
                     .expect("create the test database");
                 let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+                // Loopback needs no TLS; and without it libpq never enters
+                // OpenSSL, whose exit handlers otherwise race the pool's
+                // reconnecting threads when a test process exits (a SIGSEGV
+                // in about one run in ten).
                 Self {
-                    url: format!("{base}/{name}"),
+                    url: format!("{base}/{name}?sslmode=disable"),
                     pg_name: Some(name),
                     _dir: None,
                 }
@@ -108,6 +112,29 @@ impl TestDb {
         }
         .expect("count query");
         row.n
+    }
+
+    /// The job queue as text, for failure messages.
+    pub fn dump_jobs(&self) -> String {
+        #[derive(Debug, diesel::QueryableByName)]
+        #[allow(dead_code)] // read through Debug
+        struct Job {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            kind: String,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            state: String,
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            attempts: i32,
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+            last_error: Option<String>,
+        }
+        let sql = "SELECT kind, state, attempts, last_error FROM jobs ORDER BY id";
+        let jobs: Vec<Job> = match &mut self.connect() {
+            DbConnection::Postgresql(c) => diesel::sql_query(sql).load(c),
+            DbConnection::Sqlite(c) => diesel::sql_query(sql).load(c),
+        }
+        .expect("jobs");
+        format!("{jobs:#?}")
     }
 
     /// Runs a statement (to set up states the API cannot reach quickly).
@@ -287,6 +314,8 @@ impl Mail {
 
 pub struct TestApp {
     pub address: String,
+    /// The environment the app was started with, for replicas.
+    pub env: HashMap<String, String>,
     pub client: reqwest::Client,
     pub db: TestDb,
     pub smtp: SmtpServer,
@@ -322,6 +351,7 @@ pub fn test_env(db: &TestDb, smtp: &SmtpServer, approvers: &MockServer) -> HashM
         ("GREENLIGHT_JOB_LEASE_MS", "30000".to_owned()),
         ("GREENLIGHT_HTTP_TIMEOUT_MS", "2000".to_owned()),
         ("GREENLIGHT_SMTP_TIMEOUT_MS", "5000".to_owned()),
+        ("GREENLIGHT_JOB_TIMEOUT_MS", "15000".to_owned()),
         ("GREENLIGHT_HTTP_WORKERS", "2".to_owned()),
         ("GREENLIGHT_DB_POOL_SIZE", "8".to_owned()),
         // Short, so that a test's teardown (its database dropped under the
@@ -363,12 +393,9 @@ pub async fn spawn_app_with(
     }
     let mut env = test_env(&db, &smtp, &approvers);
     configure(&mut env);
-    let settings = Settings::from_lookup(|k| env.get(k).cloned()).expect("test settings");
-    let app = Application::build(settings).await.expect("the app builds");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
     TestApp {
-        address,
+        address: start(&env).await,
+        env,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -379,14 +406,47 @@ pub async fn spawn_app_with(
     }
 }
 
+/// Logs of the apps under test, when `TEST_LOG` is set (e.g. `TEST_LOG=debug`).
+fn init_test_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Ok(filter) = std::env::var("TEST_LOG") {
+            tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .init();
+        }
+    });
+}
+
+/// Starts an app in this process; returns its address.
+async fn start(env: &HashMap<String, String>) -> String {
+    init_test_logs();
+    let settings = Settings::from_lookup(|k| env.get(k).cloned()).expect("test settings");
+    let app = Application::build(settings).await.expect("the app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    address
+}
+
 pub fn release_body(id: &str) -> Value {
     json!({"ReleaseName": "Desafio-CD", "ReleaseId": id, "TeamProject": "Devx"})
 }
 
 impl TestApp {
+    /// Another instance on the same database, SMTP server and approvers
+    /// API: a replica. Returns its address.
+    pub async fn start_replica(&self) -> String {
+        start(&self.env).await
+    }
+
     pub async fn post_release(&self, body: &Value) -> reqwest::Response {
+        self.post_release_to(&self.address, body).await
+    }
+
+    pub async fn post_release_to(&self, address: &str, body: &Value) -> reqwest::Response {
         self.client
-            .post(format!("{}/release", self.address))
+            .post(format!("{address}/release"))
             .json(body)
             .send()
             .await
@@ -455,7 +515,11 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("expected {n} emails, got {}", self.smtp.mails().len());
+        panic!(
+            "expected {n} emails, got {}; jobs: {}",
+            self.smtp.mails().len(),
+            self.db.dump_jobs()
+        );
     }
 
     /// Waits until the release reaches `status`.
@@ -483,7 +547,7 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("the job queue never drained");
+        panic!("the job queue never drained: {}", self.db.dump_jobs());
     }
 }
 
