@@ -29,7 +29,7 @@ elif [ "${GREENLIGHT_REQUIRE_PG:-0}" = "1" ]; then
   exit 1
 else
   "${runner[@]}" "${skip_pg[@]}"
-  not_run=$(cargo test --test api -- --list 2>/dev/null | grep -c 'postgres: test' || true)
+  not_run=$(cargo test --test api --test chaos -- --list 2>/dev/null | grep -c 'postgres: test' || true)
   echo
   echo "WARNING: PostgreSQL is not reachable at $pg_host:$pg_port."
   echo "WARNING: $not_run PostgreSQL tests did NOT run; only the SQLite half passed."

@@ -80,7 +80,13 @@ impl ApproversClient {
             .send()
             .await
             .map_err(|e| {
-                FetchError::Transient(format!("approvers source unreachable: {}", describe(&e)))
+                let message = format!("approvers source unreachable: {}", describe(&e));
+                // A redirect loop is configuration, not weather.
+                if e.is_redirect() {
+                    FetchError::Permanent(message)
+                } else {
+                    FetchError::Transient(message)
+                }
             })?;
         let status = response.status();
         if !status.is_success() {
@@ -96,6 +102,12 @@ impl ApproversClient {
                 },
             );
         }
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+        {
+            return Err(too_large());
+        }
         let mut body = Vec::new();
         while let Some(chunk) = response
             .chunk()
@@ -103,14 +115,18 @@ impl ApproversClient {
             .map_err(|e| FetchError::Transient(format!("approvers source: {}", describe(&e))))?
         {
             if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(FetchError::Permanent(format!(
-                    "approvers source answered more than {MAX_RESPONSE_BYTES} bytes"
-                )));
+                return Err(too_large());
             }
             body.extend_from_slice(&chunk);
         }
         Ok(body)
     }
+}
+
+fn too_large() -> FetchError {
+    FetchError::Permanent(format!(
+        "approvers source answered more than {MAX_RESPONSE_BYTES} bytes"
+    ))
 }
 
 /// reqwest's Display omits the cause; the cause is what an operator needs.

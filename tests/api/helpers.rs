@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::TcpListener;
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,6 +37,24 @@ macro_rules! both_backends {
                 super::$scenario($crate::helpers::Backend::Sqlite).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$scenario($crate::helpers::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+/// Like `both_backends!`, for the chaos suite: each test gets its own
+/// multi-threaded runtime with room for the load it generates.
+#[macro_export]
+macro_rules! both_backends_chaos {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::$scenario($crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn postgres() {
                 super::$scenario($crate::helpers::Backend::Postgres).await
             }
@@ -208,7 +227,12 @@ impl Handler for Capture {
 
 impl SmtpServer {
     pub fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind SMTP");
+        Self::start_on(0)
+    }
+
+    /// Starts on a given port (0: any), e.g. one a service already points at.
+    pub fn start_on(port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind SMTP");
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
         let refusing = Arc::new(AtomicBool::new(false));
@@ -324,14 +348,14 @@ pub struct TestApp {
 
 /// Settings as a map of environment variables, so that tests of the real
 /// binary and of the in-process app configure alike.
-pub fn test_env(db: &TestDb, smtp: &SmtpServer, approvers: &MockServer) -> HashMap<String, String> {
+pub fn test_env(db: &TestDb, smtp_port: u16, approvers: &MockServer) -> HashMap<String, String> {
     [
         ("DATABASE_URL", db.url.clone()),
         ("GREENLIGHT_LISTEN", "127.0.0.1:0".to_owned()),
         ("GREENLIGHT_PUBLIC_URL", PUBLIC_URL.to_owned()),
         (
             "GREENLIGHT_SMTP_URL",
-            format!("smtp://127.0.0.1:{}", smtp.port),
+            format!("smtp://127.0.0.1:{smtp_port}"),
         ),
         (
             "GREENLIGHT_APPROVERS_URL",
@@ -391,7 +415,7 @@ pub async fn spawn_app_with(
     if default_approvers {
         mount_two_approvers(&approvers).await;
     }
-    let mut env = test_env(&db, &smtp, &approvers);
+    let mut env = test_env(&db, smtp.port, &approvers);
     configure(&mut env);
     TestApp {
         address: start(&env).await,
@@ -558,4 +582,104 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+// ----------------------------------------------------------------- process
+
+/// A `greenlight serve` process, killed when dropped. Its output is
+/// appended to a log file, so restarts on the same log keep one history.
+pub struct Service {
+    pub child: Child,
+    pub address: String,
+    pub port: u16,
+    pub log: std::path::PathBuf,
+}
+
+impl Service {
+    pub async fn start(env: &HashMap<String, String>) -> Self {
+        let log = std::env::temp_dir().join(format!(
+            "greenlight-{}.log",
+            greenlight::worker::random_id()
+        ));
+        Self::start_on(env, free_port(), &log).await
+    }
+
+    /// Starts on a given port (a restart keeps its address) and log file.
+    pub async fn start_on(env: &HashMap<String, String>, port: u16, log: &std::path::Path) -> Self {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+            .arg("serve")
+            .envs(env)
+            .env("GREENLIGHT_LISTEN", format!("127.0.0.1:{port}"))
+            .env(
+                "RUST_LOG",
+                env.get("RUST_LOG").map_or("warn", String::as_str),
+            )
+            .env("NO_COLOR", "1")
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("start greenlight");
+        let service = Self {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            log: log.to_owned(),
+        };
+        for _ in 0..400 {
+            if reqwest::get(format!("{}/healthz", service.address))
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return service;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "greenlight did not start: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM: a graceful stop.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Peak resident memory so far (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -3,6 +3,8 @@
 
 mod approval_input;
 mod flow;
+// Shared with the chaos suite, which uses parts these tests do not.
+#[allow(dead_code)]
 mod helpers;
 mod process;
 mod queue;

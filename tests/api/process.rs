@@ -1,8 +1,6 @@
 //! The real binary as a separate process: killed in the middle of a job,
 //! started again, nothing lost.
 
-use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
@@ -10,56 +8,9 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::both_backends;
-use crate::helpers::{free_port, release_body, test_env, Backend, SmtpServer, TestDb};
+use crate::helpers::{release_body, test_env, Backend, Service, SmtpServer, TestDb};
 
 both_backends!(a_job_resumes_after_the_process_is_killed);
-
-/// A `greenlight serve` process, killed when dropped.
-struct Service {
-    child: Child,
-    address: String,
-}
-
-impl Service {
-    async fn start(env: &HashMap<String, String>) -> Self {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_greenlight"))
-            .arg("serve")
-            .envs(env)
-            .env("GREENLIGHT_LISTEN", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start greenlight");
-        let service = Self {
-            child,
-            address: format!("http://127.0.0.1:{port}"),
-        };
-        for _ in 0..200 {
-            if reqwest::get(format!("{}/healthz", service.address))
-                .await
-                .is_ok_and(|r| r.status() == 200)
-            {
-                return service;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("greenlight did not start");
-    }
-
-    /// SIGKILL: no shutdown code runs.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn a_job_resumes_after_the_process_is_killed(backend: Backend) {
     let db = TestDb::new(backend);
@@ -74,7 +25,7 @@ async fn a_job_resumes_after_the_process_is_killed(backend: Backend) {
         )
         .mount(&approvers)
         .await;
-    let mut env = test_env(&db, &smtp, &approvers);
+    let mut env = test_env(&db, smtp.port, &approvers);
     env.insert("GREENLIGHT_JOB_LEASE_MS".into(), "1500".into());
     env.insert("GREENLIGHT_HTTP_TIMEOUT_MS".into(), "10000".into());
     env.remove("GREENLIGHT_HTTP_WORKERS");
