@@ -4,7 +4,7 @@
 # GREENLIGHT_APPROVERS_URL in your environment takes precedence.
 DEMO_APPROVERS := Ana <ana@example.com>, Bruno <bruno@example.com>
 
-.PHONY: run test chaos fuzz build release lint fmt clean
+.PHONY: run test chaos fuzz bench build release lint fmt clean
 
 ## Serve on SQLite (./greenlight.db) at http://127.0.0.1:8080; emails go to ./outbox/.
 run:
@@ -22,11 +22,25 @@ chaos:
 	CHAOS_FULL=1 CHAOS_REPORT=$(CURDIR)/target/chaos-report.txt cargo test --test chaos -- --test-threads 1
 	@echo; cat target/chaos-report.txt
 
-## A long property-test campaign of the input parsers and token checks.
+## A long campaign against the input parsers and token checks: the property
+## tests with many cases, then the libFuzzer targets in fuzz/ for
+## FUZZ_SECONDS each (needs a nightly toolchain and `cargo install cargo-fuzz`).
 FUZZ_CASES ?= 100000
+FUZZ_SECONDS ?= 120
+FUZZ_TARGETS := release_body approvers_response approval_token
 fuzz:
 	PROPTEST_CASES=$(FUZZ_CASES) cargo test --release --test properties
-	@echo "fuzz: $(FUZZ_CASES) cases per property, 8 properties, no failure"
+	@echo "proptest: $(FUZZ_CASES) cases per property, 8 properties, no failure"
+	@if command -v cargo-fuzz >/dev/null && rustup toolchain list | grep -q nightly; then \
+	  for t in $(FUZZ_TARGETS); do \
+	    cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
+	  done; \
+	else echo "cargo-fuzz or a nightly toolchain is missing: libFuzzer targets not run"; fi
+
+## Greenlight against its database's own limit; rewrites BENCHMARKS.md (see bench/run.sh).
+## `make bench BENCH_ARGS=--quick` is a smoke run of a few seconds per scenario.
+bench:
+	bash bench/run.sh $(BENCH_ARGS)
 
 build:
 	cargo build

@@ -6,7 +6,7 @@ use greenlight::token::{ApprovalClaims, TokenKeys};
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::helpers::{release_body, spawn_app, Backend, TestApp};
+use crate::helpers::{b64url, release_body, spawn_app, Backend, TestApp};
 
 const TEST_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 
@@ -23,19 +23,6 @@ async fn expect_problem(response: reqwest::Response, status: u16, kind: &str) {
         format!("urn:greenlight:problem:{kind}"),
         "{body}"
     );
-}
-
-fn b64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n =
-            chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
 }
 
 /// Decodes the claims of a real token (to forge variants of it).

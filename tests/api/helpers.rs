@@ -389,13 +389,54 @@ pub fn test_env(db: &TestDb, smtp_port: u16, approvers: &MockServer) -> HashMap<
 
 /// The challenge mock's answer: two approvers.
 pub async fn mount_two_approvers(server: &MockServer) {
+    mount_approvers(
+        server,
+        &["ana@example.com", "bruno@example.com"],
+        Duration::ZERO,
+    )
+    .await;
+}
+
+/// Answers every GET with `{"approvers": [...]}`, after `delay`.
+pub async fn mount_approvers(server: &MockServer, emails: &[&str], delay: Duration) {
     Mock::given(method("GET"))
         .and(path_regex("^/approvers/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "approvers": ["ana@example.com", "bruno@example.com"]
-        })))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "approvers": emails }))
+                .set_delay(delay),
+        )
         .mount(server)
         .await;
+}
+
+/// A new approvers API stub answering `emails` after `delay`.
+pub async fn approvers_stub(emails: &[&str], delay: Duration) -> MockServer {
+    let server = MockServer::start().await;
+    mount_approvers(&server, emails, delay).await;
+    server
+}
+
+/// base64url without padding, as in JWTs (to forge tokens in tests).
+pub fn b64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// A fresh log file for a service under test.
+pub fn log_file(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "greenlight-{name}-{}.log",
+        greenlight::worker::random_id()
+    ))
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -597,11 +638,7 @@ pub struct Service {
 
 impl Service {
     pub async fn start(env: &HashMap<String, String>) -> Self {
-        let log = std::env::temp_dir().join(format!(
-            "greenlight-{}.log",
-            greenlight::worker::random_id()
-        ));
-        Self::start_on(env, free_port(), &log).await
+        Self::start_on(env, free_port(), &log_file("service")).await
     }
 
     /// Starts on a given port (a restart keeps its address) and log file.

@@ -3,28 +3,22 @@
 
 use std::time::Duration;
 
-use serde_json::json;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
 use crate::both_backends;
-use crate::helpers::{release_body, test_env, Backend, Service, SmtpServer, TestDb};
+use crate::helpers::{
+    approvers_stub, release_body, test_env, Backend, Service, SmtpServer, TestDb,
+};
 
 both_backends!(a_job_resumes_after_the_process_is_killed);
 
 async fn a_job_resumes_after_the_process_is_killed(backend: Backend) {
     let db = TestDb::new(backend);
     let smtp = SmtpServer::start();
-    let approvers = MockServer::start().await;
     // Slow enough that the first process is surely inside the job when killed.
-    Mock::given(method("GET"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"approvers": ["ana@example.com", "bruno@example.com"]}))
-                .set_delay(Duration::from_secs(2)),
-        )
-        .mount(&approvers)
-        .await;
+    let approvers = approvers_stub(
+        &["ana@example.com", "bruno@example.com"],
+        Duration::from_secs(2),
+    )
+    .await;
     let mut env = test_env(&db, smtp.port, &approvers);
     env.insert("GREENLIGHT_JOB_LEASE_MS".into(), "1500".into());
     env.insert("GREENLIGHT_HTTP_TIMEOUT_MS".into(), "10000".into());

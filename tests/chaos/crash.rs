@@ -3,12 +3,9 @@
 use std::time::Duration;
 
 use rand::Rng;
-use serde_json::json;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::both_backends_chaos;
-use crate::helpers::{free_port, Backend, Service, SmtpServer, TestDb};
+use crate::helpers::{approvers_stub, free_port, log_file, Backend, Service, SmtpServer, TestDb};
 use crate::{
     approve_all, chaos_env, post_until_answered, release, report, scale, tally_mails,
     wait_for_delivery,
@@ -21,25 +18,16 @@ async fn kill_9_loses_no_email(backend: Backend) {
     let kills = scale(5, 8);
     let db = TestDb::new(backend);
     let smtp = SmtpServer::start();
-    let approvers = MockServer::start().await;
     // Three approvers, answered after a short random delay so that kills
     // land in the middle of jobs.
-    Mock::given(method("GET"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(
-                    json!({"approvers": ["a1@example.com", "a2@example.com", "a3@example.com"]}),
-                )
-                .set_delay(Duration::from_millis(30)),
-        )
-        .mount(&approvers)
-        .await;
+    let approvers = approvers_stub(
+        &["a1@example.com", "a2@example.com", "a3@example.com"],
+        Duration::from_millis(30),
+    )
+    .await;
     let env = chaos_env(&db, smtp.port, &approvers);
     let port = free_port();
-    let log = std::env::temp_dir().join(format!(
-        "greenlight-crash-{}.log",
-        greenlight::worker::random_id()
-    ));
+    let log = log_file("crash");
     let mut service = Some(Service::start_on(&env, port, &log).await);
 
     // The pipelines: every release posted until answered, whatever happens.

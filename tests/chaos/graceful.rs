@@ -4,12 +4,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
 use crate::both_backends_chaos;
-use crate::helpers::{free_port, Backend, Service, SmtpServer, TestDb};
+use crate::helpers::{approvers_stub, free_port, log_file, Backend, Service, SmtpServer, TestDb};
 use crate::{chaos_env, release, report, tally_mails, wait_for_delivery};
 
 both_backends_chaos!(sigterm_under_load_loses_nothing);
@@ -17,22 +13,15 @@ both_backends_chaos!(sigterm_under_load_loses_nothing);
 async fn sigterm_under_load_loses_nothing(backend: Backend) {
     let db = TestDb::new(backend);
     let smtp = SmtpServer::start();
-    let approvers = MockServer::start().await;
     // Slow enough that jobs are running when the signal comes.
-    Mock::given(method("GET"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"approvers": ["a1@example.com", "a2@example.com"]}))
-                .set_delay(Duration::from_millis(300)),
-        )
-        .mount(&approvers)
-        .await;
+    let approvers = approvers_stub(
+        &["a1@example.com", "a2@example.com"],
+        Duration::from_millis(300),
+    )
+    .await;
     let env = chaos_env(&db, smtp.port, &approvers);
     let port = free_port();
-    let log = std::env::temp_dir().join(format!(
-        "greenlight-term-{}.log",
-        greenlight::worker::random_id()
-    ));
+    let log = log_file("term");
     let service = Service::start_on(&env, port, &log).await;
 
     // Eight pipelines posting new releases until the service is gone.

@@ -11,11 +11,9 @@ use greenlight::token::{ApprovalClaims, TokenKeys};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::both_backends_chaos;
-use crate::helpers::{Backend, Mail, Service, SmtpServer, TestDb};
+use crate::helpers::{approvers_stub, b64url, Backend, Mail, Service, SmtpServer, TestDb};
 use crate::{chaos_env, report, wait_for_delivery};
 
 const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
@@ -34,19 +32,6 @@ fn corpus() -> Vec<Value> {
                 .collect::<Vec<_>>()
         })
         .collect()
-}
-
-fn b64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n =
-            chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
 }
 
 /// Every token recipe the corpus names, built from real tokens.
@@ -240,14 +225,7 @@ fn mails_of(smtp: &SmtpServer, release_id: &str) -> Vec<Mail> {
 async fn the_hostile_corpus_changes_nothing_it_should_not(backend: Backend) {
     let db = TestDb::new(backend);
     let smtp = SmtpServer::start();
-    let approvers = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"approvers": ["a1@example.com", "a2@example.com"]})),
-        )
-        .mount(&approvers)
-        .await;
+    let approvers = approvers_stub(&["a1@example.com", "a2@example.com"], Duration::ZERO).await;
     let env = chaos_env(&db, smtp.port, &approvers);
     let service = Service::start(&env).await;
     let client = reqwest::Client::builder()

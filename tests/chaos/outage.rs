@@ -3,12 +3,8 @@
 
 use std::time::Duration;
 
-use serde_json::json;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
 use crate::both_backends_chaos;
-use crate::helpers::{free_port, Backend, Service, SmtpServer, TestDb};
+use crate::helpers::{approvers_stub, free_port, Backend, Service, SmtpServer, TestDb};
 use crate::{
     chaos_env, post_until_answered, release, report, scale, tally_mails, wait_for_delivery,
 };
@@ -19,14 +15,7 @@ async fn a_mail_outage_loses_nothing(backend: Backend) {
     let outage = Duration::from_secs(scale(4, 60) as u64);
     let releases = scale(10, 50);
     let db = TestDb::new(backend);
-    let approvers = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"approvers": ["a1@example.com", "a2@example.com"]})),
-        )
-        .mount(&approvers)
-        .await;
+    let approvers = approvers_stub(&["a1@example.com", "a2@example.com"], Duration::ZERO).await;
     // Nobody listens on the SMTP port yet: connections are refused.
     let smtp_port = free_port();
     let mut env = chaos_env(&db, smtp_port, &approvers);

@@ -2,12 +2,8 @@
 
 use std::time::Duration;
 
-use serde_json::json;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
 use crate::both_backends_chaos;
-use crate::helpers::{Backend, Service, SmtpServer, TestDb};
+use crate::helpers::{approvers_stub, Backend, Service, SmtpServer, TestDb};
 use crate::{chaos_env, release, report, scale, tally_mails, wait_for_delivery};
 
 both_backends_chaos!(three_replicas_run_every_job_once);
@@ -16,13 +12,11 @@ async fn three_replicas_run_every_job_once(backend: Backend) {
     let releases = scale(60, 300);
     let db = TestDb::new(backend);
     let smtp = SmtpServer::start();
-    let approvers = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"approvers": ["a1@example.com", "a2@example.com", "a3@example.com"]}),
-        ))
-        .mount(&approvers)
-        .await;
+    let approvers = approvers_stub(
+        &["a1@example.com", "a2@example.com", "a3@example.com"],
+        Duration::ZERO,
+    )
+    .await;
     let env = chaos_env(&db, smtp.port, &approvers);
     let replicas = [
         Service::start(&env).await,
