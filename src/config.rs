@@ -72,7 +72,7 @@ pub struct QueueSettings {
 impl Default for QueueSettings {
     fn default() -> Self {
         Self {
-            max_attempts: 10,
+            max_attempts: 20,
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(300),
             lease: Duration::from_secs(120),
