@@ -305,7 +305,16 @@ async fn a_slow_approvers_api_does_not_slow_post_release(backend: Backend) {
 }
 
 async fn concurrent_identical_posts_make_one_release_and_one_round_of_emails(backend: Backend) {
-    let app = spawn_app(backend).await;
+    // A burst of 200 waits for connections: the production default wait, not
+    // the tests' short one (which only keeps teardowns quick).
+    let app = spawn_app_with(
+        backend,
+        |env| {
+            env.insert("GREENLIGHT_DB_TIMEOUT_MS".into(), "5000".into());
+        },
+        true,
+    )
+    .await;
     let body = release_body("race");
     let calls = (0..200).map(|_| app.post_release(&body));
     let statuses: Vec<u16> = futures_util::future::join_all(calls)

@@ -27,27 +27,10 @@ pub enum Backend {
 }
 
 /// Runs a scenario once per backend: `both_backends!(name)` makes the tests
-/// `name::sqlite` and `name::postgres`.
+/// `name::sqlite` and `name::postgres`, each on a runtime with room for the
+/// load it generates.
 #[macro_export]
 macro_rules! both_backends {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$scenario($crate::helpers::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$scenario($crate::helpers::Backend::Postgres).await
-            }
-        }
-    )*};
-}
-
-/// Like `both_backends!`, for the chaos suite: each test gets its own
-/// multi-threaded runtime with room for the load it generates.
-#[macro_export]
-macro_rules! both_backends_chaos {
     ($($scenario:ident),* $(,)?) => {$(
         mod $scenario {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -380,7 +363,7 @@ pub fn test_env(db: &TestDb, smtp_port: u16, approvers: &MockServer) -> HashMap<
         ("GREENLIGHT_DB_POOL_SIZE", "8".to_owned()),
         // Short, so that a test's teardown (its database dropped under the
         // running app) does not wait for the default five seconds.
-        ("GREENLIGHT_DB_TIMEOUT_MS", "300".to_owned()),
+        ("GREENLIGHT_DB_TIMEOUT_MS", "1000".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

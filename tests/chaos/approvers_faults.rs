@@ -8,11 +8,11 @@ use serde_json::{json, Value};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::both_backends_chaos;
+use crate::both_backends;
 use crate::helpers::{Backend, Service, SmtpServer, TestDb};
 use crate::{chaos_env, post_until_answered, release, report, scale, wait_for_delivery};
 
-both_backends_chaos!(
+both_backends!(
     half_of_the_answers_are_5xx,
     answers_slower_than_the_client_timeout,
     malformed_json,

@@ -4,14 +4,14 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::both_backends_chaos;
+use crate::both_backends;
 use crate::helpers::{approvers_stub, free_port, log_file, Backend, Service, SmtpServer, TestDb};
 use crate::{
     approve_all, chaos_env, post_until_answered, release, report, scale, tally_mails,
     wait_for_delivery,
 };
 
-both_backends_chaos!(kill_9_loses_no_email);
+both_backends!(kill_9_loses_no_email);
 
 async fn kill_9_loses_no_email(backend: Backend) {
     let releases = scale(40, 200);

@@ -4,11 +4,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::both_backends_chaos;
+use crate::both_backends;
 use crate::helpers::{approvers_stub, free_port, log_file, Backend, Service, SmtpServer, TestDb};
 use crate::{chaos_env, release, report, tally_mails, wait_for_delivery};
 
-both_backends_chaos!(sigterm_under_load_loses_nothing);
+both_backends!(sigterm_under_load_loses_nothing);
 
 async fn sigterm_under_load_loses_nothing(backend: Backend) {
     let db = TestDb::new(backend);

@@ -12,13 +12,13 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 
-use crate::both_backends_chaos;
+use crate::both_backends;
 use crate::helpers::{approvers_stub, b64url, Backend, Mail, Service, SmtpServer, TestDb};
 use crate::{chaos_env, report, wait_for_delivery};
 
 const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 
-both_backends_chaos!(the_hostile_corpus_changes_nothing_it_should_not);
+both_backends!(the_hostile_corpus_changes_nothing_it_should_not);
 
 fn corpus() -> Vec<Value> {
     ["release.jsonl", "approval.jsonl", "routes.jsonl"]

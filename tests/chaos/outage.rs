@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use crate::both_backends_chaos;
+use crate::both_backends;
 use crate::helpers::{approvers_stub, free_port, Backend, Service, SmtpServer, TestDb};
 use crate::{
     chaos_env, post_until_answered, release, report, scale, tally_mails, wait_for_delivery,
 };
 
-both_backends_chaos!(a_mail_outage_loses_nothing);
+both_backends!(a_mail_outage_loses_nothing);
 
 async fn a_mail_outage_loses_nothing(backend: Backend) {
     let outage = Duration::from_secs(scale(4, 60) as u64);

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use crate::both_backends_chaos;
+use crate::both_backends;
 use crate::helpers::{approvers_stub, Backend, Service, SmtpServer, TestDb};
 use crate::{chaos_env, release, report, scale, tally_mails, wait_for_delivery};
 
-both_backends_chaos!(three_replicas_run_every_job_once);
+both_backends!(three_replicas_run_every_job_once);
 
 async fn three_replicas_run_every_job_once(backend: Backend) {
     let releases = scale(60, 300);
