@@ -77,7 +77,7 @@ impl Default for QueueSettings {
             backoff_max: Duration::from_secs(300),
             lease: Duration::from_secs(120),
             poll_interval: Duration::from_secs(1),
-            concurrency: 8,
+            concurrency: 32,
             job_timeout: Duration::from_secs(120),
         }
     }
@@ -101,7 +101,9 @@ pub struct Settings {
     pub queue: QueueSettings,
     /// HTTP worker threads; `None` is one per core.
     pub http_workers: Option<usize>,
-    pub db_pool_size: u32,
+    /// Database connections; `None` picks by backend (see
+    /// `db::Backend::default_pool_size`).
+    pub db_pool_size: Option<u32>,
     /// How long a request waits for a free database connection before it
     /// is answered 503.
     pub db_timeout: Duration,
@@ -228,7 +230,9 @@ impl Settings {
             http_workers: get("GREENLIGHT_HTTP_WORKERS")
                 .map(|v| parse("GREENLIGHT_HTTP_WORKERS", &v))
                 .transpose()?,
-            db_pool_size: number(&get, "GREENLIGHT_DB_POOL_SIZE", 16)?,
+            db_pool_size: get("GREENLIGHT_DB_POOL_SIZE")
+                .map(|v| parse("GREENLIGHT_DB_POOL_SIZE", &v))
+                .transpose()?,
             db_timeout: millis(&get, "GREENLIGHT_DB_TIMEOUT_MS", Duration::from_secs(5))?,
         })
     }

@@ -31,9 +31,12 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let backend = db::Backend::from_url(&settings.database_url);
         let (url, size, timeout) = (
             settings.database_url.clone(),
-            settings.db_pool_size,
+            settings
+                .db_pool_size
+                .unwrap_or_else(|| backend.default_pool_size()),
             settings.db_timeout,
         );
         let pool = tokio::task::spawn_blocking(move || db::connect(&url, size, timeout))
@@ -50,7 +53,8 @@ impl Application {
         let port = listener.local_addr()?.port();
         tracing::info!(
             listen = %listener.local_addr()?,
-            database = ?db::Backend::from_url(&settings.database_url),
+            database = ?backend,
+            pool = size,
             mail = %mailer.describe(),
             approvers = describe(&settings.approvers),
             public_url = %settings.public_url,

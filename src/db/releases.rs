@@ -24,6 +24,14 @@ pub struct ReleaseView {
 }
 
 impl ReleaseView {
+    /// A release just created: nobody to ask about it yet.
+    pub fn created(release: Release) -> Self {
+        Self {
+            release,
+            approvals: Vec::new(),
+        }
+    }
+
     pub fn tally(&self) -> Tally {
         tally(&self.release, &self.approvals)
     }
@@ -145,18 +153,25 @@ pub fn insert_with_job(
         expires_at,
     };
     conn.transaction(|conn| {
-        let inserted: Option<i64> = per_backend!(conn, |c| diesel::insert_into(releases::table)
-            .values(&row)
-            .on_conflict((releases::team_project, releases::release_id))
-            .do_nothing()
-            .returning(releases::id)
-            .get_result(c)
-            .optional())?;
-        let Some(pk) = inserted else {
-            return Ok(None);
-        };
-        jobs::enqueue(conn, JobKind::ProcessRelease, pk, None, max_attempts, now)?;
-        by_pk(conn, pk).map(Some)
+        let inserted: Option<Release> =
+            per_backend!(conn, |c| diesel::insert_into(releases::table)
+                .values(&row)
+                .on_conflict((releases::team_project, releases::release_id))
+                .do_nothing()
+                .returning(releases::all_columns)
+                .get_result(c)
+                .optional())?;
+        if let Some(release) = &inserted {
+            jobs::enqueue(
+                conn,
+                JobKind::ProcessRelease,
+                release.id,
+                None,
+                max_attempts,
+                now,
+            )?;
+        }
+        Ok(inserted)
     })
 }
 

@@ -6,6 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::document::StatusDocument;
 use super::problem::ApiError;
 use super::{read_body, AppState};
+use crate::db::releases::ReleaseView;
 use crate::db::{self, releases};
 use crate::domain::{NewRelease, ReleaseKey};
 
@@ -31,7 +32,7 @@ pub async fn create_or_poll(
             return Ok((false, releases::view(conn, existing, now)?));
         }
         match releases::insert_with_job(conn, &new, now, now + timeout, max_attempts)? {
-            Some(created) => Ok((true, releases::view(conn, created, now)?)),
+            Some(created) => Ok((true, ReleaseView::created(created))),
             // Another request created it between our read and our insert.
             None => {
                 let existing =

@@ -8,7 +8,7 @@ use crate::both_backends;
 use crate::helpers::{approvers_stub, free_port, log_file, Backend, Service, SmtpServer, TestDb};
 use crate::{
     approve_all, chaos_env, post_until_answered, release, report, scale, tally_mails,
-    wait_for_delivery,
+    wait_for_delivery, CONCURRENCY,
 };
 
 both_backends!(kill_9_loses_no_email);
@@ -91,6 +91,6 @@ async fn kill_9_loses_no_email(backend: Backend) {
     );
     // A duplicate needs a kill between the server's acceptance and its
     // record: at most the jobs in flight at each kill.
-    assert!(duplicated <= kills * 8, "{duplicated} duplicates");
+    assert!(duplicated <= kills * CONCURRENCY, "{duplicated} duplicates");
     assert_eq!(panics, 0);
 }

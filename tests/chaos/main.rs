@@ -61,6 +61,9 @@ pub fn report(name: &str, figures: &[(&str, String)]) {
     }
 }
 
+/// Jobs each service runs at once: what bounds the duplicates a kill can cause.
+pub const CONCURRENCY: usize = 8;
+
 /// The environment of a service under test: short backoff and lease, so
 /// that recoveries happen within a test's time.
 pub fn chaos_env(db: &TestDb, smtp_port: u16, approvers: &MockServer) -> HashMap<String, String> {
@@ -76,6 +79,10 @@ pub fn chaos_env(db: &TestDb, smtp_port: u16, approvers: &MockServer) -> HashMap
     ] {
         env.insert(k.to_owned(), v.to_owned());
     }
+    env.insert(
+        "GREENLIGHT_JOB_CONCURRENCY".to_owned(),
+        CONCURRENCY.to_string(),
+    );
     env.remove("GREENLIGHT_HTTP_WORKERS");
     env
 }
