@@ -101,8 +101,8 @@ pub struct Settings {
     pub queue: QueueSettings,
     /// HTTP worker threads; `None` is one per core.
     pub http_workers: Option<usize>,
-    /// Database connections; `None` picks by backend (see
-    /// `db::Backend::default_pool_size`).
+    /// Database connections per pool (one for requests, one for jobs);
+    /// `None` picks by backend (see `db::Backend::default_pool_size`).
     pub db_pool_size: Option<u32>,
     /// How long a request waits for a free database connection before it
     /// is answered 503.

@@ -32,16 +32,21 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let backend = db::Backend::from_url(&settings.database_url);
-        let (url, size, timeout) = (
-            settings.database_url.clone(),
-            settings
-                .db_pool_size
-                .unwrap_or_else(|| backend.default_pool_size()),
-            settings.db_timeout,
-        );
-        let pool = tokio::task::spawn_blocking(move || db::connect(&url, size, timeout))
-            .await?
-            .context("opening the database")?;
+        let size = settings
+            .db_pool_size
+            .unwrap_or_else(|| backend.default_pool_size());
+        let (url, timeout) = (settings.database_url.clone(), settings.db_timeout);
+        // Two pools: requests never wait for a connection behind the
+        // worker's jobs, however many of those are running.
+        let (pool, jobs_pool) = tokio::task::spawn_blocking(move || {
+            db::migrate(&url)?;
+            Ok::<_, db::DbError>((
+                db::open_pool(&url, size, timeout)?,
+                db::open_pool(&url, size, timeout)?,
+            ))
+        })
+        .await?
+        .context("opening the database")?;
         let tokens = TokenKeys::new(&signing_secret(&pool, &settings).await?);
         let approvers = ApproversClient::new(settings.approvers.clone(), settings.http_timeout)
             .context("building the HTTP client")?;
@@ -84,7 +89,7 @@ impl Application {
             server = server.workers(n);
         }
         let jobs = Arc::new(JobContext {
-            pool,
+            pool: jobs_pool,
             approvers,
             mailer,
             tokens,

@@ -166,9 +166,8 @@ pub fn migrate(database_url: &str) -> Result<(), DbError> {
     result.map_err(|e| DbError::Migration(e.to_string()))
 }
 
-/// Migrates, then opens the pool.
-pub fn connect(database_url: &str, max_size: u32, timeout: Duration) -> Result<Pool, DbError> {
-    migrate(database_url)?;
+/// Opens a pool (on a migrated database).
+pub fn open_pool(database_url: &str, max_size: u32, timeout: Duration) -> Result<Pool, DbError> {
     let pool = r2d2::Pool::builder()
         .max_size(max_size)
         .connection_timeout(timeout)
