@@ -810,6 +810,11 @@ def report(run: Run, facts: dict, results: dict, elapsed: float, path: Path):
             w(f"- {pr}")
         w("")
     write_targets(w, results, p)
+    # The analysis is written by people and kept across runs.
+    findings = Path(__file__).with_name("FINDINGS.md")
+    if findings.exists():
+        L.extend(findings.read_text().rstrip("\n").split("\n"))
+        w("")
     write_machine(w, facts)
     write_new_releases(w, results, p)
     write_polls(w, results, p)
