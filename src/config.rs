@@ -227,12 +227,8 @@ impl Settings {
             http_timeout: millis(&get, "GREENLIGHT_HTTP_TIMEOUT_MS", Duration::from_secs(10))?,
             smtp_timeout: millis(&get, "GREENLIGHT_SMTP_TIMEOUT_MS", Duration::from_secs(30))?,
             queue,
-            http_workers: get("GREENLIGHT_HTTP_WORKERS")
-                .map(|v| parse("GREENLIGHT_HTTP_WORKERS", &v))
-                .transpose()?,
-            db_pool_size: get("GREENLIGHT_DB_POOL_SIZE")
-                .map(|v| parse("GREENLIGHT_DB_POOL_SIZE", &v))
-                .transpose()?,
+            http_workers: optional_number(&get, "GREENLIGHT_HTTP_WORKERS")?,
+            db_pool_size: optional_number(&get, "GREENLIGHT_DB_POOL_SIZE")?,
             db_timeout: millis(&get, "GREENLIGHT_DB_TIMEOUT_MS", Duration::from_secs(5))?,
         })
     }
@@ -250,6 +246,14 @@ fn number<T: std::str::FromStr>(
     default: T,
 ) -> Result<T, ConfigError> {
     get(key).map_or(Ok(default), |v| parse(key, &v))
+}
+
+/// A number with no fixed default (`None`: decided later, e.g. per backend).
+fn optional_number<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+) -> Result<Option<T>, ConfigError> {
+    get(key).map(|v| parse(key, &v)).transpose()
 }
 
 fn millis(
