@@ -55,8 +55,9 @@ pub struct QueueSettings {
     /// First retry delay; doubled at each attempt, with jitter.
     pub backoff_base: Duration,
     pub backoff_max: Duration,
-    /// How long a claimed job is reserved for its worker. Longer than any
-    /// job's own timeouts; a job whose worker died runs again after it.
+    /// How long a claim lasts without renewal. Each process renews all of
+    /// its claims every third of it, so a job whose process died runs
+    /// again within about one lease (plus a poll).
     pub lease: Duration,
     /// How often idle workers look for due jobs (retries, other replicas'
     /// work); jobs enqueued by this process wake them at once.
@@ -67,6 +68,9 @@ pub struct QueueSettings {
     /// transient failure (a peer that accepts a connection and then says
     /// nothing must not hold a job, whose lease is renewed, for ever).
     pub job_timeout: Duration,
+    /// On SIGTERM, how long running jobs may take to finish before they
+    /// are stopped and handed back (inside Kubernetes' 30 s grace period).
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for QueueSettings {
@@ -75,10 +79,11 @@ impl Default for QueueSettings {
             max_attempts: 20,
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(300),
-            lease: Duration::from_secs(120),
+            lease: Duration::from_secs(5),
             poll_interval: Duration::from_secs(1),
             concurrency: 32,
             job_timeout: Duration::from_secs(120),
+            shutdown_timeout: Duration::from_secs(25),
         }
     }
 }
@@ -104,9 +109,12 @@ pub struct Settings {
     /// Database connections per pool (one for requests, one for jobs);
     /// `None` picks by backend (see `db::Backend::default_pool_size`).
     pub db_pool_size: Option<u32>,
-    /// How long a request waits for a free database connection before it
-    /// is answered 503.
+    /// How long a request waits for a free database connection (or, on
+    /// SQLite, for the write slot) before it is answered 503.
     pub db_timeout: Duration,
+    /// SQLite's `synchronous` setting: FULL (default) survives a power
+    /// loss, NORMAL only a process crash.
+    pub sqlite_synchronous_full: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -188,6 +196,11 @@ impl Settings {
             poll_interval: millis(&get, "GREENLIGHT_JOB_POLL_MS", defaults.poll_interval)?,
             concurrency: number(&get, "GREENLIGHT_JOB_CONCURRENCY", defaults.concurrency)?,
             job_timeout: millis(&get, "GREENLIGHT_JOB_TIMEOUT_MS", defaults.job_timeout)?,
+            shutdown_timeout: seconds(
+                &get,
+                "GREENLIGHT_SHUTDOWN_TIMEOUT",
+                defaults.shutdown_timeout,
+            )?,
         };
         if queue.max_attempts < 1 || queue.concurrency < 1 {
             return Err(ConfigError(
@@ -230,6 +243,18 @@ impl Settings {
             http_workers: optional_number(&get, "GREENLIGHT_HTTP_WORKERS")?,
             db_pool_size: optional_number(&get, "GREENLIGHT_DB_POOL_SIZE")?,
             db_timeout: millis(&get, "GREENLIGHT_DB_TIMEOUT_MS", Duration::from_secs(5))?,
+            sqlite_synchronous_full: match get("GREENLIGHT_SQLITE_SYNCHRONOUS")
+                .map(|v| v.to_ascii_lowercase())
+                .as_deref()
+            {
+                None | Some("full") => true,
+                Some("normal") => false,
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "GREENLIGHT_SQLITE_SYNCHRONOUS must be full or normal, got {other:?}"
+                    )))
+                }
+            },
         })
     }
 }
@@ -254,6 +279,17 @@ fn optional_number<T: std::str::FromStr>(
     key: &str,
 ) -> Result<Option<T>, ConfigError> {
     get(key).map(|v| parse(key, &v)).transpose()
+}
+
+/// Seconds, written `25` or `25s`.
+fn seconds(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    get(key).map_or(Ok(default), |v| {
+        parse(key, v.strip_suffix('s').unwrap_or(&v)).map(Duration::from_secs)
+    })
 }
 
 fn millis(
@@ -321,6 +357,8 @@ mod tests {
         assert_eq!(s.approval_mode, ApprovalMode::OneClick);
         assert!(matches!(s.approvers, ApproversSource::None));
         assert!(s.smtp_url.is_none() && s.secret.is_none());
+        assert_eq!(s.queue.shutdown_timeout, Duration::from_secs(25));
+        assert!(s.sqlite_synchronous_full, "the safe default");
     }
 
     #[test]
@@ -346,6 +384,8 @@ mod tests {
             ("GREENLIGHT_JOB_MAX_ATTEMPTS", "many"),
             ("GREENLIGHT_JOB_MAX_ATTEMPTS", "0"),
             ("GREENLIGHT_JOB_LEASE_MS", "0"),
+            ("GREENLIGHT_SHUTDOWN_TIMEOUT", "soon"),
+            ("GREENLIGHT_SQLITE_SYNCHRONOUS", "off"),
         ] {
             let err = settings(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");

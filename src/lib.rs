@@ -5,7 +5,11 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod http;
+pub mod ids;
+pub mod jobs;
+pub mod lifecycle;
 pub mod mailer;
 pub mod startup;
 pub mod token;
-pub mod worker;
+
+pub use ids::random_id;

@@ -3,9 +3,8 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::Logger;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
@@ -13,20 +12,17 @@ use tokio::sync::{watch, Notify};
 
 use crate::approvers::ApproversClient;
 use crate::config::{ApproversSource, Settings};
-use crate::db::{self, Pool};
+use crate::db::{self, Db, SqliteOptions};
 use crate::http::{self, AppState};
+use crate::ids::random_id;
+use crate::jobs::{self, JobContext, Runner};
 use crate::mailer::Mailer;
 use crate::token::TokenKeys;
-use crate::worker::{self, random_id, JobContext};
-
-/// How long a stopping process waits for running jobs; whatever is still
-/// running after that is claimed again when its lease runs out.
-const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Application {
     port: u16,
     server: Server,
-    jobs: Arc<JobContext>,
+    runner: Runner,
 }
 
 impl Application {
@@ -35,19 +31,23 @@ impl Application {
         let size = settings
             .db_pool_size
             .unwrap_or_else(|| backend.default_pool_size());
-        let (url, timeout) = (settings.database_url.clone(), settings.db_timeout);
+        let (url, wait) = (settings.database_url.clone(), settings.db_timeout);
+        let sqlite = SqliteOptions {
+            busy_timeout: wait,
+            synchronous_full: settings.sqlite_synchronous_full,
+        };
         // Two pools: requests never wait for a connection behind the
-        // worker's jobs, however many of those are running.
-        let (pool, jobs_pool) = tokio::task::spawn_blocking(move || {
+        // worker's jobs, however many of those are running. On SQLite they
+        // share the process's one write slot.
+        let (db, jobs_db) = tokio::task::spawn_blocking(move || {
             db::migrate(&url)?;
-            Ok::<_, db::DbError>((
-                db::open_pool(&url, size, timeout)?,
-                db::open_pool(&url, size, timeout)?,
-            ))
+            let requests = Db::open(&url, size, wait, sqlite, None)?;
+            let jobs = Db::open(&url, size, wait, sqlite, requests.writer_slot())?;
+            Ok::<_, db::DbError>((requests, jobs))
         })
         .await?
         .context("opening the database")?;
-        let tokens = TokenKeys::new(&signing_secret(&pool, &settings).await?);
+        let tokens = TokenKeys::new(&signing_secret(&db, &settings).await?);
         let approvers = ApproversClient::new(settings.approvers.clone(), settings.http_timeout)
             .context("building the HTTP client")?;
         let mailer = Mailer::new(&settings)?;
@@ -56,24 +56,45 @@ impl Application {
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
+        let http_workers = settings
+            .http_workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let q = &settings.queue;
         tracing::info!(
             listen = %listener.local_addr()?,
             database = ?backend,
-            pool = size,
             mail = %mailer.describe(),
             approvers = describe(&settings.approvers),
             public_url = %settings.public_url,
+            // The tuning in effect, in one field (make bench reports it).
+            settings = ?format!(
+                "pool={size} http_workers={http_workers} job_concurrency={} job_lease_ms={} \
+                 job_poll_ms={} job_timeout_ms={} shutdown_timeout_s={} db_timeout_ms={}{}",
+                q.concurrency,
+                q.lease.as_millis(),
+                q.poll_interval.as_millis(),
+                q.job_timeout.as_millis(),
+                q.shutdown_timeout.as_secs(),
+                wait.as_millis(),
+                match backend {
+                    db::Backend::Sqlite => format!(
+                        " sqlite_synchronous={}",
+                        if sqlite.synchronous_full { "full" } else { "normal" }
+                    ),
+                    db::Backend::Postgresql => String::new(),
+                }
+            ),
             "greenlight starting"
         );
         let state = web::Data::new(AppState {
-            pool: pool.clone(),
+            db,
             tokens: tokens.clone(),
             approval_mode: settings.approval_mode,
             decision_timeout: settings.decision_timeout,
             max_attempts: settings.queue.max_attempts,
             wake: wake.clone(),
         });
-        let mut server = HttpServer::new(move || {
+        let server = HttpServer::new(move || {
             App::new()
                 // The path only: approval links carry their token in the query.
                 .wrap(
@@ -84,22 +105,24 @@ impl Application {
                 .configure(http::routes)
         })
         .listen(listener)?
-        .shutdown_timeout(30);
-        if let Some(n) = settings.http_workers {
-            server = server.workers(n);
-        }
-        let jobs = Arc::new(JobContext {
-            pool: jobs_pool,
+        .workers(http_workers)
+        // Signals are ours (see `run_until_stopped`): the worker must stop
+        // claiming at the signal, not after the server has drained.
+        .disable_signals()
+        .shutdown_timeout(settings.queue.shutdown_timeout.as_secs())
+        .run();
+        let ctx = Arc::new(JobContext {
+            db: jobs_db,
             approvers,
             mailer,
             tokens,
-            queue: settings.queue.clone(),
+            max_attempts: settings.queue.max_attempts,
             wake,
         });
         Ok(Self {
             port,
-            server: server.run(),
-            jobs,
+            server,
+            runner: Runner::new(ctx, jobs::registry(), settings.queue.clone()),
         })
     }
 
@@ -107,21 +130,60 @@ impl Application {
         self.port
     }
 
-    /// Serves and works until SIGINT or SIGTERM: the server finishes the
-    /// requests in flight, then the worker finishes its running jobs.
+    /// Serves and works until SIGINT or SIGTERM. Then, at once and side by
+    /// side: the worker stops claiming, lets running jobs finish (handing
+    /// back what is still running at the shutdown timeout), and the server
+    /// stops accepting and answers the requests in flight.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
-        let worker = tokio::spawn(worker::run(self.jobs, stopped));
-        let served = self.server.await;
-        tracing::info!("HTTP server stopped; finishing running jobs");
+        let worker = tokio::spawn(self.runner.run(stopped));
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        let served = tokio::select! {
+            served = &mut server => Some(served),
+            () = signalled() => None,
+        };
+        tracing::info!("stopping: no new jobs; finishing requests and running jobs");
         let _ = stop.send(true);
-        if tokio::time::timeout(WORKER_STOP_TIMEOUT, worker)
-            .await
-            .is_err()
-        {
-            tracing::warn!("jobs still running at exit; they run again when their lease expires");
+        let served = match served {
+            Some(served) => served,
+            None => {
+                stop_server(handle).await;
+                server.await
+            }
+        };
+        if worker.await.is_err() {
+            tracing::error!("the job runner panicked");
         }
-        served.context("HTTP server")
+        tracing::info!("stopped");
+        served.context("HTTP server task")?.context("HTTP server")
+    }
+}
+
+async fn stop_server(handle: ServerHandle) {
+    handle.stop(true).await;
+}
+
+/// SIGTERM (Kubernetes, systemd) or SIGINT (Ctrl-C).
+async fn signalled() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -139,19 +201,20 @@ fn describe(source: &ApproversSource) -> String {
 
 /// `GREENLIGHT_SECRET`, or a secret generated once and kept in the
 /// database so that every replica (and every restart) signs alike.
-async fn signing_secret(pool: &Pool, settings: &Settings) -> anyhow::Result<Vec<u8>> {
+async fn signing_secret(db: &Db, settings: &Settings) -> anyhow::Result<Vec<u8>> {
     if let Some(secret) = &settings.secret {
         return Ok(secret.expose().as_bytes().to_vec());
     }
     let candidate = format!("{}{}", random_id(), random_id());
-    let stored = db::run(pool, move |conn| {
-        Ok(db::settings::get_or_insert(
-            conn,
-            "signing_secret",
-            &candidate,
-        )?)
-    })
-    .await
-    .context("reading the signing secret")?;
+    let stored = db
+        .write(move |conn| {
+            Ok(db::settings::get_or_insert(
+                conn,
+                "signing_secret",
+                &candidate,
+            )?)
+        })
+        .await
+        .context("reading the signing secret")?;
     Ok(stored.into_bytes())
 }

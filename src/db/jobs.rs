@@ -1,152 +1,291 @@
-//! The job queue's queries. Every change to a claimed job names its lock
+//! The job queue's queries. A claimed job carries a lock token and the id
+//! of the process that claimed it; every change to a claimed job names its
 //! token, so a worker whose lease ran out (and whose job was claimed again
 //! elsewhere) cannot complete or reschedule it a second time.
+//!
+//! Leases and retry times are computed by the database's clock, never by a
+//! replica's: replicas whose clocks disagree still agree on who holds a job.
+//! A claimed job keeps `state = 'queued'`; its `run_at` is the end of its
+//! lease, so a job whose worker died becomes due again by itself.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{Text, Timestamp};
+use diesel::sql_types::{BigInt, Double, Integer, Nullable, Text, Timestamp};
 
-use super::models::{ClaimedJob, NewJobRow};
+use super::models::ClaimedJob;
 use super::schema::jobs;
 use super::{per_backend, DbConnection};
 
+/// "Now" by the database's clock, as UTC without time zone (the columns'
+/// type on both backends).
+const NOW_PG: &str = "(now() AT TIME ZONE 'UTC')";
+const NOW_SQLITE: &str = "strftime('%Y-%m-%d %H:%M:%f', 'now')";
+
+/// "Now plus the bound number of milliseconds", with the placeholder of
+/// each backend (`{}` is the parameter's position on PostgreSQL).
+fn later_pg(param: usize) -> String {
+    format!("({NOW_PG} + ${param} * interval '1 millisecond')")
+}
+const LATER_SQLITE: &str = "strftime('%Y-%m-%d %H:%M:%f', 'now', ?)";
+
+/// SQLite takes the offset as a date modifier: `+1.500 seconds`.
+fn sqlite_offset(ms: i64) -> String {
+    format!("{:+.3} seconds", ms as f64 / 1000.0)
+}
+
+/// When a new job becomes due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobKind {
-    /// Fetch the approvers of a release, mint their tokens, queue their emails.
-    ProcessRelease,
-    /// Send one approver the approval email.
-    SendApprovalEmail,
+pub enum RunAt {
+    /// As soon as a worker is free.
+    Now,
+    /// Not before this time (UTC).
+    At(NaiveDateTime),
 }
 
-impl JobKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ProcessRelease => "process_release",
-            Self::SendApprovalEmail => "send_approval_email",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "process_release" => Some(Self::ProcessRelease),
-            "send_approval_email" => Some(Self::SendApprovalEmail),
-            _ => None,
-        }
-    }
+/// A job to store: its kind, the release it concerns, and its payload.
+pub struct NewJob<'a> {
+    pub kind: &'a str,
+    pub release_pk: i64,
+    pub payload: &'a str,
+    pub max_attempts: i32,
+    pub run_at: RunAt,
 }
 
-pub fn enqueue(
-    conn: &mut DbConnection,
-    kind: JobKind,
-    release_pk: i64,
-    approval_pk: Option<i64>,
-    max_attempts: i32,
-    now: NaiveDateTime,
-) -> QueryResult<()> {
-    diesel::insert_into(jobs::table)
-        .values(&NewJobRow {
-            kind: kind.as_str(),
-            release_pk,
-            approval_pk,
-            max_attempts,
-            run_at: now,
-            created_at: now,
-        })
-        .execute(conn)?;
+pub fn enqueue(conn: &mut DbConnection, job: &NewJob<'_>) -> QueryResult<()> {
+    let at = match job.run_at {
+        RunAt::Now => None,
+        RunAt::At(t) => Some(t),
+    };
+    let sql = match conn {
+        DbConnection::Postgresql(_) => format!(
+            "INSERT INTO jobs (kind, release_pk, payload, max_attempts, run_at, created_at) \
+             VALUES ($1, $2, $3, $4, COALESCE($5, {NOW_PG}), {NOW_PG})"
+        ),
+        DbConnection::Sqlite(_) => format!(
+            "INSERT INTO jobs (kind, release_pk, payload, max_attempts, run_at, created_at) \
+             VALUES (?, ?, ?, ?, COALESCE(?, {NOW_SQLITE}), {NOW_SQLITE})"
+        ),
+    };
+    per_backend!(conn, |c| diesel::sql_query(&sql)
+        .bind::<Text, _>(job.kind)
+        .bind::<BigInt, _>(job.release_pk)
+        .bind::<Text, _>(job.payload)
+        .bind::<Integer, _>(job.max_attempts)
+        .bind::<Nullable<Timestamp>, _>(at)
+        .execute(c))?;
     Ok(())
 }
 
-const CLAIM_POSTGRES: &str =
-    "UPDATE jobs SET run_at = $1, lock_token = $2, attempts = attempts + 1 \
-     WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= $3 \
-                 ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-     RETURNING id, kind, release_pk, approval_pk, attempts, max_attempts, last_error, lock_token";
+const RETURNING: &str =
+    "RETURNING id, kind, payload, attempts, max_attempts, last_error, lock_token";
 
-// SQLite runs one writer at a time, so a single UPDATE is already exclusive.
-const CLAIM_SQLITE: &str = "UPDATE jobs SET run_at = ?, lock_token = ?, attempts = attempts + 1 \
-     WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= ? \
-                 ORDER BY run_at, id LIMIT 1) \
-     RETURNING id, kind, release_pk, approval_pk, attempts, max_attempts, last_error, lock_token";
-
-/// Claims the job that is due first, leasing it until `lease_until`: if the
-/// worker dies, the job becomes due again then. The attempt is counted at
-/// claim time, so a job that kills its worker still runs out of attempts.
+/// Claims up to `limit` due jobs for the process `worker`, leased for
+/// `lease_ms`. The attempt is counted at claim time, so a job that kills
+/// its worker still runs out of attempts.
 pub fn claim(
     conn: &mut DbConnection,
-    now: NaiveDateTime,
-    lease_until: NaiveDateTime,
+    worker: &str,
     lock_token: &str,
-) -> QueryResult<Option<ClaimedJob>> {
-    let sql = match conn {
-        DbConnection::Postgresql(_) => CLAIM_POSTGRES,
-        DbConnection::Sqlite(_) => CLAIM_SQLITE,
-    };
-    per_backend!(conn, |c| diesel::sql_query(sql)
-        .bind::<Timestamp, _>(lease_until)
-        .bind::<Text, _>(lock_token)
-        .bind::<Timestamp, _>(now)
-        .get_result::<ClaimedJob>(c)
-        .optional())
-}
-
-fn lock_token(job: &ClaimedJob) -> &str {
-    job.lock_token.as_deref().unwrap_or_default()
-}
-
-/// Extends the lease of a job that is still running. False if it was lost.
-pub fn extend_lease(
-    conn: &mut DbConnection,
-    job: &ClaimedJob,
-    lease_until: NaiveDateTime,
-) -> QueryResult<bool> {
-    let n = diesel::update(jobs::table)
-        .filter(jobs::id.eq(job.id))
-        .filter(jobs::lock_token.eq(lock_token(job)))
-        .set(jobs::run_at.eq(lease_until))
-        .execute(conn)?;
-    Ok(n == 1)
-}
-
-/// Deletes a finished job. False if the lease was lost.
-pub fn complete(conn: &mut DbConnection, job: &ClaimedJob) -> QueryResult<bool> {
-    let n = diesel::delete(jobs::table)
-        .filter(jobs::id.eq(job.id))
-        .filter(jobs::lock_token.eq(lock_token(job)))
-        .execute(conn)?;
-    Ok(n == 1)
-}
-
-/// Puts a failed job back in the queue, due at `run_at`.
-pub fn reschedule(
-    conn: &mut DbConnection,
-    job: &ClaimedJob,
-    error: &str,
-    run_at: NaiveDateTime,
-) -> QueryResult<bool> {
-    let n = diesel::update(jobs::table)
-        .filter(jobs::id.eq(job.id))
-        .filter(jobs::lock_token.eq(lock_token(job)))
-        .set((
-            jobs::run_at.eq(run_at),
-            jobs::lock_token.eq(None::<String>),
-            jobs::last_error.eq(error),
+    lease_ms: i64,
+    limit: i64,
+) -> QueryResult<Vec<ClaimedJob>> {
+    match conn {
+        DbConnection::Postgresql(c) => diesel::sql_query(format!(
+            "UPDATE jobs SET run_at = {}, lock_token = $2, locked_by = $3, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= {NOW_PG} \
+                          ORDER BY run_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) {RETURNING}",
+            later_pg(1)
         ))
+        .bind::<BigInt, _>(lease_ms)
+        .bind::<Text, _>(lock_token)
+        .bind::<Text, _>(worker)
+        .bind::<BigInt, _>(limit)
+        .load(c),
+        // One writer at a time on SQLite: a single UPDATE is exclusive.
+        DbConnection::Sqlite(c) => diesel::sql_query(format!(
+            "UPDATE jobs SET run_at = {LATER_SQLITE}, lock_token = ?, locked_by = ?, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= {NOW_SQLITE} \
+                          ORDER BY run_at, id LIMIT ?) {RETURNING}"
+        ))
+        .bind::<Text, _>(sqlite_offset(lease_ms))
+        .bind::<Text, _>(lock_token)
+        .bind::<Text, _>(worker)
+        .bind::<BigInt, _>(limit)
+        .load(c),
+    }
+}
+
+#[derive(QueryableByName)]
+struct HeldJob {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    lock_token: String,
+}
+
+/// Renews the leases of every job `worker` holds, in one statement: the
+/// process's heartbeat. Returns the (id, lock token) pairs it still holds.
+pub fn renew_leases(
+    conn: &mut DbConnection,
+    worker: &str,
+    lease_ms: i64,
+) -> QueryResult<Vec<(i64, String)>> {
+    let rows: Vec<HeldJob> = match conn {
+        DbConnection::Postgresql(c) => diesel::sql_query(format!(
+            "UPDATE jobs SET run_at = {} WHERE locked_by = $2 AND lock_token IS NOT NULL \
+             RETURNING id, lock_token",
+            later_pg(1)
+        ))
+        .bind::<BigInt, _>(lease_ms)
+        .bind::<Text, _>(worker)
+        .load(c)?,
+        DbConnection::Sqlite(c) => diesel::sql_query(format!(
+            "UPDATE jobs SET run_at = {LATER_SQLITE} WHERE locked_by = ? AND lock_token IS NOT NULL \
+             RETURNING id, lock_token"
+        ))
+        .bind::<Text, _>(sqlite_offset(lease_ms))
+        .bind::<Text, _>(worker)
+        .load(c)?,
+    };
+    Ok(rows.into_iter().map(|r| (r.id, r.lock_token)).collect())
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Whether the claim is still this worker's, with its lease unexpired: the
+/// check before a side effect (an email) that must not happen twice.
+pub fn is_held(conn: &mut DbConnection, id: i64, lock_token: &str) -> QueryResult<bool> {
+    let row: Count = match conn {
+        DbConnection::Postgresql(c) => diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM jobs WHERE id = $1 AND lock_token = $2 AND run_at > {NOW_PG}"
+        ))
+        .bind::<BigInt, _>(id)
+        .bind::<Text, _>(lock_token)
+        .get_result(c)?,
+        DbConnection::Sqlite(c) => diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM jobs WHERE id = ? AND lock_token = ? AND run_at > {NOW_SQLITE}"
+        ))
+        .bind::<BigInt, _>(id)
+        .bind::<Text, _>(lock_token)
+        .get_result(c)?,
+    };
+    Ok(row.n == 1)
+}
+
+/// Deletes a finished job. False if the claim was lost (or the job had
+/// completed itself already).
+pub fn complete(conn: &mut DbConnection, id: i64, lock_token: &str) -> QueryResult<bool> {
+    let n = diesel::delete(jobs::table)
+        .filter(jobs::id.eq(id))
+        .filter(jobs::lock_token.eq(lock_token))
         .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Puts a failed job back in the queue, due `delay_ms` from now.
+pub fn retry_later(
+    conn: &mut DbConnection,
+    id: i64,
+    lock_token: &str,
+    error: &str,
+    delay_ms: i64,
+) -> QueryResult<bool> {
+    let n = match conn {
+        DbConnection::Postgresql(c) => diesel::sql_query(format!(
+            "UPDATE jobs SET run_at = {}, lock_token = NULL, locked_by = NULL, last_error = $2 \
+             WHERE id = $3 AND lock_token = $4",
+            later_pg(1)
+        ))
+        .bind::<BigInt, _>(delay_ms)
+        .bind::<Text, _>(error)
+        .bind::<BigInt, _>(id)
+        .bind::<Text, _>(lock_token)
+        .execute(c)?,
+        DbConnection::Sqlite(c) => diesel::sql_query(format!(
+            "UPDATE jobs SET run_at = {LATER_SQLITE}, lock_token = NULL, locked_by = NULL, last_error = ? \
+             WHERE id = ? AND lock_token = ?"
+        ))
+        .bind::<Text, _>(sqlite_offset(delay_ms))
+        .bind::<Text, _>(error)
+        .bind::<BigInt, _>(id)
+        .bind::<Text, _>(lock_token)
+        .execute(c)?,
+    };
     Ok(n == 1)
 }
 
 /// Marks a job as failed for good; the row stays for the operator.
-pub fn bury(conn: &mut DbConnection, job: &ClaimedJob, error: &str) -> QueryResult<bool> {
+pub fn bury(conn: &mut DbConnection, id: i64, lock_token: &str, error: &str) -> QueryResult<bool> {
     let n = diesel::update(jobs::table)
-        .filter(jobs::id.eq(job.id))
-        .filter(jobs::lock_token.eq(lock_token(job)))
+        .filter(jobs::id.eq(id))
+        .filter(jobs::lock_token.eq(lock_token))
         .set((
             jobs::state.eq("failed"),
             jobs::lock_token.eq(None::<String>),
+            jobs::locked_by.eq(None::<String>),
             jobs::last_error.eq(error),
         ))
         .execute(conn)?;
     Ok(n == 1)
+}
+
+/// Hands back every job `worker` still holds, due at once and with the
+/// interrupted attempt not counted: a stopping process's jobs are taken by
+/// the next worker without waiting for their leases to run out.
+pub fn hand_back(conn: &mut DbConnection, worker: &str) -> QueryResult<usize> {
+    let sql = match conn {
+        DbConnection::Postgresql(_) => format!(
+            "UPDATE jobs SET run_at = {NOW_PG}, lock_token = NULL, locked_by = NULL, \
+             attempts = GREATEST(attempts - 1, 0) WHERE locked_by = $1 AND lock_token IS NOT NULL"
+        ),
+        DbConnection::Sqlite(_) => format!(
+            "UPDATE jobs SET run_at = {NOW_SQLITE}, lock_token = NULL, locked_by = NULL, \
+             attempts = MAX(attempts - 1, 0) WHERE locked_by = ? AND lock_token IS NOT NULL"
+        ),
+    };
+    per_backend!(conn, |c| diesel::sql_query(&sql)
+        .bind::<Text, _>(worker)
+        .execute(c))
+}
+
+#[derive(QueryableByName)]
+struct Wait {
+    #[diesel(sql_type = Nullable<Double>)]
+    ms: Option<f64>,
+}
+
+/// Milliseconds until the next queued job is due (negative: overdue), by
+/// the database's clock; `None` when the queue is empty. A read, so idle
+/// workers look for work without writing.
+pub fn next_due_in_ms(conn: &mut DbConnection) -> QueryResult<Option<f64>> {
+    let row: Wait = match conn {
+        DbConnection::Postgresql(c) => diesel::sql_query(format!(
+            "SELECT CAST(EXTRACT(EPOCH FROM (MIN(run_at) - {NOW_PG})) * 1000 AS DOUBLE PRECISION) AS ms \
+             FROM jobs WHERE state = 'queued'"
+        ))
+        .get_result(c)?,
+        DbConnection::Sqlite(c) => diesel::sql_query(
+            "SELECT (julianday(MIN(run_at)) - julianday('now')) * 86400000.0 AS ms \
+             FROM jobs WHERE state = 'queued'",
+        )
+        .get_result(c)?,
+    };
+    Ok(row.ms)
+}
+
+/// Deletes the queued jobs of one kind for a release (a scheduled expiry
+/// that a decision made pointless). Claimed ones are left to finish.
+pub fn cancel(conn: &mut DbConnection, kind: &str, release_pk: i64) -> QueryResult<usize> {
+    diesel::delete(jobs::table)
+        .filter(jobs::kind.eq(kind))
+        .filter(jobs::release_pk.eq(release_pk))
+        .filter(jobs::state.eq("queued"))
+        .filter(jobs::lock_token.is_null())
+        .execute(conn)
 }
 
 /// Jobs still queued (due or not), for readiness and tests.

@@ -7,6 +7,7 @@ pub mod releases;
 pub mod schema;
 pub mod settings;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
@@ -84,10 +85,89 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
     #[error("no database connection available: {0}")]
     Pool(#[from] r2d2::PoolError),
+    #[error("the database is busy: no write slot within {0} ms")]
+    WriterBusy(u128),
     #[error("migration failed: {0}")]
     Migration(String),
     #[error("database task panicked or was cancelled")]
     Task,
+}
+
+impl DbError {
+    /// The database is unreachable, restarting, or too busy to answer in
+    /// time: worth trying again later (an HTTP 503), never a bug of ours.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Connection(_) | Self::Pool(_) | Self::WriterBusy(_) => true,
+            Self::Query(e) => query_is_unavailable(e),
+            Self::Migration(_) | Self::Task => false,
+        }
+    }
+
+    /// The connection itself is gone: drop it rather than reuse it.
+    fn is_connection_lost(&self) -> bool {
+        match self {
+            Self::Query(e) => query_lost_connection(e),
+            _ => false,
+        }
+    }
+}
+
+fn query_lost_connection(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind as Kind, Error};
+    match e {
+        Error::BrokenTransactionManager => true,
+        Error::DatabaseError(Kind::ClosedConnection | Kind::UnableToSendCommand, _) => true,
+        Error::DatabaseError(_, info) => {
+            let m = info.message().to_ascii_lowercase();
+            // libpq and PostgreSQL's own words for a connection that went
+            // away (57P01 admin shutdown, 57P03 starting up, socket errors).
+            [
+                "terminating connection",
+                "server closed the connection",
+                "no connection to the server",
+                "could not receive data",
+                "could not send data",
+                "connection reset",
+                "broken pipe",
+                "shutting down",
+                "starting up",
+                "in recovery mode",
+                "ssl syscall",
+                "eof detected",
+            ]
+            .iter()
+            .any(|p| m.contains(p))
+        }
+        _ => false,
+    }
+}
+
+fn query_is_unavailable(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind as Kind, Error};
+    if query_lost_connection(e) {
+        return true;
+    }
+    match e {
+        Error::DatabaseError(Kind::SerializationFailure, _) => true,
+        Error::DatabaseError(_, info) => {
+            let m = info.message().to_ascii_lowercase();
+            // Lock and statement timeouts (55P03, 57014), deadlocks, and
+            // SQLite's SQLITE_BUSY / SQLITE_LOCKED.
+            [
+                "lock timeout",
+                "statement timeout",
+                "canceling statement",
+                "deadlock detected",
+                "database is locked",
+                "database table is locked",
+                "too many connections",
+            ]
+            .iter()
+            .any(|p| m.contains(p))
+        }
+        _ => false,
+    }
 }
 
 /// Opens connections of the backend named by the URL.
@@ -95,16 +175,46 @@ pub enum DbError {
 pub struct Manager {
     backend: Backend,
     url: String,
+    sqlite: SqliteOptions,
+}
+
+/// How SQLite connections are set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// The longest SQLite's busy handler waits for another process's write
+    /// lock. Within one process writes never meet it (see `Db::write`); it
+    /// is kept no longer than the wait for a pooled connection.
+    pub busy_timeout: Duration,
+    /// `synchronous=FULL` (the default) makes a committed transaction
+    /// survive a power loss; `NORMAL` only a process crash.
+    pub synchronous_full: bool,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            busy_timeout: Duration::from_secs(5),
+            synchronous_full: true,
+        }
+    }
 }
 
 impl Manager {
     pub fn new(url: &str) -> Self {
+        Self::with_sqlite_options(url, SqliteOptions::default())
+    }
+
+    pub fn with_sqlite_options(url: &str, sqlite: SqliteOptions) -> Self {
         let backend = Backend::from_url(url);
         let url = match backend {
             Backend::Sqlite => url.strip_prefix("sqlite://").unwrap_or(url).to_owned(),
             Backend::Postgresql => url.to_owned(),
         };
-        Self { backend, url }
+        Self {
+            backend,
+            url,
+            sqlite,
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -117,36 +227,53 @@ impl Manager {
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.url)?;
                 // busy_timeout first: the other pragmas may have to wait for a lock.
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-                )?;
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = {}; PRAGMA foreign_keys = ON;",
+                    self.sqlite.busy_timeout.as_millis(),
+                    if self.sqlite.synchronous_full {
+                        "FULL"
+                    } else {
+                        "NORMAL"
+                    },
+                ))?;
                 DbConnection::Sqlite(conn)
             }
         })
     }
 }
 
+/// A pooled connection, with what we learnt about it while using it.
+pub struct Conn {
+    inner: DbConnection,
+    /// A query failed because the connection went away: the pool drops it
+    /// on return instead of handing it out again. (diesel's `is_broken`
+    /// only knows about transactions, and checking every connection on
+    /// checkout costs a round trip per request.)
+    lost: bool,
+}
+
 impl ManageConnection for Manager {
-    type Connection = DbConnection;
+    type Connection = Conn;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
-        self.establish().map_err(|e| match e {
+    fn connect(&self) -> Result<Conn, r2d2::Error> {
+        let inner = self.establish().map_err(|e| match e {
             DbError::Connection(e) => r2d2::Error::ConnectionError(e),
             DbError::Query(e) => r2d2::Error::QueryError(e),
             other => r2d2::Error::QueryError(diesel::result::Error::QueryBuilderError(
                 other.to_string().into(),
             )),
-        })
+        })?;
+        Ok(Conn { inner, lost: false })
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.ping().map_err(r2d2::Error::QueryError)
+    fn is_valid(&self, conn: &mut Conn) -> Result<(), r2d2::Error> {
+        conn.inner.ping().map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        conn.is_broken()
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.lost || conn.inner.is_broken()
     }
 }
 
@@ -166,29 +293,127 @@ pub fn migrate(database_url: &str) -> Result<(), DbError> {
     result.map_err(|e| DbError::Migration(e.to_string()))
 }
 
-/// Opens a pool (on a migrated database).
-pub fn open_pool(database_url: &str, max_size: u32, timeout: Duration) -> Result<Pool, DbError> {
-    let pool = r2d2::Pool::builder()
-        .max_size(max_size)
-        .connection_timeout(timeout)
-        .build(Manager::new(database_url))?;
-    Ok(pool)
+/// The database as the rest of the code sees it: a pool, and on SQLite
+/// the process's single write slot.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    backend: Backend,
+    /// SQLite allows one writer at a time, and a writer that finds the lock
+    /// taken sleeps in SQLite's busy handler (1 to 100 ms a try): that is
+    /// where write tails came from. Writers of this process queue here
+    /// instead, in order and without sleeping. Shared by every pool of the
+    /// process; `None` on PostgreSQL, whose row locks do the same job.
+    writer: Option<Arc<tokio::sync::Mutex<()>>>,
+    wait: Duration,
 }
 
-/// Runs blocking database work on tokio's blocking threads, so that the
-/// async workers never wait on a database call.
-pub async fn run<T, F>(pool: &Pool, f: F) -> Result<T, DbError>
-where
-    F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
-    T: Send + 'static,
-{
-    let pool = pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get()?;
-        f(&mut conn)
-    })
-    .await
-    .map_err(|_| DbError::Task)?
+impl Db {
+    /// Opens a pool on a migrated database. Pools of one process share
+    /// `writer` (see `Db::writer_slot`).
+    pub fn open(
+        database_url: &str,
+        max_size: u32,
+        wait: Duration,
+        sqlite: SqliteOptions,
+        writer: Option<Arc<tokio::sync::Mutex<()>>>,
+    ) -> Result<Self, DbError> {
+        let manager = Manager::with_sqlite_options(database_url, sqlite);
+        let backend = manager.backend();
+        let pool = r2d2::Pool::builder()
+            .max_size(max_size)
+            .connection_timeout(wait)
+            // No `SELECT 1` per checkout: a connection that turns out dead
+            // is dropped after its failed query (see `Conn::lost`).
+            .test_on_check_out(false)
+            .build(manager)?;
+        let writer = match backend {
+            Backend::Sqlite => Some(writer.unwrap_or_default()),
+            Backend::Postgresql => None,
+        };
+        Ok(Self {
+            pool,
+            backend,
+            writer,
+            wait,
+        })
+    }
+
+    /// The write slot to hand to the process's other pools.
+    pub fn writer_slot(&self) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        self.writer.clone()
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Runs reads. On SQLite a read takes microseconds: it runs right here
+    /// when a connection is free, saving two thread handoffs; otherwise (and
+    /// always on PostgreSQL, where a read is a network round trip) it runs on
+    /// tokio's blocking threads so the async workers never wait on it.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.backend == Backend::Sqlite {
+            if let Some(mut conn) = self.pool.try_get() {
+                return use_conn(&mut conn, f);
+            }
+        }
+        self.blocking(None, f).await
+    }
+
+    /// Runs writes (and reads that must see the latest writes in the same
+    /// transaction), one at a time per process on SQLite.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let slot = match &self.writer {
+            Some(writer) => Some(
+                tokio::time::timeout(self.wait, writer.clone().lock_owned())
+                    .await
+                    .map_err(|_| DbError::WriterBusy(self.wait.as_millis()))?,
+            ),
+            None => None,
+        };
+        self.blocking(slot, f).await
+    }
+
+    async fn blocking<T, F>(
+        &self,
+        slot: Option<tokio::sync::OwnedMutexGuard<()>>,
+        f: F,
+    ) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            let mut conn = pool.get()?;
+            use_conn(&mut conn, f)
+        })
+        .await
+        .map_err(|_| DbError::Task)?
+    }
+}
+
+fn use_conn<T>(
+    conn: &mut PooledConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    let result = f(&mut conn.inner);
+    if let Err(e) = &result {
+        if e.is_connection_lost() {
+            conn.lost = true;
+        }
+    }
+    result
 }
 
 /// The current time as stored: UTC, microsecond precision on both backends.

@@ -68,25 +68,13 @@ pub struct NewApprovalRow {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Debug, Insertable)]
-#[diesel(table_name = jobs)]
-pub struct NewJobRow<'a> {
-    pub kind: &'a str,
-    pub release_pk: i64,
-    pub approval_pk: Option<i64>,
-    pub max_attempts: i32,
-    pub run_at: NaiveDateTime,
-    pub created_at: NaiveDateTime,
-}
-
 /// A job as claimed by a worker.
 #[derive(Debug, Clone, QueryableByName)]
 #[diesel(table_name = jobs)]
 pub struct ClaimedJob {
     pub id: i64,
     pub kind: String,
-    pub release_pk: i64,
-    pub approval_pk: Option<i64>,
+    pub payload: String,
     pub attempts: i32,
     pub max_attempts: i32,
     pub last_error: Option<String>,

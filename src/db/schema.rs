@@ -46,6 +46,8 @@ diesel::table! {
         lock_token -> Nullable<Text>,
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
+        payload -> Text,
+        locked_by -> Nullable<Text>,
     }
 }
 

@@ -10,9 +10,9 @@ use super::problem::ApiError;
 use super::{harden, read_body, wants_html, AppState};
 use crate::config::ApprovalMode;
 use crate::db::models::Approval;
-use crate::db::releases::{self, DecisionOutcome, ReleaseView};
-use crate::db::{self};
+use crate::db::{self, releases};
 use crate::domain::Decision;
+use crate::lifecycle::{self, DecisionOutcome, ReleaseView};
 use crate::token::TokenError;
 
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -175,14 +175,16 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Approval, ApiErro
         TokenError::Invalid => ApiError::InvalidToken,
     })?;
     let jti = claims.jti.clone();
-    let found = db::run(&state.pool, move |conn| {
-        let Some(approval) = releases::approval_by_token_id(conn, &jti)? else {
-            return Ok(None);
-        };
-        let release = releases::by_pk(conn, approval.release_pk)?;
-        Ok(Some((approval, release)))
-    })
-    .await?;
+    let found = state
+        .db
+        .read(move |conn| {
+            let Some(approval) = releases::approval_by_token_id(conn, &jti)? else {
+                return Ok(None);
+            };
+            let release = releases::by_pk(conn, approval.release_pk)?;
+            Ok(Some((approval, release)))
+        })
+        .await?;
     let (approval, release) = found.ok_or(ApiError::UnknownApproval)?;
     let bound = approval.email_key == claims.sub.to_lowercase()
         && release.team_project == claims.tp
@@ -196,11 +198,13 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Approval, ApiErro
 async fn show(state: &AppState, token: String, form: PageForm) -> Result<Outcome, ApiError> {
     let approval = authenticate(state, &token).await?;
     let pk = approval.release_pk;
-    let view = db::run(&state.pool, move |conn| {
-        let release = releases::by_pk(conn, pk)?;
-        Ok(releases::view(conn, release, db::now())?)
-    })
-    .await?;
+    let view = state
+        .db
+        .read(move |conn| {
+            let release = releases::by_pk(conn, pk)?;
+            Ok(lifecycle::view(conn, release, db::now())?)
+        })
+        .await?;
     let open = !view.release.status().is_decided() && approval.decision.is_none();
     let message = if open {
         match form {
@@ -240,10 +244,18 @@ async fn decide(
 ) -> Result<Outcome, ApiError> {
     let approval = authenticate(state, &token).await?;
     let mine = approval.clone();
-    let (outcome, view) = db::run(&state.pool, move |conn| {
-        releases::record_decision(conn, &mine, decision, comment.as_deref(), db::now())
-    })
-    .await?;
+    let (outcome, view) = state
+        .db
+        .write(move |conn| {
+            Ok(lifecycle::record_decision(
+                conn,
+                &mine,
+                decision,
+                comment.as_deref(),
+                db::now(),
+            )?)
+        })
+        .await?;
     let (status, recorded, message) = match outcome {
         DecisionOutcome::Recorded => {
             tracing::info!(

@@ -3,8 +3,8 @@
 use chrono::{NaiveDateTime, SecondsFormat};
 use serde::Serialize;
 
-use crate::db::releases::ReleaseView;
 use crate::domain::ReleaseStatus;
+use crate::lifecycle::ReleaseView;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusDocument {

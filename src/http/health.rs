@@ -3,7 +3,6 @@ use diesel::connection::SimpleConnection;
 
 use super::problem::ApiError;
 use super::AppState;
-use crate::db;
 
 /// Liveness: the process serves requests.
 pub async fn healthz() -> HttpResponse {
@@ -12,6 +11,9 @@ pub async fn healthz() -> HttpResponse {
 
 /// Readiness: the database answers.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    db::run(&state.pool, |conn| Ok(conn.batch_execute("SELECT 1")?)).await?;
+    state
+        .db
+        .read(|conn| Ok(conn.batch_execute("SELECT 1")?))
+        .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
 }

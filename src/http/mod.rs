@@ -15,13 +15,13 @@ use futures_util::StreamExt;
 use tokio::sync::Notify;
 
 use crate::config::ApprovalMode;
-use crate::db::Pool;
+use crate::db::Db;
 use crate::token::TokenKeys;
 use problem::ApiError;
 
 /// What the handlers share.
 pub struct AppState {
-    pub pool: Pool,
+    pub db: Db,
     pub tokens: TokenKeys,
     pub approval_mode: ApprovalMode,
     pub decision_timeout: chrono::Duration,

@@ -75,5 +75,12 @@ pub fn error_page(error: &ApiError) -> HttpResponse {
         title: error.title(),
         detail: error.to_string(),
     };
-    html(status, page.render())
+    let mut response = html(status, page.render());
+    if let Some(secs) = error.retry_after() {
+        response.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from(secs),
+        );
+    }
+    response
 }

@@ -38,13 +38,22 @@ pub enum ApiError {
     NotFound,
     #[error("method not allowed on this path")]
     MethodNotAllowed,
-    #[error("the service is overloaded; try again shortly")]
+    #[error("the database is unavailable or busy; try again shortly")]
     Unavailable(#[source] DbError),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
 
+/// Seconds a client should wait before trying again after a 503: about
+/// how long PostgreSQL takes to restart, or a SQLite lock to clear.
+pub const RETRY_AFTER_SECS: u64 = 2;
+
 impl ApiError {
+    /// `Retry-After` for answers that are worth retrying.
+    pub fn retry_after(&self) -> Option<u64> {
+        matches!(self, Self::Unavailable(_)).then_some(RETRY_AFTER_SECS)
+    }
+
     /// The stable, machine-readable part of the problem.
     pub fn slug(&self) -> &'static str {
         match self {
@@ -128,7 +137,11 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         log(self);
-        HttpResponse::build(self.status_code())
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(secs) = self.retry_after() {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
+        }
+        response
             .content_type("application/problem+json")
             .json(self.problem())
     }
@@ -157,9 +170,12 @@ impl From<ParseError> for ApiError {
 
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
-        match e {
-            DbError::Pool(_) => Self::Unavailable(e),
-            other => Self::Internal(other.into()),
+        // Whatever the moment the database went away (checkout, query,
+        // commit) or a lock wait ran out, the answer is 503: try again.
+        if e.is_unavailable() {
+            Self::Unavailable(e)
+        } else {
+            Self::Internal(e.into())
         }
     }
 }

@@ -6,9 +6,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::document::StatusDocument;
 use super::problem::ApiError;
 use super::{read_body, AppState};
-use crate::db::releases::ReleaseView;
-use crate::db::{self, releases};
+use crate::db;
 use crate::domain::{NewRelease, ReleaseKey};
+use crate::lifecycle;
 
 /// A release request is three short strings; 64 KiB leaves room for
 /// pipelines that send more fields than we read.
@@ -24,24 +24,30 @@ pub async fn create_or_poll(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, MAX_BODY_BYTES).await?;
     let new = NewRelease::parse_json(&body)?;
+    // Polls are the common case: answer them with a read, no write slot.
+    let key = new.key.clone();
+    if let Some(view) = state
+        .db
+        .read(move |conn| Ok(lifecycle::find(conn, &key, db::now())?))
+        .await?
+    {
+        return Ok(HttpResponse::Ok().json(StatusDocument::from(&view)));
+    }
     let (timeout, max_attempts) = (state.decision_timeout, state.max_attempts);
-    let (created, view) = db::run(&state.pool, move |conn| {
-        let now = db::now();
-        // Polls are the common case: answer them with one read.
-        if let Some(existing) = releases::find(conn, &new.key)? {
-            return Ok((false, releases::view(conn, existing, now)?));
-        }
-        match releases::insert_with_job(conn, &new, now, now + timeout, max_attempts)? {
-            Some(created) => Ok((true, ReleaseView::created(created))),
-            // Another request created it between our read and our insert.
-            None => {
-                let existing =
-                    releases::find(conn, &new.key)?.ok_or(diesel::result::Error::NotFound)?;
-                Ok((false, releases::view(conn, existing, now)?))
+    let (created, view) = state
+        .db
+        .write(move |conn| {
+            let now = db::now();
+            if let Some(created) = lifecycle::create(conn, &new, now, now + timeout, max_attempts)?
+            {
+                return Ok((true, created));
             }
-        }
-    })
-    .await?;
+            // Another request created it between our read and our insert.
+            let existing =
+                lifecycle::find(conn, &new.key, now)?.ok_or(diesel::result::Error::NotFound)?;
+            Ok((false, existing))
+        })
+        .await?;
     let status = if created {
         state.wake.notify_one();
         tracing::info!(
@@ -62,16 +68,13 @@ pub async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let (team_project, release_id) = path.into_inner();
     let key = ReleaseKey::parse(&team_project, &release_id).map_err(ApiError::Validation)?;
-    let view = db::run(&state.pool, move |conn| {
-        releases::find(conn, &key)?
-            .map(|r| releases::view(conn, r, db::now()))
-            .transpose()
-            .map_err(Into::into)
-    })
-    .await?
-    .ok_or(ApiError::ReleaseNotFound {
-        team_project,
-        release_id,
-    })?;
+    let view = state
+        .db
+        .read(move |conn| Ok(lifecycle::find(conn, &key, db::now())?))
+        .await?
+        .ok_or(ApiError::ReleaseNotFound {
+            team_project,
+            release_id,
+        })?;
     Ok(HttpResponse::Ok().json(StatusDocument::from(&view)))
 }

@@ -20,6 +20,11 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub const PUBLIC_URL: &str = "http://greenlight.test";
 
+/// Jobs that still have work to do: every queued job but the scheduled
+/// expiries of pending releases, which wait for their deadline.
+pub const WORK_QUEUED: &str =
+    "SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND kind <> 'expire_release'";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -73,7 +78,7 @@ impl TestDb {
             }
             Backend::Postgres => {
                 let admin = pg_admin_url();
-                let name = format!("greenlight_test_{}", greenlight::worker::random_id());
+                let name = format!("greenlight_test_{}", greenlight::random_id());
                 let mut conn = diesel::PgConnection::establish(&admin).unwrap_or_else(|e| {
                     panic!("PostgreSQL is required for this test and unreachable at {admin}: {e}")
                 });
@@ -355,7 +360,6 @@ pub fn test_env(db: &TestDb, smtp_port: u16, approvers: &MockServer) -> HashMap<
         ("GREENLIGHT_JOB_BACKOFF_MS", "50".to_owned()),
         ("GREENLIGHT_JOB_BACKOFF_MAX_MS", "200".to_owned()),
         ("GREENLIGHT_JOB_POLL_MS", "100".to_owned()),
-        ("GREENLIGHT_JOB_LEASE_MS", "30000".to_owned()),
         ("GREENLIGHT_HTTP_TIMEOUT_MS", "2000".to_owned()),
         ("GREENLIGHT_SMTP_TIMEOUT_MS", "5000".to_owned()),
         ("GREENLIGHT_JOB_TIMEOUT_MS", "15000".to_owned()),
@@ -416,10 +420,7 @@ pub fn b64url(bytes: &[u8]) -> String {
 
 /// A fresh log file for a service under test.
 pub fn log_file(name: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!(
-        "greenlight-{name}-{}.log",
-        greenlight::worker::random_id()
-    ))
+    std::env::temp_dir().join(format!("greenlight-{name}-{}.log", greenlight::random_id()))
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -586,11 +587,7 @@ impl TestApp {
     /// Waits until no job is queued any more (all done or failed for good).
     pub async fn wait_for_idle_queue(&self) {
         for _ in 0..300 {
-            if self
-                .db
-                .count("SELECT COUNT(*) FROM jobs WHERE state = 'queued'")
-                == 0
-            {
+            if self.db.count(WORK_QUEUED) == 0 {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -128,7 +128,7 @@ async fn sigterm_under_load_loses_nothing(backend: Backend) {
         stored >= ok.load(Ordering::SeqCst),
         "every answered release is stored"
     );
-    assert_eq!(lost, 0);
+    assert_eq!(lost, 0, "jobs left: {}", db.dump_jobs());
     assert_eq!(
         crate::panicked(&output) + crate::panicked(&restarted.output()),
         0

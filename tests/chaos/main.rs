@@ -129,7 +129,7 @@ pub async fn wait_for_delivery(db: &TestDb, smtp: &SmtpServer, n: usize, limit: 
     let deadline = std::time::Instant::now() + limit;
     while std::time::Instant::now() < deadline {
         let (distinct, _) = tally_mails(&smtp.mails());
-        if distinct >= n && db.count("SELECT COUNT(*) FROM jobs WHERE state = 'queued'") == 0 {
+        if distinct >= n && db.count(helpers::WORK_QUEUED) == 0 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

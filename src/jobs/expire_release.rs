@@ -1,0 +1,34 @@
+//! At a release's deadline: `expired` if nobody decided it in time.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Claim, Job, JobContext, JobError};
+use crate::db;
+use crate::lifecycle;
+
+/// Scheduled at creation for the release's `expires_at`; deleted when the
+/// release is decided first.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExpireRelease {
+    pub release_pk: i64,
+}
+
+impl Job for ExpireRelease {
+    const KIND: &'static str = "expire_release";
+
+    fn release_pk(&self) -> i64 {
+        self.release_pk
+    }
+
+    async fn run(&self, ctx: &JobContext, _claim: &Claim) -> Result<(), JobError> {
+        let pk = self.release_pk;
+        if ctx
+            .db
+            .write(move |c| Ok(lifecycle::expire(c, pk, db::now())?))
+            .await?
+        {
+            tracing::info!(release = pk, "release expired");
+        }
+        Ok(())
+    }
+}

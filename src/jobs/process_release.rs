@@ -1,0 +1,85 @@
+//! Fetch a release's approvers, mint their tokens, queue their emails.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Claim, Job, JobContext, JobError};
+use crate::approvers::FetchError;
+use crate::db::models::NewApprovalRow;
+use crate::db::{self, releases, DbConnection};
+use crate::domain::ReleaseKey;
+use crate::ids::random_id;
+use crate::lifecycle;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProcessRelease {
+    pub release_pk: i64,
+}
+
+impl Job for ProcessRelease {
+    const KIND: &'static str = "process_release";
+
+    fn release_pk(&self) -> i64 {
+        self.release_pk
+    }
+
+    async fn run(&self, ctx: &JobContext, claim: &Claim) -> Result<(), JobError> {
+        let pk = self.release_pk;
+        let release = ctx.db.read(move |c| Ok(releases::by_pk(c, pk)?)).await?;
+        if release.status().is_decided() {
+            return Ok(());
+        }
+        let key = ReleaseKey::parse(&release.team_project, &release.release_id)
+            .map_err(|_| JobError::Permanent("the stored release key is not valid".to_owned()))?;
+        let approvers = ctx.approvers.fetch(&key).await.map_err(|e| match e {
+            FetchError::Transient(m) => JobError::Transient(m),
+            FetchError::Permanent(m) => JobError::Permanent(m),
+        })?;
+        let now = db::now();
+        let rows: Vec<NewApprovalRow> = approvers
+            .iter()
+            .map(|a| NewApprovalRow {
+                release_pk: pk,
+                email: a.email.to_string(),
+                email_key: a.email.normalized(),
+                name: a.name.clone(),
+                token_id: random_id(),
+                token_expires_at: release.expires_at,
+                created_at: now,
+            })
+            .collect();
+        let (claim_, max_attempts) = (claim.clone(), ctx.max_attempts);
+        let queued = ctx
+            .db
+            .write(move |c| {
+                Ok(lifecycle::store_approvers(
+                    c,
+                    &claim_,
+                    pk,
+                    rows,
+                    max_attempts,
+                )?)
+            })
+            .await?;
+        match queued {
+            Some(n) => {
+                tracing::info!(approvers = n, "approvers stored, emails queued");
+                if n > 0 {
+                    ctx.wake.notify_one();
+                }
+                Ok(())
+            }
+            None => Err(JobError::LeaseLost),
+        }
+    }
+
+    fn give_up(
+        &self,
+        conn: &mut DbConnection,
+        error: &str,
+        attempts: i32,
+    ) -> diesel::QueryResult<()> {
+        let reason = super::runner::reason("could not get the approvers", error, attempts);
+        lifecycle::fail(conn, self.release_pk, &reason, db::now())?;
+        Ok(())
+    }
+}

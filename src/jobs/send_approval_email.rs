@@ -1,0 +1,108 @@
+//! Send one approver the approval email.
+
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use serde::{Deserialize, Serialize};
+
+use super::{Claim, Job, JobContext, JobError};
+use crate::db::{self, releases, DbConnection};
+use crate::lifecycle;
+use crate::mailer::{ApprovalEmail, MailError};
+use crate::token::ApprovalClaims;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SendApprovalEmail {
+    pub release_pk: i64,
+    pub approval_pk: i64,
+}
+
+impl Job for SendApprovalEmail {
+    const KIND: &'static str = "send_approval_email";
+
+    fn release_pk(&self) -> i64 {
+        self.release_pk
+    }
+
+    async fn run(&self, ctx: &JobContext, claim: &Claim) -> Result<(), JobError> {
+        let (release_pk, approval_pk) = (self.release_pk, self.approval_pk);
+        let (release, approval) = ctx
+            .db
+            .read(move |c| {
+                Ok((
+                    releases::by_pk(c, release_pk)?,
+                    releases::approval_by_pk(c, approval_pk)?,
+                ))
+            })
+            .await?;
+        let deadline_passed = db::now() >= release.expires_at;
+        if approval.email_sent_at.is_some() || release.status().is_decided() || deadline_passed {
+            return Ok(());
+        }
+        let claims = ApprovalClaims::new(
+            &approval.email,
+            &release.team_project,
+            &release.release_id,
+            &approval.token_id,
+            approval.created_at,
+            approval.token_expires_at,
+        );
+        let address = approval
+            .email
+            .parse()
+            .map_err(|e| JobError::Permanent(format!("stored approver email is not valid: {e}")))?;
+        let email = ApprovalEmail {
+            to: Mailbox::new(approval.name.clone(), address),
+            release_name: release.release_name.clone(),
+            release_id: release.release_id.clone(),
+            team_project: release.team_project.clone(),
+            token: ctx.tokens.mint(&claims),
+            expires_at: approval.token_expires_at.and_utc(),
+            message_id: format!(
+                "<approval-{}-{}@greenlight>",
+                approval.id, approval.token_id
+            ),
+            file_stem: format!("release-{}-approval-{}", release.id, approval.id),
+        };
+        // A worker whose lease was taken over must not send a second copy.
+        claim.ensure_held(&ctx.db).await?;
+        ctx.mailer.send(&email).await.map_err(|e| match e {
+            MailError::Transient(m) => JobError::Transient(format!("{}: {m}", approval.email)),
+            MailError::Permanent(m) => JobError::Permanent(format!("{}: {m}", approval.email)),
+        })?;
+        tracing::info!(
+            approval = approval.id,
+            "approval email accepted by the mail server"
+        );
+        // The server has the email now: try hard to record that, because a
+        // retry of this job would send a second copy.
+        let mut attempt = 0;
+        loop {
+            let claim = claim.clone();
+            match ctx
+                .db
+                .write(move |c| Ok(lifecycle::email_sent(c, &claim, approval_pk, db::now())?))
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < 5 => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, "could not record the sent email; trying again");
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn give_up(
+        &self,
+        conn: &mut DbConnection,
+        error: &str,
+        attempts: i32,
+    ) -> diesel::QueryResult<()> {
+        let reason = super::runner::reason("could not send an approval email", error, attempts);
+        lifecycle::fail(conn, self.release_pk, &reason, db::now())?;
+        Ok(())
+    }
+}

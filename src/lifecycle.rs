@@ -1,0 +1,278 @@
+//! What happens to a release, and when: creating it, storing its
+//! approvers, recording decisions, settling it by its policy, failing or
+//! expiring it, and the jobs each step queues. Each step is one
+//! transaction; the database layer below only runs the queries, and the
+//! policy (`domain::policy`) decides. Nothing here reads and writes on
+//! the same call unless the caller asked for a change.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::models::{Approval, NewApprovalRow, NewReleaseRow, Release};
+use crate::db::{jobs as queue, releases, DbConnection};
+use crate::domain::policy::{decide, Decision, ReleaseStatus, Tally};
+use crate::domain::{NewRelease, ReleaseKey};
+use crate::jobs::{self, Claim, ExpireRelease, Job, ProcessRelease, SendApprovalEmail};
+use queue::RunAt;
+
+/// A release with its approvals, as the status document shows it.
+#[derive(Debug, Clone)]
+pub struct ReleaseView {
+    pub release: Release,
+    pub approvals: Vec<Approval>,
+}
+
+impl ReleaseView {
+    pub fn tally(&self) -> Tally {
+        tally(&self.release, &self.approvals)
+    }
+}
+
+fn tally(release: &Release, approvals: &[Approval]) -> Tally {
+    Tally::from_decisions(
+        release.required_approvals.map(|n| n.max(0) as u32),
+        approvals.iter().map(|a| a.decision.as_deref()),
+    )
+}
+
+/// Loads a release with its approvals, as of `now`. A pending release past
+/// its deadline is shown expired (as of its deadline) even before its
+/// scheduled expiry has run: the answer never depends on the worker's lag,
+/// and reading writes nothing.
+pub fn view(
+    conn: &mut DbConnection,
+    mut release: Release,
+    now: NaiveDateTime,
+) -> QueryResult<ReleaseView> {
+    let approvals = releases::approvals_of(conn, release.id)?;
+    let current = release.status();
+    if decide(
+        current,
+        &tally(&release, &approvals),
+        now,
+        release.expires_at,
+    ) == ReleaseStatus::Expired
+        && current == ReleaseStatus::Pending
+    {
+        release.status = ReleaseStatus::Expired.as_str().to_owned();
+        release.decided_at = Some(release.expires_at);
+    }
+    Ok(ReleaseView { release, approvals })
+}
+
+pub fn find(
+    conn: &mut DbConnection,
+    key: &ReleaseKey,
+    now: NaiveDateTime,
+) -> QueryResult<Option<ReleaseView>> {
+    releases::find(conn, key)?
+        .map(|r| view(conn, r, now))
+        .transpose()
+}
+
+/// Stores a new release with the job that fetches its approvers and the
+/// one that expires it at its deadline, in one transaction. `None` if it
+/// exists already.
+pub fn create(
+    conn: &mut DbConnection,
+    new: &NewRelease,
+    now: NaiveDateTime,
+    expires_at: NaiveDateTime,
+    max_attempts: i32,
+) -> QueryResult<Option<ReleaseView>> {
+    let row = NewReleaseRow {
+        team_project: new.key.team_project(),
+        release_id: new.key.release_id(),
+        release_name: &new.name,
+        status: ReleaseStatus::Pending.as_str(),
+        created_at: now,
+        expires_at,
+    };
+    conn.transaction(|conn| {
+        let Some(release) = releases::insert(conn, &row)? else {
+            return Ok(None);
+        };
+        let pk = release.id;
+        jobs::enqueue(
+            conn,
+            &ProcessRelease { release_pk: pk },
+            max_attempts,
+            RunAt::Now,
+        )?;
+        jobs::enqueue(
+            conn,
+            &ExpireRelease { release_pk: pk },
+            max_attempts,
+            RunAt::At(expires_at),
+        )?;
+        Ok(Some(ReleaseView {
+            release,
+            approvals: Vec::new(),
+        }))
+    })
+}
+
+/// Completes a release's processing job: stores its approvers and queues
+/// one email job per approver, in one transaction. Returns how many emails
+/// were queued, or `None` if the claim was lost (another worker has the
+/// job now, and nothing was written).
+pub fn store_approvers(
+    conn: &mut DbConnection,
+    claim: &Claim,
+    release_pk: i64,
+    rows: Vec<NewApprovalRow>,
+    max_attempts: i32,
+) -> QueryResult<Option<usize>> {
+    conn.transaction(|conn| {
+        if !claim.complete(conn)? {
+            return Ok(None);
+        }
+        let required = i32::try_from(rows.len()).unwrap_or(i32::MAX);
+        if !releases::set_required_approvals(conn, release_pk, required)? {
+            // Decided meanwhile (expired, say): nobody needs an email.
+            return Ok(Some(0));
+        }
+        let count = rows.len();
+        for row in rows {
+            let approval_pk = releases::insert_approval(conn, &row)?;
+            jobs::enqueue(
+                conn,
+                &SendApprovalEmail {
+                    release_pk,
+                    approval_pk,
+                },
+                max_attempts,
+                RunAt::Now,
+            )?;
+        }
+        Ok(Some(count))
+    })
+}
+
+/// Records that the mail server accepted an approval email, and completes
+/// its job.
+pub fn email_sent(
+    conn: &mut DbConnection,
+    claim: &Claim,
+    approval_pk: i64,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        releases::mark_email_sent(conn, approval_pk, now)?;
+        claim.complete(conn)?;
+        Ok(())
+    })
+}
+
+/// Settles a pending release; the scheduled expiry is then pointless and
+/// leaves the queue. False if the release was decided already.
+fn settle(
+    conn: &mut DbConnection,
+    release_pk: i64,
+    status: ReleaseStatus,
+    reason: Option<&str>,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    if !releases::settle(conn, release_pk, status, reason, at)? {
+        return Ok(false);
+    }
+    if status != ReleaseStatus::Expired {
+        queue::cancel(conn, ExpireRelease::KIND, release_pk)?;
+    }
+    Ok(true)
+}
+
+/// Fails a pending release with a reason its pipeline can read. Runs
+/// inside the transaction that buries the job that gave up.
+pub fn fail(
+    conn: &mut DbConnection,
+    release_pk: i64,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    settle(conn, release_pk, ReleaseStatus::Failed, Some(reason), now)
+}
+
+/// Expires a release still pending at its deadline: the scheduled job's
+/// body. False if it was decided first (or its deadline is not reached).
+pub fn expire(conn: &mut DbConnection, release_pk: i64, now: NaiveDateTime) -> QueryResult<bool> {
+    conn.transaction(|conn| {
+        releases::lock(conn, release_pk)?;
+        let release = releases::by_pk(conn, release_pk)?;
+        let approvals = releases::approvals_of(conn, release_pk)?;
+        let next = decide(
+            release.status(),
+            &tally(&release, &approvals),
+            now,
+            release.expires_at,
+        );
+        if next != ReleaseStatus::Expired || release.status().is_decided() {
+            return Ok(false);
+        }
+        settle(conn, release_pk, next, None, release.expires_at)
+    })
+}
+
+/// What recording a decision did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionOutcome {
+    /// The decision was stored.
+    Recorded,
+    /// This approver had decided already; nothing changed.
+    AlreadyDecided(Decision),
+    /// The release was decided (or expired) before this approver acted.
+    ReleaseClosed,
+}
+
+/// Records one approver's decision and settles the release if its policy
+/// says so, in one transaction that starts by locking the release row:
+/// approvers deciding at the same instant are counted one after the other.
+pub fn record_decision(
+    conn: &mut DbConnection,
+    approval: &Approval,
+    decision: Decision,
+    comment: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<(DecisionOutcome, ReleaseView)> {
+    conn.transaction(|conn| {
+        releases::lock(conn, approval.release_pk)?;
+        let release = releases::by_pk(conn, approval.release_pk)?;
+        let mut approvals = releases::approvals_of(conn, release.id)?;
+        let Some(mine) = approvals.iter().position(|a| a.id == approval.id) else {
+            return Err(diesel::result::Error::NotFound);
+        };
+        if let Some(previous) = approvals[mine]
+            .decision
+            .as_deref()
+            .and_then(|d| d.parse().ok())
+        {
+            let view = view(conn, release, now)?;
+            return Ok((DecisionOutcome::AlreadyDecided(previous), view));
+        }
+        let current = release.status();
+        if decide(
+            current,
+            &tally(&release, &approvals),
+            now,
+            release.expires_at,
+        )
+        .is_decided()
+        {
+            let view = view(conn, release, now)?;
+            return Ok((DecisionOutcome::ReleaseClosed, view));
+        }
+        releases::set_decision(conn, approval.id, decision, comment, now)?;
+        approvals[mine].decision = Some(decision.as_str().to_owned());
+        let next = decide(
+            current,
+            &tally(&release, &approvals),
+            now,
+            release.expires_at,
+        );
+        if next != current {
+            settle(conn, release.id, next, None, now)?;
+        }
+        let release = releases::by_pk(conn, release.id)?;
+        Ok((DecisionOutcome::Recorded, view(conn, release, now)?))
+    })
+}
