@@ -13,9 +13,8 @@ pg_host=${hostport%%:*}; pg_port=${hostport##*:}; [ "$pg_port" = "$hostport" ] &
 pg_up() { timeout 3 bash -c "exec 3<>/dev/tcp/$pg_host/$pg_port" 2>/dev/null; }
 
 if command -v cargo-nextest >/dev/null 2>&1; then
-  # One retry: a test that passes only on its second try is reported as
-  # FLAKY in the summary (seen once in ~8 full runs, not yet pinned down).
-  runner=(cargo nextest run --no-fail-fast --retries 1)
+  # No retries: a flaky test is a defect to pin down, not to hide.
+  runner=(cargo nextest run --no-fail-fast)
   skip_pg=(-E 'not test(/postgres/)')
 else
   runner=(cargo test --no-fail-fast)

@@ -115,39 +115,40 @@ pub fn claim(
     }
 }
 
-#[derive(QueryableByName)]
-struct HeldJob {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-    #[diesel(sql_type = Text)]
-    lock_token: String,
-}
-
-/// Renews the leases of every job `worker` holds, in one statement: the
-/// process's heartbeat. Returns the (id, lock token) pairs it still holds.
+/// Renews, in one statement, the leases of the jobs `worker` is running
+/// (`ids`): the process's heartbeat. Only those: a claim whose answer was
+/// lost (the connection died after the commit) is not running anywhere, and
+/// must lapse to run again. Returns the (id, lock token) pairs still held.
 pub fn renew_leases(
     conn: &mut DbConnection,
     worker: &str,
+    ids: &[i64],
     lease_ms: i64,
 ) -> QueryResult<Vec<(i64, String)>> {
-    let rows: Vec<HeldJob> = match conn {
-        DbConnection::Postgresql(c) => diesel::sql_query(format!(
-            "UPDATE jobs SET run_at = {} WHERE locked_by = $2 AND lock_token IS NOT NULL \
-             RETURNING id, lock_token",
-            later_pg(1)
-        ))
-        .bind::<BigInt, _>(lease_ms)
-        .bind::<Text, _>(worker)
-        .load(c)?,
-        DbConnection::Sqlite(c) => diesel::sql_query(format!(
-            "UPDATE jobs SET run_at = {LATER_SQLITE} WHERE locked_by = ? AND lock_token IS NOT NULL \
-             RETURNING id, lock_token"
-        ))
-        .bind::<Text, _>(sqlite_offset(lease_ms))
-        .bind::<Text, _>(worker)
-        .load(c)?,
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // A plain number formatted by us, not user input.
+    let until = match conn {
+        DbConnection::Postgresql(_) => {
+            format!("({NOW_PG} + {lease_ms} * interval '1 millisecond')")
+        }
+        DbConnection::Sqlite(_) => format!(
+            "strftime('%Y-%m-%d %H:%M:%f', 'now', '{}')",
+            sqlite_offset(lease_ms)
+        ),
     };
-    Ok(rows.into_iter().map(|r| (r.id, r.lock_token)).collect())
+    let rows: Vec<(i64, Option<String>)> = per_backend!(conn, |c| diesel::update(jobs::table)
+        .filter(jobs::locked_by.eq(worker))
+        .filter(jobs::id.eq_any(ids))
+        .filter(jobs::lock_token.is_not_null())
+        .set(jobs::run_at.eq(diesel::dsl::sql::<Timestamp>(&until)))
+        .returning((jobs::id, jobs::lock_token))
+        .get_results(c))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, token)| Some((id, token?)))
+        .collect())
 }
 
 #[derive(QueryableByName)]

@@ -215,10 +215,14 @@ impl Runner {
                 .iter()
                 .map(|(id, (token, _))| (*id, token.clone()))
                 .collect();
+            if before.is_empty() {
+                continue;
+            }
             let (worker, lease) = (self.worker.clone(), self.lease_ms());
+            let ids: Vec<i64> = before.keys().copied().collect();
             let held = match self
                 .db
-                .write(move |c| Ok(queue::renew_leases(c, &worker, lease)?))
+                .write(move |c| Ok(queue::renew_leases(c, &worker, &ids, lease)?))
                 .await
             {
                 Ok(held) => held.into_iter().collect::<HashMap<i64, String>>(),

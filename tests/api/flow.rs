@@ -8,7 +8,9 @@ use wiremock::matchers::method;
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::both_backends;
-use crate::helpers::{release_body, spawn_app, spawn_app_with, Backend, PUBLIC_URL};
+use crate::helpers::{
+    mount_approvers, release_body, spawn_app, spawn_app_with, Backend, PUBLIC_URL,
+};
 
 both_backends!(
     whole_flow_ends_approved,
@@ -21,6 +23,8 @@ both_backends!(
     concurrent_identical_posts_make_one_release_and_one_round_of_emails,
     confirm_mode_shows_buttons_and_records_on_post,
     a_release_past_its_deadline_expires,
+    a_release_expires_on_schedule_without_being_read,
+    concurrent_approvals_are_all_counted,
     replicas_share_one_queue_and_run_each_job_once,
 );
 
@@ -84,6 +88,13 @@ async fn whole_flow_ends_approved(backend: Backend) {
     assert_eq!(again["recorded"], false);
     assert_eq!(again["approvals"], 2);
     assert_eq!(app.status("386").await["decided_at"], done["decided_at"]);
+    // Decided: the scheduled expiry left the queue with the rest.
+    assert_eq!(
+        app.db.count("SELECT COUNT(*) FROM jobs"),
+        0,
+        "{}",
+        app.db.dump_jobs()
+    );
 }
 
 async fn emails_carry_the_release_link_and_token(backend: Backend) {
@@ -392,6 +403,60 @@ async fn a_release_past_its_deadline_expires(backend: Backend) {
     let late = app.approve(&mails[1].token()).await;
     assert_eq!(late.status(), 409);
     assert_eq!(app.status("old").await["status"], "expired");
+}
+
+async fn a_release_expires_on_schedule_without_being_read(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.post_release(&release_body("sched")).await;
+    let mails = app.wait_for_mails(2).await;
+    // The deadline and its scheduled job moved into the past rather than
+    // waiting a week; then nobody reads the release through the API.
+    app.db
+        .execute("UPDATE releases SET expires_at = '2000-01-01 00:00:00'");
+    app.db
+        .execute("UPDATE jobs SET run_at = '2000-01-01 00:00:00' WHERE kind = 'expire_release'");
+    for _ in 0..100 {
+        if app
+            .db
+            .count("SELECT COUNT(*) FROM releases WHERE status = 'expired'")
+            == 1
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.db.count(
+            "SELECT COUNT(*) FROM releases WHERE status = 'expired' AND decided_at = expires_at"
+        ),
+        1,
+        "stored as expired, as of its deadline: {}",
+        app.db.dump_jobs()
+    );
+    assert_eq!(app.db.count("SELECT COUNT(*) FROM jobs"), 0);
+    // Its links stop working with it.
+    assert_eq!(app.approve(&mails[0].token()).await.status(), 409);
+}
+
+async fn concurrent_approvals_are_all_counted(backend: Backend) {
+    let app = spawn_app_with(backend, |_| {}, false).await;
+    let emails: Vec<String> = (0..8).map(|i| format!("a{i}@example.com")).collect();
+    let refs: Vec<&str> = emails.iter().map(String::as_str).collect();
+    mount_approvers(&app.approvers, &refs, Duration::ZERO).await;
+    app.post_release(&release_body("many")).await;
+    let mails = app.wait_for_mails(8).await;
+    // All eight approvers click at the same instant.
+    let clicks = mails.iter().map(|m| app.approve_owned(m.token()));
+    let answers = futures_util::future::join_all(clicks).await;
+    assert!(answers.iter().all(|s| *s == 200), "{answers:?}");
+    let doc = app.status("many").await;
+    assert_eq!(doc["approvals"], 8, "{doc}");
+    assert_eq!(doc["status"], "approved");
+    assert_eq!(
+        app.db
+            .count("SELECT COUNT(*) FROM approvals WHERE decision = 'approved'"),
+        8
+    );
 }
 
 async fn replicas_share_one_queue_and_run_each_job_once(backend: Backend) {

@@ -533,6 +533,11 @@ impl TestApp {
         .await
     }
 
+    /// Approves and returns the status code (for many clicks at once).
+    pub async fn approve_owned(&self, token: String) -> u16 {
+        self.approve(&token).await.status().as_u16()
+    }
+
     pub async fn post_decision(&self, form: &[(&str, &str)]) -> reqwest::Response {
         self.client
             .post(format!("{}/approval", self.address))

@@ -6,6 +6,8 @@ mod flow;
 // Shared with the chaos suite, which uses parts these tests do not.
 #[allow(dead_code)]
 mod helpers;
+mod outage;
 mod process;
 mod queue;
 mod release_input;
+mod runner;
