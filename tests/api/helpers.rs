@@ -181,6 +181,8 @@ pub struct SmtpServer {
 struct Capture {
     received: Arc<Mutex<Vec<Vec<u8>>>>,
     refusing: Arc<AtomicBool>,
+    /// A slow server: how long it takes to accept each message.
+    delay: Duration,
     current: Vec<u8>,
 }
 
@@ -193,6 +195,9 @@ impl Handler for Capture {
         _to: &[String],
     ) -> Response {
         self.current.clear();
+        // Slow before the message is taken: a client that dies meanwhile
+        // has delivered nothing.
+        std::thread::sleep(self.delay);
         if self.refusing.load(Ordering::SeqCst) {
             return response::INTERNAL_ERROR;
         }
@@ -220,6 +225,16 @@ impl SmtpServer {
 
     /// Starts on a given port (0: any), e.g. one a service already points at.
     pub fn start_on(port: u16) -> Self {
+        Self::start_with(port, Duration::ZERO)
+    }
+
+    /// A server that takes `delay` to accept each message (a slow relay),
+    /// with threads enough for every connection to wait at once.
+    pub fn start_slow(delay: Duration) -> Self {
+        Self::start_with(0, delay)
+    }
+
+    fn start_with(port: u16, delay: Duration) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind SMTP");
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -227,12 +242,13 @@ impl SmtpServer {
         let handler = Capture {
             received: received.clone(),
             refusing: refusing.clone(),
+            delay,
             current: Vec::new(),
         };
         let mut server = Server::new(handler);
         server
             .with_name("smtp.test")
-            .with_num_threads(8)
+            .with_num_threads(if delay.is_zero() { 8 } else { 128 })
             .with_tcp_listener(listener);
         // serve() blocks for good: the thread ends with the test process.
         std::thread::spawn(move || {

@@ -15,6 +15,7 @@ mod crash;
 mod graceful;
 mod hostile;
 mod outage;
+mod recovery;
 mod replicas;
 
 use std::collections::{BTreeMap, HashMap};
