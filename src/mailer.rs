@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use askama::Template;
 use chrono::{DateTime, Utc};
 use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::Settings;
@@ -54,8 +56,69 @@ struct HtmlBody<'a> {
 }
 
 enum Transport {
+    /// TLS, credentials, or anything else lettre's own transport handles.
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// Plain `smtp://host:port` (a local relay, a sidecar): our own TCP
+    /// connection with TCP_NODELAY. lettre 0.11.23 writes the message and
+    /// its final dot separately without it, and the server's delayed ACK
+    /// then holds the dot ~40 ms per email (fixed upstream, unreleased).
+    Direct(DirectSmtp),
     Outbox(PathBuf),
+}
+
+struct DirectSmtp {
+    host: String,
+    port: u16,
+    hello: ClientId,
+}
+
+impl DirectSmtp {
+    /// The plain-SMTP URLs it serves: `smtp://` without `tls=` and without
+    /// credentials (lettre's transport handles the rest).
+    fn from_url(url: &str) -> Option<Self> {
+        let url = url::Url::parse(url).ok()?;
+        let plain = url.scheme() == "smtp"
+            && url.username().is_empty()
+            && url.password().is_none()
+            && !url.query_pairs().any(|(k, _)| k == "tls");
+        if !plain {
+            return None;
+        }
+        let path = url.path().trim_matches('/');
+        Some(Self {
+            host: url.host_str()?.trim_matches(['[', ']']).to_owned(),
+            port: url.port().unwrap_or(25),
+            hello: if path.is_empty() {
+                ClientId::default()
+            } else {
+                ClientId::Domain(path.to_owned())
+            },
+        })
+    }
+
+    async fn send(&self, message: &Message) -> Result<(), MailError> {
+        let transient = |e: std::io::Error| MailError::Transient(format!("SMTP: {e}"));
+        let classify = |e: lettre::transport::smtp::Error| {
+            if e.is_permanent() {
+                MailError::Permanent(format!("SMTP: {e}"))
+            } else {
+                MailError::Transient(format!("SMTP: {e}"))
+            }
+        };
+        let stream = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(transient)?;
+        stream.set_nodelay(true).map_err(transient)?;
+        let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
+            .await
+            .map_err(classify)?;
+        conn.send(message.envelope(), &message.formatted())
+            .await
+            .map_err(classify)?;
+        // Accepted: a failed goodbye changes nothing.
+        let _ = conn.quit().await;
+        Ok(())
+    }
 }
 
 pub struct Mailer {
@@ -76,6 +139,9 @@ impl Mailer {
             .parse()
             .map_err(|e| MailConfigError(format!("GREENLIGHT_MAIL_FROM: {e}")))?;
         let transport = match &settings.smtp_url {
+            Some(url) if DirectSmtp::from_url(url.expose()).is_some() => {
+                Transport::Direct(DirectSmtp::from_url(url.expose()).expect("checked"))
+            }
             Some(url) => Transport::Smtp(
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
                     // lettre's message may quote the URL: never echo it.
@@ -98,6 +164,7 @@ impl Mailer {
     pub fn describe(&self) -> String {
         match &self.transport {
             Transport::Smtp(_) => "SMTP".to_owned(),
+            Transport::Direct(d) => format!("SMTP {}:{} (plain)", d.host, d.port),
             Transport::Outbox(dir) => format!("outbox folder {}", dir.display()),
         }
     }
@@ -159,6 +226,15 @@ impl Mailer {
                     self.timeout.as_millis()
                 ))),
             },
+            Transport::Direct(direct) => {
+                match tokio::time::timeout(self.timeout, direct.send(&message)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(MailError::Transient(format!(
+                        "SMTP: no answer within {} ms",
+                        self.timeout.as_millis()
+                    ))),
+                }
+            }
             Transport::Outbox(dir) => {
                 write_outbox(dir, &email.file_stem, &message.formatted())
                     .await
@@ -182,4 +258,32 @@ async fn write_outbox(dir: &std::path::Path, stem: &str, bytes: &[u8]) -> std::i
     let tmp = dir.join(format!(".{stem}.eml.tmp"));
     tokio::fs::write(&tmp, bytes).await?;
     tokio::fs::rename(&tmp, dir.join(format!("{stem}.eml"))).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_smtp_urls_get_the_direct_connection() {
+        let d = DirectSmtp::from_url("smtp://127.0.0.1:2525").unwrap();
+        assert_eq!((d.host.as_str(), d.port), ("127.0.0.1", 2525));
+        assert_eq!(DirectSmtp::from_url("smtp://relay").unwrap().port, 25);
+        let d = DirectSmtp::from_url("smtp://[::1]:25/greenlight.example").unwrap();
+        assert_eq!(d.host, "::1");
+        assert_eq!(d.hello, ClientId::Domain("greenlight.example".into()));
+    }
+
+    #[test]
+    fn tls_and_credentials_stay_with_lettre() {
+        for url in [
+            "smtps://mail.example.com",
+            "smtp://mail.example.com?tls=required",
+            "smtp://mail.example.com:587?tls=opportunistic",
+            "smtp://user:secret@mail.example.com",
+            "not a url",
+        ] {
+            assert!(DirectSmtp::from_url(url).is_none(), "{url}");
+        }
+    }
 }
