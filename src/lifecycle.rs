@@ -194,22 +194,25 @@ pub fn fail(
 }
 
 /// Expires a release still pending at its deadline: the scheduled job's
-/// body. False if it was decided first (or its deadline is not reached).
-pub fn expire(conn: &mut DbConnection, release_pk: i64, now: NaiveDateTime) -> QueryResult<bool> {
+/// body. The job is due by the database's clock, so this process's clock
+/// is not asked again: the release is judged as of its deadline. False if
+/// it was decided first.
+pub fn expire(conn: &mut DbConnection, release_pk: i64) -> QueryResult<bool> {
     conn.transaction(|conn| {
         releases::lock(conn, release_pk)?;
         let release = releases::by_pk(conn, release_pk)?;
         let approvals = releases::approvals_of(conn, release_pk)?;
+        let deadline = release.expires_at;
         let next = decide(
             release.status(),
             &tally(&release, &approvals),
-            now,
-            release.expires_at,
+            deadline,
+            deadline,
         );
         if next != ReleaseStatus::Expired || release.status().is_decided() {
             return Ok(false);
         }
-        settle(conn, release_pk, next, None, release.expires_at)
+        settle(conn, release_pk, next, None, deadline)
     })
 }
 

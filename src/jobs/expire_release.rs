@@ -3,7 +3,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Claim, Job, JobContext, JobError};
-use crate::db;
 use crate::lifecycle;
 
 /// Scheduled at creation for the release's `expires_at`; deleted when the
@@ -22,11 +21,7 @@ impl Job for ExpireRelease {
 
     async fn run(&self, ctx: &JobContext, _claim: &Claim) -> Result<(), JobError> {
         let pk = self.release_pk;
-        if ctx
-            .db
-            .write(move |c| Ok(lifecycle::expire(c, pk, db::now())?))
-            .await?
-        {
+        if ctx.db.write(move |c| Ok(lifecycle::expire(c, pk)?)).await? {
             tracing::info!(release = pk, "release expired");
         }
         Ok(())
