@@ -12,7 +12,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::approvers::ApproversClient;
 use crate::config::{ApproversSource, Settings};
-use crate::db::{self, Db, SqliteOptions};
+use crate::db::{self, ConnOptions, Db};
 use crate::http::{self, AppState};
 use crate::ids::random_id;
 use crate::jobs::{self, JobContext, Runner};
@@ -32,8 +32,8 @@ impl Application {
             .db_pool_size
             .unwrap_or_else(|| backend.default_pool_size());
         let (url, wait) = (settings.database_url.clone(), settings.db_timeout);
-        let sqlite = SqliteOptions {
-            busy_timeout: wait,
+        let options = ConnOptions {
+            lock_wait: wait,
             synchronous_full: settings.sqlite_synchronous_full,
         };
         // Two pools: requests never wait for a connection behind the
@@ -41,8 +41,8 @@ impl Application {
         // share the process's one write slot.
         let (db, jobs_db) = tokio::task::spawn_blocking(move || {
             db::migrate(&url)?;
-            let requests = Db::open(&url, size, wait, sqlite, None)?;
-            let jobs = Db::open(&url, size, wait, sqlite, requests.writer_slot())?;
+            let requests = Db::open(&url, size, wait, options, None)?;
+            let jobs = Db::open(&url, size, wait, options, requests.writer_slot())?;
             Ok::<_, db::DbError>((requests, jobs))
         })
         .await?
@@ -79,7 +79,7 @@ impl Application {
                 match backend {
                     db::Backend::Sqlite => format!(
                         " sqlite_synchronous={}",
-                        if sqlite.synchronous_full { "full" } else { "normal" }
+                        if options.synchronous_full { "full" } else { "normal" }
                     ),
                     db::Backend::Postgresql => String::new(),
                 }

@@ -175,25 +175,27 @@ fn query_is_unavailable(e: &diesel::result::Error) -> bool {
 pub struct Manager {
     backend: Backend,
     url: String,
-    sqlite: SqliteOptions,
+    options: ConnOptions,
 }
 
-/// How SQLite connections are set up.
+/// How connections are set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SqliteOptions {
-    /// The longest SQLite's busy handler waits for another process's write
-    /// lock. Within one process writes never meet it (see `Db::write`); it
-    /// is kept no longer than the wait for a pooled connection.
-    pub busy_timeout: Duration,
+pub struct ConnOptions {
+    /// The longest wait for a lock inside the database: SQLite's busy
+    /// timeout (another process's write lock; within one process writes
+    /// never meet it, see `Db::write`), PostgreSQL's `lock_timeout` (a row
+    /// lock). Kept no longer than the wait for a pooled connection, and
+    /// answered 503 when it runs out.
+    pub lock_wait: Duration,
     /// `synchronous=FULL` (the default) makes a committed transaction
     /// survive a power loss; `NORMAL` only a process crash.
     pub synchronous_full: bool,
 }
 
-impl Default for SqliteOptions {
+impl Default for ConnOptions {
     fn default() -> Self {
         Self {
-            busy_timeout: Duration::from_secs(5),
+            lock_wait: Duration::from_secs(5),
             synchronous_full: true,
         }
     }
@@ -201,10 +203,10 @@ impl Default for SqliteOptions {
 
 impl Manager {
     pub fn new(url: &str) -> Self {
-        Self::with_sqlite_options(url, SqliteOptions::default())
+        Self::with_options(url, ConnOptions::default())
     }
 
-    pub fn with_sqlite_options(url: &str, sqlite: SqliteOptions) -> Self {
+    pub fn with_options(url: &str, options: ConnOptions) -> Self {
         let backend = Backend::from_url(url);
         let url = match backend {
             Backend::Sqlite => url.strip_prefix("sqlite://").unwrap_or(url).to_owned(),
@@ -213,7 +215,7 @@ impl Manager {
         Self {
             backend,
             url,
-            sqlite,
+            options,
         }
     }
 
@@ -223,15 +225,22 @@ impl Manager {
 
     pub fn establish(&self) -> Result<DbConnection, DbError> {
         Ok(match self.backend {
-            Backend::Postgresql => DbConnection::Postgresql(PgConnection::establish(&self.url)?),
+            Backend::Postgresql => {
+                let mut conn = PgConnection::establish(&self.url)?;
+                conn.batch_execute(&format!(
+                    "SET lock_timeout = {}",
+                    self.options.lock_wait.as_millis()
+                ))?;
+                DbConnection::Postgresql(conn)
+            }
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.url)?;
                 // busy_timeout first: the other pragmas may have to wait for a lock.
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = {}; PRAGMA foreign_keys = ON;",
-                    self.sqlite.busy_timeout.as_millis(),
-                    if self.sqlite.synchronous_full {
+                    self.options.lock_wait.as_millis(),
+                    if self.options.synchronous_full {
                         "FULL"
                     } else {
                         "NORMAL"
@@ -315,10 +324,10 @@ impl Db {
         database_url: &str,
         max_size: u32,
         wait: Duration,
-        sqlite: SqliteOptions,
+        options: ConnOptions,
         writer: Option<Arc<tokio::sync::Mutex<()>>>,
     ) -> Result<Self, DbError> {
-        let manager = Manager::with_sqlite_options(database_url, sqlite);
+        let manager = Manager::with_options(database_url, options);
         let backend = manager.backend();
         let pool = r2d2::Pool::builder()
             .max_size(max_size)

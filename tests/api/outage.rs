@@ -230,3 +230,26 @@ async fn a_locked_sqlite_database_answers_503_sqlite() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_row_lock_held_too_long_answers_503_postgres() {
+    let app = spawn_app_with(Backend::Postgres, |_| {}, true).await;
+    app.post_release(&release_body("locked")).await;
+    let mails = app.wait_for_mails(2).await;
+    // Another session holds the release's row lock for longer than the
+    // service waits for a lock (1 s in the tests).
+    let mut locker = app.db.connect();
+    let greenlight::db::DbConnection::Postgresql(c) = &mut locker else {
+        unreachable!()
+    };
+    c.batch_execute("BEGIN; SELECT id FROM releases FOR UPDATE")
+        .unwrap();
+    let answer = app.approve(&mails[0].token()).await;
+    assert_eq!(answer.status(), 503);
+    assert!(answer.headers().contains_key("retry-after"));
+    c.batch_execute("ROLLBACK").unwrap();
+    // Nothing was half-recorded; the same click now counts.
+    let answer: Value = app.approve(&mails[0].token()).await.json().await.unwrap();
+    assert_eq!(answer["recorded"], true);
+    assert_eq!(answer["approvals"], 1);
+}

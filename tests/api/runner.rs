@@ -14,7 +14,7 @@ use greenlight::approvers::ApproversClient;
 use greenlight::config::{ApproversSource, QueueSettings, Settings};
 use greenlight::db::jobs::RunAt;
 use greenlight::db::models::NewReleaseRow;
-use greenlight::db::{self, Db, SqliteOptions};
+use greenlight::db::{self, ConnOptions, Db};
 use greenlight::jobs::{self, Claim, Job, JobContext, JobError, Registry, Runner};
 use greenlight::mailer::Mailer;
 use greenlight::token::TokenKeys;
@@ -169,7 +169,7 @@ impl Harness {
                 &url,
                 4,
                 Duration::from_secs(2),
-                SqliteOptions::default(),
+                ConnOptions::default(),
                 None,
             )
         })
