@@ -289,7 +289,13 @@ impl ManageConnection for Manager {
 /// Applies pending migrations. On PostgreSQL an advisory lock keeps
 /// replicas that start together from migrating at the same time.
 pub fn migrate(database_url: &str) -> Result<(), DbError> {
-    let mut conn = Manager::new(database_url).establish()?;
+    // Replicas starting together wait for the first one's migration: a
+    // lock wait of minutes here, not a request's seconds.
+    let options = ConnOptions {
+        lock_wait: Duration::from_secs(300),
+        ..ConnOptions::default()
+    };
+    let mut conn = Manager::with_options(database_url, options).establish()?;
     let result = match &mut conn {
         DbConnection::Postgresql(c) => {
             diesel::sql_query("SELECT pg_advisory_lock(7180441)").execute(c)?;
