@@ -38,11 +38,11 @@ impl Application {
         };
         // Two pools: requests never wait for a connection behind the
         // worker's jobs, however many of those are running. On SQLite they
-        // share the process's one write slot.
+        // share the process's one writer.
         let (db, jobs_db) = tokio::task::spawn_blocking(move || {
             db::migrate(&url)?;
             let requests = Db::open(&url, size, wait, options, None)?;
-            let jobs = Db::open(&url, size, wait, options, requests.writer_slot())?;
+            let jobs = Db::open(&url, size, wait, options, requests.writer())?;
             Ok::<_, db::DbError>((requests, jobs))
         })
         .await?

@@ -151,6 +151,14 @@ pub fn renew_leases(
         .collect())
 }
 
+/// The lock tokens of these jobs, for those that still exist.
+pub fn tokens_of(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<(i64, Option<String>)>> {
+    jobs::table
+        .filter(jobs::id.eq_any(ids))
+        .select((jobs::id, jobs::lock_token))
+        .load(conn)
+}
+
 #[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = BigInt)]

@@ -6,6 +6,7 @@ pub mod models;
 pub mod releases;
 pub mod schema;
 pub mod settings;
+mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,6 +88,8 @@ pub enum DbError {
     Pool(#[from] r2d2::PoolError),
     #[error("the database is busy: no write slot within {0} ms")]
     WriterBusy(u128),
+    #[error("database write not committed: {0}")]
+    Commit(String),
     #[error("migration failed: {0}")]
     Migration(String),
     #[error("database task panicked or was cancelled")]
@@ -98,7 +101,7 @@ impl DbError {
     /// time: worth trying again later (an HTTP 503), never a bug of ours.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Self::Connection(_) | Self::Pool(_) | Self::WriterBusy(_) => true,
+            Self::Connection(_) | Self::Pool(_) | Self::WriterBusy(_) | Self::Commit(_) => true,
             Self::Query(e) => query_is_unavailable(e),
             Self::Migration(_) | Self::Task => false,
         }
@@ -308,30 +311,28 @@ pub fn migrate(database_url: &str) -> Result<(), DbError> {
     result.map_err(|e| DbError::Migration(e.to_string()))
 }
 
-/// The database as the rest of the code sees it: a pool, and on SQLite
-/// the process's single write slot.
+/// The database as the rest of the code sees it: a pool for reads (and,
+/// on PostgreSQL, writes), and on SQLite the process's one writer.
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
     backend: Backend,
-    /// SQLite allows one writer at a time, and a writer that finds the lock
-    /// taken sleeps in SQLite's busy handler (1 to 100 ms a try): that is
-    /// where write tails came from. Writers of this process queue here
-    /// instead, in order and without sleeping. Shared by every pool of the
-    /// process; `None` on PostgreSQL, whose row locks do the same job.
-    writer: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite's writes, all through one thread with group commit (see
+    /// `writer.rs`); shared by every pool of the process. `None` on
+    /// PostgreSQL, whose row locks and own group commit do that job.
+    writer: Option<Arc<writer::Writer>>,
     wait: Duration,
 }
 
 impl Db {
     /// Opens a pool on a migrated database. Pools of one process share
-    /// `writer` (see `Db::writer_slot`).
+    /// their SQLite writer (see `Db::writer`).
     pub fn open(
         database_url: &str,
         max_size: u32,
         wait: Duration,
         options: ConnOptions,
-        writer: Option<Arc<tokio::sync::Mutex<()>>>,
+        writer: Option<Arc<writer::Writer>>,
     ) -> Result<Self, DbError> {
         let manager = Manager::with_options(database_url, options);
         let backend = manager.backend();
@@ -342,9 +343,13 @@ impl Db {
             // is dropped after its failed query (see `Conn::lost`).
             .test_on_check_out(false)
             .build(manager)?;
-        let writer = match backend {
-            Backend::Sqlite => Some(writer.unwrap_or_default()),
-            Backend::Postgresql => None,
+        let writer = match (backend, writer) {
+            (Backend::Sqlite, Some(writer)) => Some(writer),
+            (Backend::Sqlite, None) => Some(Arc::new(
+                writer::Writer::start(Manager::with_options(database_url, options))
+                    .map_err(|e| DbError::Migration(format!("starting the writer: {e}")))?,
+            )),
+            (Backend::Postgresql, _) => None,
         };
         Ok(Self {
             pool,
@@ -354,8 +359,8 @@ impl Db {
         })
     }
 
-    /// The write slot to hand to the process's other pools.
-    pub fn writer_slot(&self) -> Option<Arc<tokio::sync::Mutex<()>>> {
+    /// The writer to hand to the process's other pools.
+    pub fn writer(&self) -> Option<Arc<writer::Writer>> {
         self.writer.clone()
     }
 
@@ -377,39 +382,29 @@ impl Db {
                 return use_conn(&mut conn, f);
             }
         }
-        self.blocking(None, f).await
+        self.blocking(f).await
     }
 
-    /// Runs writes (and reads that must see the latest writes in the same
-    /// transaction), one at a time per process on SQLite.
+    /// Runs writes (and the reads that decide them, in the same
+    /// transaction). On SQLite they join the writer's next group commit.
     pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        let slot = match &self.writer {
-            Some(writer) => Some(
-                tokio::time::timeout(self.wait, writer.clone().lock_owned())
-                    .await
-                    .map_err(|_| DbError::WriterBusy(self.wait.as_millis()))?,
-            ),
-            None => None,
-        };
-        self.blocking(slot, f).await
+        match &self.writer {
+            Some(writer) => writer.write(self.wait, f).await,
+            None => self.blocking(f).await,
+        }
     }
 
-    async fn blocking<T, F>(
-        &self,
-        slot: Option<tokio::sync::OwnedMutexGuard<()>>,
-        f: F,
-    ) -> Result<T, DbError>
+    async fn blocking<T, F>(&self, f: F) -> Result<T, DbError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
-            let _slot = slot;
             let mut conn = pool.get()?;
             use_conn(&mut conn, f)
         })

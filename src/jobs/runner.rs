@@ -231,19 +231,46 @@ impl Runner {
                     continue;
                 }
             };
-            in_flight
-                .lock()
-                .expect("in-flight map")
-                .retain(|id, (token, task)| {
-                    if before.get(id) != Some(token) || held.get(id) == Some(token) {
-                        return true;
-                    }
+            let unrenewed: Vec<i64> = before
+                .iter()
+                .filter(|(id, token)| held.get(id) != Some(token))
+                .map(|(id, _)| *id)
+                .collect();
+            if unrenewed.is_empty() {
+                continue;
+            }
+            // Most of these just finished (their row is gone, or was put
+            // back by their own outcome); only a row claimed under another
+            // token means another worker has the job.
+            let current = match self
+                .db
+                .read(move |c| Ok(queue::tokens_of(c, &unrenewed)?))
+                .await
+            {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not check the unrenewed jobs");
+                    continue;
+                }
+            };
+            let mut in_flight = in_flight.lock().expect("in-flight map");
+            // A task that ended before it was entered leaves a stale entry.
+            in_flight.retain(|_, (_, task)| !task.is_finished());
+            for (id, token) in current {
+                let Some(token) = token else { continue };
+                if before.get(&id) == Some(&token) {
+                    continue;
+                }
+                if let Some((_, task)) = in_flight.remove(&id) {
                     if !task.is_finished() {
-                        tracing::warn!(job = id, "lease lost to another worker; stopping the job");
+                        tracing::warn!(
+                            job = id,
+                            "claim taken over by another worker; stopping the job"
+                        );
                         task.abort();
                     }
-                    false
-                });
+                }
+            }
         }
     }
 
