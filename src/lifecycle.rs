@@ -35,29 +35,33 @@ fn tally(release: &Release, approvals: &[Approval]) -> Tally {
     )
 }
 
-/// Loads a release with its approvals, as of `now`. A pending release past
-/// its deadline is shown expired (as of its deadline) even before its
-/// scheduled expiry has run: the answer never depends on the worker's lag,
-/// and reading writes nothing.
+/// Loads a release with its approvals, as of `now`.
 pub fn view(
     conn: &mut DbConnection,
-    mut release: Release,
+    release: Release,
     now: NaiveDateTime,
 ) -> QueryResult<ReleaseView> {
     let approvals = releases::approvals_of(conn, release.id)?;
+    Ok(as_of(release, approvals, now))
+}
+
+/// A pending release past its deadline is shown expired (as of its
+/// deadline) even before its scheduled expiry has run: the answer never
+/// depends on the worker's lag, and reading writes nothing.
+fn as_of(mut release: Release, approvals: Vec<Approval>, now: NaiveDateTime) -> ReleaseView {
     let current = release.status();
-    if decide(
-        current,
-        &tally(&release, &approvals),
-        now,
-        release.expires_at,
-    ) == ReleaseStatus::Expired
-        && current == ReleaseStatus::Pending
+    if current == ReleaseStatus::Pending
+        && decide(
+            current,
+            &tally(&release, &approvals),
+            now,
+            release.expires_at,
+        ) == ReleaseStatus::Expired
     {
         release.status = ReleaseStatus::Expired.as_str().to_owned();
         release.decided_at = Some(release.expires_at);
     }
-    Ok(ReleaseView { release, approvals })
+    ReleaseView { release, approvals }
 }
 
 pub fn find(
@@ -65,9 +69,8 @@ pub fn find(
     key: &ReleaseKey,
     now: NaiveDateTime,
 ) -> QueryResult<Option<ReleaseView>> {
-    releases::find(conn, key)?
-        .map(|r| view(conn, r, now))
-        .transpose()
+    Ok(releases::find_with_approvals(conn, key)?
+        .map(|(release, approvals)| as_of(release, approvals, now)))
 }
 
 /// Stores a new release with the job that fetches its approvers and the

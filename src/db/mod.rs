@@ -211,6 +211,9 @@ impl Manager {
 
     pub fn with_options(url: &str, options: ConnOptions) -> Self {
         let backend = Backend::from_url(url);
+        if backend == Backend::Sqlite {
+            configure_sqlite_library();
+        }
         let url = match backend {
             Backend::Sqlite => url.strip_prefix("sqlite://").unwrap_or(url).to_owned(),
             Backend::Postgresql => url.to_owned(),
@@ -263,6 +266,25 @@ pub struct Conn {
     /// only knows about transactions, and checking every connection on
     /// checkout costs a round trip per request.)
     lost: bool,
+}
+
+/// SQLite's process-wide settings, before its first connection opens:
+/// connections without their own mutex (each is used by one thread at a
+/// time: the pool hands it out, diesel's connection is not `Sync`), and no
+/// memory statistics, whose global mutex every allocation takes. Together
+/// they were the pthread mutexes in the profile of polls.
+fn configure_sqlite_library() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sqlite3_config is only allowed before SQLite initialises,
+        // which its first connection does; nothing opens a SQLite connection
+        // except through `Manager`, whose constructor runs this first. If
+        // it is too late (SQLITE_MISUSE), SQLite keeps its defaults.
+        unsafe {
+            libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MULTITHREAD);
+            libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0);
+        }
+    });
 }
 
 impl ManageConnection for Manager {
@@ -396,6 +418,28 @@ impl Db {
             Some(writer) => writer.write(self.wait, f).await,
             None => self.blocking(f).await,
         }
+    }
+
+    /// Reads, and writes only if the read found nothing to answer with:
+    /// on PostgreSQL one trip to a blocking thread and one connection for
+    /// both; on SQLite the read as `read` does and the write by the writer.
+    pub async fn read_or_write<T, R, W>(&self, read: R, write: W) -> Result<T, DbError>
+    where
+        R: FnOnce(&mut DbConnection) -> Result<Option<T>, DbError> + Send + 'static,
+        W: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.writer.is_some() {
+            if let Some(found) = self.read(read).await? {
+                return Ok(found);
+            }
+            return self.write(write).await;
+        }
+        self.blocking(move |c| match read(c)? {
+            Some(found) => Ok(found),
+            None => write(c),
+        })
+        .await
     }
 
     async fn blocking<T, F>(&self, f: F) -> Result<T, DbError>

@@ -19,6 +19,30 @@ pub fn find(conn: &mut DbConnection, key: &ReleaseKey) -> QueryResult<Option<Rel
         .optional()
 }
 
+/// A release and its approvals in one statement (one round trip on
+/// PostgreSQL, one read transaction on SQLite): what a poll reads.
+pub fn find_with_approvals(
+    conn: &mut DbConnection,
+    key: &ReleaseKey,
+) -> QueryResult<Option<(Release, Vec<Approval>)>> {
+    let rows: Vec<(Release, Option<Approval>)> = releases::table
+        .left_join(approvals::table)
+        .filter(releases::team_project.eq(key.team_project()))
+        .filter(releases::release_id.eq(key.release_id()))
+        .order(approvals::id)
+        .select((Release::as_select(), Option::<Approval>::as_select()))
+        .load(conn)?;
+    let mut rows = rows.into_iter();
+    let Some((release, first)) = rows.next() else {
+        return Ok(None);
+    };
+    let approvals = first
+        .into_iter()
+        .chain(rows.filter_map(|(_, a)| a))
+        .collect();
+    Ok(Some((release, approvals)))
+}
+
 pub fn by_pk(conn: &mut DbConnection, pk: i64) -> QueryResult<Release> {
     releases::table
         .find(pk)

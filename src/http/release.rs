@@ -24,29 +24,26 @@ pub async fn create_or_poll(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, MAX_BODY_BYTES).await?;
     let new = NewRelease::parse_json(&body)?;
-    // Polls are the common case: answer them with a read, no write slot.
-    let key = new.key.clone();
-    if let Some(view) = state
-        .db
-        .read(move |conn| Ok(lifecycle::find(conn, &key, db::now())?))
-        .await?
-    {
-        return Ok(HttpResponse::Ok().json(StatusDocument::from(&view)));
-    }
+    // Polls are the common case: they read and never write.
     let (timeout, max_attempts) = (state.decision_timeout, state.max_attempts);
+    let key = new.key.clone();
     let (created, view) = state
         .db
-        .write(move |conn| {
-            let now = db::now();
-            if let Some(created) = lifecycle::create(conn, &new, now, now + timeout, max_attempts)?
-            {
-                return Ok((true, created));
-            }
-            // Another request created it between our read and our insert.
-            let existing =
-                lifecycle::find(conn, &new.key, now)?.ok_or(diesel::result::Error::NotFound)?;
-            Ok((false, existing))
-        })
+        .read_or_write(
+            move |conn| Ok(lifecycle::find(conn, &key, db::now())?.map(|found| (false, found))),
+            move |conn| {
+                let now = db::now();
+                if let Some(created) =
+                    lifecycle::create(conn, &new, now, now + timeout, max_attempts)?
+                {
+                    return Ok((true, created));
+                }
+                // Another request created it between the read and the write.
+                let existing =
+                    lifecycle::find(conn, &new.key, now)?.ok_or(diesel::result::Error::NotFound)?;
+                Ok((false, existing))
+            },
+        )
         .await?;
     let status = if created {
         state.wake.notify_one();
