@@ -8,8 +8,10 @@ on SQLite). The machine is shared and noisy; a ratio survives that better than
 an absolute number.
 
 Scenarios, each on SQLite and on PostgreSQL:
-  1. new releases   POST /release, a new release per request, at 1/16/64 connections
-  2. polls          POST /release and GET /releases/... for existing releases
+  1. new releases   POST /release, a new release per request, at 1/16/64 connections;
+                    on SQLite also at synchronous=NORMAL (1/16): the cost of the FULL default
+  2. polls          POST /release and GET /releases/... for existing releases, beside
+                    GET /healthz: the server's own ceiling, same process, same concurrency
   3. end to end     POST -> last of the release's 3 emails accepted by the SMTP sink
   4. scale          poll p50 with 1,000 and with 1,000,000 releases stored
   5. memory         RSS idle, and peak (VmHWM) under scenario 1 at 64 connections
@@ -62,7 +64,11 @@ TUNABLES = (
     "GREENLIGHT_JOB_CONCURRENCY",
     "GREENLIGHT_JOB_POLL_MS",
     "GREENLIGHT_DB_TIMEOUT_MS",
+    "GREENLIGHT_SQLITE_SYNCHRONOUS",
 )
+# The service's defaults for the two settings the SQLite baseline copies.
+DEFAULT_SYNCHRONOUS = "full"
+DEFAULT_DB_TIMEOUT_MS = "5000"
 
 
 @dataclass
@@ -71,17 +77,32 @@ class Plan:
 
     seconds: int = 8  # per measurement
     new_conns: tuple = (1, 16, 64)
-    poll_conns: tuple = (16, 64)
+    poll_conns: tuple = (16, 64)  # POST and GET polls; POST polls also at 1 (see poll_levels)
     small: int = 1_000  # releases stored for polls
     large: int = 1_000_000  # releases stored for the scale scenario
     e2e_releases: int = 200  # the burst: all at once, then the drain
     paced_releases: int = 60  # a steady trickle well below the worker's capacity
     paced_rate: int = 10  # releases/s
     scenarios: tuple = ("new", "polls", "e2e")
+    # SQLite new releases (with emails) also run at the other synchronous
+    # mode at these concurrencies: "the cost of synchronous=FULL". Cheap
+    # enough for --quick too.
+    sync_conns: tuple = (1, 16)
 
     @classmethod
     def quick(cls):
         return cls(seconds=2, large=20_000)
+
+    def poll_levels(self) -> tuple:
+        """Concurrencies of the POST polls, their /healthz ceiling and their
+        baseline: 1 and 16 always, since the scale comparison and the targets
+        are read at those."""
+        return tuple(sorted({1, 16, *self.poll_conns}))
+
+    def sync_levels(self) -> tuple:
+        """Concurrencies of the synchronous comparison: scenario 1's own, so
+        that one side of it is scenario 1's figure."""
+        return tuple(c for c in self.new_conns if c in self.sync_conns)
 
 
 # --------------------------------------------------------------------------
@@ -97,6 +118,9 @@ class Run:
         self.commands: list[str] = []
         self.problems: list[str] = []
         self.cleanups: list = []
+        # Backend key -> the settings its first service logged at start (None:
+        # this build logs none), for the report's machine table.
+        self.service_settings: dict[str, dict | None] = {}
 
     def record(self, cmd, env: dict | None = None):
         """Keeps the exact command line (and the env it was given) for the report."""
@@ -184,11 +208,11 @@ def percentile(sorted_values, p):
 # --------------------------------------------------------------------------
 
 
-def wrk(run: Run, port: int, conns: int, mode: str, arg) -> Result:
+def wrk(run: Run, port: int, conns: int, mode: str, arg=None) -> Result:
     """wrk with bench/wrk.lua; its done() prints one WRKJSON line."""
     cmd = [
         "wrk", f"-t{min(conns, 2)}", f"-c{conns}", f"-d{run.plan.seconds}s", "--timeout", "10s",
-        "-s", WRK_SCRIPT, f"http://127.0.0.1:{port}", "--", mode, str(arg),
+        "-s", WRK_SCRIPT, f"http://127.0.0.1:{port}", "--", mode, *([] if arg is None else [str(arg)]),
     ]
     run.record(cmd)
     out = sh(cmd)
@@ -278,17 +302,28 @@ class Sqlite:
         c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         c.close()
 
-    def _baseline(self, args) -> Result:
+    def _baseline(self, args, synchronous: str | None) -> Result:
+        """The baseline with the pragmas of the service it is compared with:
+        its synchronous mode (`synchronous`; None: what a service started now
+        runs with) and its busy_timeout, which is GREENLIGHT_DB_TIMEOUT_MS."""
         cmd = [SQLITE_BASELINE, *args]
-        self.run.record(cmd)
-        out = json.loads(sh(cmd).strip().splitlines()[-1])
-        return Result(out["ops_per_s"], out["p50_ms"], out["p99_ms"], out["operations"], out["errors"])
+        want = synchronous or service_synchronous()
+        env = {"SQLITE_SYNCHRONOUS": want,
+               "SQLITE_BUSY_TIMEOUT_MS": service_env({}).get("GREENLIGHT_DB_TIMEOUT_MS", DEFAULT_DB_TIMEOUT_MS)}
+        self.run.record(cmd, env)
+        out = json.loads(sh(cmd, env={**os.environ, **env}).strip().splitlines()[-1])
+        ran = str(out.get("synchronous", "?")).lower()
+        if ran != want:  # e.g. a stale build that ignores SQLITE_SYNCHRONOUS
+            self.run.problem(f"sqlite-baseline {args[0]} ran with synchronous={ran}, not {want}: rebuild it "
+                             "(bash bench/run.sh builds it)")
+        return Result(out["ops_per_s"], out["p50_ms"], out["p99_ms"], out["operations"], out["errors"],
+                      extra={"synchronous": ran, "busy_timeout_ms": out.get("busy_timeout_ms")})
 
-    def baseline_insert(self, url, conns, prefix) -> Result:
-        return self._baseline(["insert", url, conns, self.run.plan.seconds, prefix])
+    def baseline_insert(self, url, conns, prefix, synchronous=None) -> Result:
+        return self._baseline(["insert", url, conns, self.run.plan.seconds, prefix], synchronous)
 
-    def baseline_poll(self, url, conns, releases) -> Result:
-        return self._baseline(["poll", url, conns, self.run.plan.seconds, releases])
+    def baseline_poll(self, url, conns, releases, synchronous=None) -> Result:
+        return self._baseline(["poll", url, conns, self.run.plan.seconds, releases], synchronous)
 
 
 class Postgres:
@@ -393,10 +428,11 @@ class Postgres:
         return Result(float(tps.group(1)) if tps else 0.0, percentile(latencies, 50),
                       percentile(latencies, 99), len(latencies), errors)
 
-    def baseline_insert(self, url, conns, prefix) -> Result:
+    # `synchronous` is SQLite's; PostgreSQL's own settings are in the machine table.
+    def baseline_insert(self, url, conns, prefix, synchronous=None) -> Result:
         return self._pgbench(url, "new_release.sql", conns)
 
-    def baseline_poll(self, url, conns, releases) -> Result:
+    def baseline_poll(self, url, conns, releases, synchronous=None) -> Result:
         return self._pgbench(url, "poll.sql", conns, [f"releases={releases}"])
 
 
@@ -452,6 +488,17 @@ def service_env(extra: dict) -> dict:
     return env
 
 
+def service_synchronous(extra: dict | None = None) -> str:
+    """The synchronous mode ("full" or "normal") a SQLite service started
+    with `extra` runs with: GREENLIGHT_SQLITE_SYNCHRONOUS (set by `extra`, or
+    by the operator: it is a tunable), else the service's default, full."""
+    value = service_env(extra or {}).get("GREENLIGHT_SQLITE_SYNCHRONOUS", DEFAULT_SYNCHRONOUS)
+    return value.strip().lower()
+
+
+OTHER_SYNCHRONOUS = {"full": "normal", "normal": "full"}
+
+
 def migrate(run: Run, url: str):
     env = {"DATABASE_URL": url, "RUST_LOG": "warn"}
     run.record([GREENLIGHT, "migrate"], env)
@@ -459,16 +506,44 @@ def migrate(run: Run, url: str):
                    cwd=run.workdir, capture_output=True)
 
 
+# ANSI colours: tracing's fmt layer writes them to a file too.
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# The startup line's settings field, as tracing prints a Debug string:
+# settings="pool=4 http_workers=2 ...".
+SETTINGS_FIELD = re.compile(r'\bsettings="((?:[^"\\]|\\.)*)"')
+# The level of a tracing line: "<timestamp> <LEVEL> <target>: ...".
+LOG_LEVEL = re.compile(r"^\S+\s+(TRACE|DEBUG|INFO|WARN|ERROR)\b")
+
+
+def parse_settings(log_text: str) -> dict | None:
+    """The settings field of the service's startup line as key -> value, in
+    the service's order (a token without "=" maps to None); None if absent."""
+    for line in log_text.splitlines():
+        m = SETTINGS_FIELD.search(ANSI.sub("", line))
+        if m:
+            text = re.sub(r"\\(.)", r"\1", m.group(1))
+            return {k: (v[0] if v else None) for k, *v in (t.split("=", 1) for t in text.split())}
+    return None
+
+
 class Service:
     """One greenlight process on a free port, ready once /healthz answers."""
 
-    def __init__(self, run: Run, url: str, stubs: Stubs, failing_approvers=False, label="svc"):
+    def __init__(self, run: Run, db, url: str, stubs: Stubs, failing_approvers=False, label="svc",
+                 extra_env: dict | None = None):
         self.run = run
+        self.backend = db.key
+        # A service given settings of its own (extra_env) does not speak for
+        # its backend in the machine table.
+        self.extra_env = dict(extra_env or {})
+        self.settings: dict | None = None  # as logged at start; read by stop()
         self.port = free_port()
         self.log = run.workdir / f"{label}.log"
         # The request-path variant fails every release in the worker on
         # purpose; its one error line per release would only cost CPU.
-        rust_log = "warn,greenlight::worker=off" if failing_approvers else "warn"
+        # greenlight::startup at INFO: its one line at start carries the
+        # settings in effect (pool, workers, ...), which the report prints.
+        rust_log = ("warn,greenlight::worker=off" if failing_approvers else "warn") + ",greenlight::startup=info"
         self.env = {
             "DATABASE_URL": url,
             "GREENLIGHT_LISTEN": f"127.0.0.1:{self.port}",
@@ -476,6 +551,7 @@ class Service:
             "GREENLIGHT_SMTP_URL": f"smtp://127.0.0.1:{stubs.smtp_port}",
             "GREENLIGHT_SECRET": "bench-secret-0123456789abcdef0123456789",
             "RUST_LOG": rust_log,
+            **self.extra_env,
         }
         run.record([GREENLIGHT, "serve"], self.env)
         self.proc = run.spawn([GREENLIGHT, "serve"], self.log, env=service_env(self.env), cwd=run.workdir)
@@ -503,11 +579,29 @@ class Service:
         return 0
 
     def log_lines(self, pattern=r"\b(WARN|ERROR)\b") -> list[str]:
-        text = self.log.read_text(errors="replace")
-        return [l for l in text.splitlines() if re.search(pattern, l)]
+        """Lines matching `pattern`, but never a line logged at INFO or below:
+        the startup lines now logged on purpose mention settings, not trouble."""
+        def quiet(line):
+            level = LOG_LEVEL.match(line)
+            return level is not None and level.group(1) in ("TRACE", "DEBUG", "INFO")
+
+        lines = (ANSI.sub("", l) for l in self.log.read_text(errors="replace").splitlines())
+        return [l for l in lines if re.search(pattern, l) and not quiet(l)]
 
     def stop(self):
         self.run.stop(self.proc)
+        # Read once the process is gone, so the startup line is in the file
+        # wherever the service logs it; the first service of a backend speaks
+        # for all of them (they differ only in database and approvers URL),
+        # unless it was given settings of its own.
+        self.settings = parse_settings(self.log.read_text(errors="replace"))
+        if not self.extra_env and self.backend not in self.run.service_settings:
+            self.run.service_settings[self.backend] = self.settings
+
+    def synchronous(self) -> str:
+        """SQLite's synchronous mode this service ran with: as it logged it at
+        start (after stop()), else as it was configured."""
+        return (self.settings or {}).get("sqlite_synchronous") or service_synchronous(self.extra_env)
 
 
 # --------------------------------------------------------------------------
@@ -518,47 +612,85 @@ class Service:
 def scenario_new_releases(run: Run, db, stubs: Stubs) -> dict:
     """1 (and 5): new releases at each concurrency, on a fresh database and a
     fresh process each time (so one step's job backlog cannot slow the next,
-    and VmHWM is that step's peak), beside the direct INSERT transaction."""
+    and VmHWM is that step's peak), beside the direct INSERT transaction,
+    which on SQLite runs with the synchronous mode of the "with emails" step
+    it is compared with. On SQLite, at plan.sync_levels(), the "with emails"
+    step and its baseline run again at the other synchronous mode, right
+    after the first: ("sync", mode, conns) and ("sync_base", mode, conns)
+    hold both modes' figures, one of them scenario 1's own."""
     out = {}
+    sync_levels = run.plan.sync_levels() if db.key == "sqlite" else ()
+    other = OTHER_SYNCHRONOUS.get(service_synchronous())
     for conns in run.plan.new_conns:
-        for variant, failing in (("emails", False), ("request_path", True)):
-            label = f"{db.key}_new_{variant}_{conns}"
-            url = db.create(label)
-            svc = Service(run, url, stubs, failing_approvers=failing, label=label)
-            time.sleep(1)  # idle: pool open, worker waiting
-            idle = svc.memory_kib("VmRSS")
-            mails_before = stubs.mail_count()
-            r = wrk(run, svc.port, conns, "new", f"{db.key[:2]}{variant[0]}{conns}")
-            r.extra.update(
-                idle_rss_kib=idle,
-                peak_kib=svc.memory_kib("VmHWM"),
-                emails_during=stubs.mail_count() - mails_before,
-            )
-            stored = int(db.scalar(url, "SELECT count(*) FROM releases"))
-            r.extra["stored"] = stored
-            check_wrk(run, f"{db.name} new releases ({variant}, {conns} conns)", r)
-            # Every answered POST created a row; a few more may be in flight at the end.
-            if not r.count <= stored <= r.count + conns:
-                run.problem(f"{db.name} new releases ({variant}, {conns} conns): {r.count} answered "
-                            f"but {stored} releases stored")
-            if variant == "emails":
-                r.extra["log_problems"] = svc.log_lines()[:5]
-                if r.extra["log_problems"]:
-                    run.problem(f"{db.name} new releases ({conns} conns): service logged "
-                                f"{len(svc.log_lines())} WARN/ERROR lines, e.g. {r.extra['log_problems'][0][:200]}")
-            svc.stop()
+        emails = new_release_step(run, db, stubs, conns, "emails", failing=False)
+        out[("emails", conns)] = emails
+        mode = emails.extra.get("synchronous")
+        if conns in sync_levels and other:
+            out[("sync", mode, conns)] = emails
+            out[("sync", other, conns)] = new_release_step(
+                run, db, stubs, conns, f"emails_{other}", failing=False,
+                extra_env={"GREENLIGHT_SQLITE_SYNCHRONOUS": other})
+        out[("request_path", conns)] = new_release_step(run, db, stubs, conns, "request_path", failing=True)
+        # The baseline of the "with emails" step, and that of its other-mode twin.
+        base_modes = [mode] + ([other] if conns in sync_levels and other else [])
+        for m in base_modes:
+            twin = m != mode
+            url = db.create(f"{db.key}_new_base{'_' + m if twin else ''}_{conns}")
+            migrate(run, url)
+            b = db.baseline_insert(url, conns, f"b{m[0] if twin else ''}{conns}", synchronous=m)
+            what = f"baseline insert at {conns}" + (f" (synchronous={m})" if db.key == "sqlite" else "")
+            if b.errors:
+                run.problem(f"{db.name} {what}: {b.errors} errors")
             db.drop(url)
-            out[(variant, conns)] = r
-            show(f"{db.name} new {variant:12} c={conns:<3}", r)
-        url = db.create(f"{db.key}_new_base_{conns}")
-        migrate(run, url)
-        b = db.baseline_insert(url, conns, f"b{conns}")
-        if b.errors:
-            run.problem(f"{db.name} baseline insert at {conns}: {b.errors} errors")
-        db.drop(url)
-        out[("baseline", conns)] = b
-        show(f"{db.name} new baseline     c={conns:<3}", b)
+            if not twin:
+                out[("baseline", conns)] = b
+            if conns in sync_levels and other:
+                out[("sync_base", m, conns)] = b
+            show(f"{db.name} new {('baseline_' + m) if twin else 'baseline':14} c={conns:<3}", b)
     return out
+
+
+def new_release_step(run: Run, db, stubs: Stubs, conns: int, variant: str, failing: bool,
+                     extra_env: dict | None = None) -> Result:
+    """One step of scenario 1: a fresh database and a fresh service (given
+    `extra_env` over the run's settings), wrk posting new releases, checks."""
+    label = f"{db.key}_new_{variant}_{conns}"
+    url = db.create(label)
+    svc = Service(run, db, url, stubs, failing_approvers=failing, label=label, extra_env=extra_env)
+    time.sleep(1)  # idle: pool open, worker waiting
+    idle = svc.memory_kib("VmRSS")
+    mails_before = stubs.mail_count()
+    # Release ids unique to the step: the database's prefix, the variant's
+    # initial (its synchronous mode's for a twin), the concurrency.
+    tag = variant.rsplit("_", 1)[1][0] if variant.startswith("emails_") else variant[0]
+    r = wrk(run, svc.port, conns, "new", f"{db.key[:2]}{tag}{conns}")
+    r.extra.update(
+        idle_rss_kib=idle,
+        peak_kib=svc.memory_kib("VmHWM"),
+        emails_during=stubs.mail_count() - mails_before,
+    )
+    stored = int(db.scalar(url, "SELECT count(*) FROM releases"))
+    r.extra["stored"] = stored
+    what = f"{db.name} new releases ({variant}, {conns} conns)"
+    check_wrk(run, what, r)
+    # Every answered POST created a row; a few more may be in flight at the end.
+    if not r.count <= stored <= r.count + conns:
+        run.problem(f"{what}: {r.count} answered but {stored} releases stored")
+    if not failing:
+        r.extra["log_problems"] = svc.log_lines()[:5]
+        if r.extra["log_problems"]:
+            run.problem(f"{what}: service logged {len(svc.log_lines())} WARN/ERROR lines, "
+                        f"e.g. {r.extra['log_problems'][0][:200]}")
+    svc.stop()
+    if db.key == "sqlite":
+        # What the service says it ran with; its baseline runs with the same.
+        want, ran = service_synchronous(extra_env), svc.synchronous()
+        r.extra["synchronous"] = ran
+        if ran != want:
+            run.problem(f"{what}: the service ran with synchronous={ran}, not {want} as configured")
+    db.drop(url)
+    show(f"{db.name} new {variant:14} c={conns:<3}", r)
+    return r
 
 
 def seeded_service(run: Run, db, stubs: Stubs, n: int, label: str):
@@ -567,26 +699,33 @@ def seeded_service(run: Run, db, stubs: Stubs, n: int, label: str):
     t = time.time()
     db.seed(url, n)
     print(f"  seeded {n:,} releases (+{3 * n:,} approvals) in {time.time() - t:.1f}s", flush=True)
-    return url, Service(run, url, stubs, label=label)
+    return url, Service(run, db, url, stubs, label=label)
 
 
 def scenario_polls_and_scale(run: Run, db, stubs: Stubs) -> dict:
-    """2 and 4: polls against a small store, then the scale comparison with a
+    """2 and 4: polls against a small store, each level beside the server's
+    own ceiling (GET /healthz, no database), then the scale comparison with a
     large one. The service runs first and is stopped before its baselines, so
     that 64 pgbench clients and the service's pool never compete for
     PostgreSQL's connection slots (or the CPU)."""
     p, out = run.plan, {}
     url, svc = seeded_service(run, db, stubs, p.small, f"{db.key}_polls_small")
-    for conns in p.poll_conns:
+    for conns in p.poll_levels():
+        # The ceiling right before the polls it is compared with: same
+        # process, same concurrency, seconds apart, so the machine's noise
+        # weighs on both alike.
+        out[("healthz", conns)] = wrk(run, svc.port, conns, "healthz")
         out[("post", conns)] = wrk(run, svc.port, conns, "poll", p.small)
-        out[("get", conns)] = wrk(run, svc.port, conns, "get", p.small)
-    out[("scale_small", 1)] = wrk(run, svc.port, 1, "poll", p.small)
-    out[("scale_small", 16)] = out[("post", 16)] if 16 in p.poll_conns else wrk(run, svc.port, 16, "poll", p.small)
+        if conns in p.poll_conns:
+            out[("get", conns)] = wrk(run, svc.port, conns, "get", p.small)
     svc.stop()
-    for conns in p.poll_conns:
+    for conns in p.poll_levels():
         out[("baseline", conns)] = db.baseline_poll(url, conns, p.small)
-    out[("scale_small_base", 1)] = db.baseline_poll(url, 1, p.small)
     db.drop(url)
+    # Scale (4) compares the large store with these same figures.
+    for conns in (1, 16):
+        out[("scale_small", conns)] = out[("post", conns)]
+    out[("scale_small_base", 1)] = out[("baseline", 1)]
 
     url, svc = seeded_service(run, db, stubs, p.large, f"{db.key}_polls_large")
     out[("scale_large", 1)] = wrk(run, svc.port, 1, "poll", p.large)
@@ -595,7 +734,11 @@ def scenario_polls_and_scale(run: Run, db, stubs: Stubs) -> dict:
     out[("scale_large_base", 1)] = db.baseline_poll(url, 1, p.large)
     db.drop(url)
 
+    shown = set()
     for (what, conns), r in out.items():
+        if id(r) in shown:  # a scale_* alias of a figure already shown (and checked)
+            continue
+        shown.add(id(r))
         show(f"{db.name} {what:16} c={conns:<3}", r)
         if r.errors:
             run.problem(f"{db.name} {what} at {conns} conns: {r.errors} failed requests/transactions")
@@ -710,7 +853,7 @@ def scenario_end_to_end(run: Run, db, stubs: Stubs) -> dict:
     at once: how fast the queue drains 600 emails)."""
     p = run.plan
     url = db.create(f"{db.key}_e2e")
-    svc = Service(run, url, stubs, label=f"{db.key}_e2e")
+    svc = Service(run, db, url, stubs, label=f"{db.key}_e2e")
     out = {
         "paced": e2e_round(run, db, svc, stubs, "paced", p.paced_releases, 1, p.paced_rate),
         "burst": e2e_round(run, db, svc, stubs, "burst", p.e2e_releases, 16, None),
@@ -728,6 +871,21 @@ def show(label: str, r: Result):
 # --------------------------------------------------------------------------
 # Machine facts and the report.
 # --------------------------------------------------------------------------
+
+
+def filesystem_of(path: Path) -> dict:
+    """The mount holding `path`, from /proc/mounts: type and a line of text."""
+    path = str(Path(path).resolve())
+    best = None
+    for line in Path("/proc/mounts").read_text().splitlines():
+        dev, mnt, fstype = line.split()[:3]
+        mnt = mnt.replace("\\040", " ")
+        if (path + "/").startswith(mnt.rstrip("/") + "/") and (best is None or len(mnt) >= len(best[1])):
+            best = (dev, mnt, fstype)
+    if best is None:
+        return {"type": "?", "text": path}
+    dev, mnt, fstype = best
+    return {"type": fstype, "text": f"{path}: {fstype} ({dev} on {mnt})"}
 
 
 def machine_facts(backends) -> dict:
@@ -782,8 +940,36 @@ def ratio(a, b):
     return f"{a / b:.2f}" if b else "–"
 
 
+def secs(v):
+    return "–" if v != v else f"{v:.2f}"
+
+
+def conns_text(c):
+    return f"{c} conn{'s' * (c > 1)}"
+
+
+def div(a, b):
+    return a / b if b else float("nan")
+
+
+def at_least(x, limit):
+    """None (nothing to judge) when x was not measured (NaN)."""
+    return None if x != x else x >= limit
+
+
+def below(x, limit):
+    return None if x != x else x < limit
+
+
 def verdict(ok):
-    return "met" if ok else "**missed**"
+    return "–" if ok is None else "met" if ok else "**missed**"
+
+
+def incomplete(e2e: dict) -> str:
+    """A note for an end-to-end figure taken over fewer releases than were sent."""
+    if e2e["complete"] < e2e["releases"]:
+        return f" (only {e2e['complete']}/{e2e['releases']} releases got their 3 emails)"
+    return ""
 
 
 def report(run: Run, facts: dict, results: dict, elapsed: float, path: Path):
@@ -817,6 +1003,7 @@ def report(run: Run, facts: dict, results: dict, elapsed: float, path: Path):
         w("")
     write_machine(w, facts)
     write_new_releases(w, results, p)
+    write_sync_cost(w, results, p, facts)
     write_polls(w, results, p)
     write_e2e(w, results, p)
     write_scale(w, results, p)
@@ -849,57 +1036,100 @@ NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 def write_targets(w, results, p):
     w("## Targets")
     w("")
-    w("Our goals, and where this run stands. A target is never a pass/fail of the benchmark.")
+    w("The goals of issue 8, and where this run stands. A target is never a pass/fail of the benchmark: each "
+      "row shows the figure as measured (the same as in the tables below), the target, and whether it was met. "
+      "Rows marked *reference* have no target and are there to read the others by.")
     w("")
-    w("| target | backend | measured | |")
-    w("|---|---|---|---|")
+    w("| goal | backend | measured | target | verdict |")
+    w("|---|---|---|---|---|")
+    refs = []  # reference rows, written after the targets
+
+    def row(goal, key, measured, target=None, ok=None):
+        if target is None:
+            refs.append(f"| {goal} | {NAMES[key]} | {measured} | *reference* | |")
+        else:
+            w(f"| {goal} | {NAMES[key]} | {measured} | {target} | {verdict(ok)} |")
+
+    # Polls, as issue 8 sets them: on SQLite against the server's own ceiling
+    # (the raw select, microseconds in process, is out of any HTTP server's
+    # reach), on PostgreSQL against pgbench, which pays the same round trips.
+    for key, r in each_backend(results, "polls"):
+        x, hz, b = (r["polls"][(k, 16)] for k in ("post", "healthz", "baseline"))
+        if key == "sqlite":
+            row("polls ÷ the server's own ceiling: `POST /release` poll ÷ `GET /healthz`, 16 conns", key,
+                f"{ratio(x.rps, hz.rps)} ({rate(x.rps)} / {rate(hz.rps)} req/s)", "≥ 0.5",
+                at_least(div(x.rps, hz.rps), 0.5))
+        else:
+            row("polls ÷ pgbench's prepared point select: `POST /release` poll ÷ `poll.sql`, 16 conns", key,
+                f"{ratio(x.rps, b.rps)} ({rate(x.rps)} / {rate(b.rps)} req/s)", "≥ 0.5",
+                at_least(div(x.rps, b.rps), 0.5))
+    for key, r in each_backend(results, "polls"):
+        if key == "postgresql":
+            x, hz = r["polls"][("post", 16)], r["polls"][("healthz", 16)]
+            row("polls ÷ the server's own ceiling, 16 conns", key,
+                f"{ratio(x.rps, hz.rps)} ({rate(x.rps)} / {rate(hz.rps)} req/s)")
+        else:
+            x, b = r["polls"][("post", 16)], r["polls"][("baseline", 16)]
+            row("polls ÷ the raw point select (`sqlite-baseline poll`), 16 conns", key,
+                f"{ratio(x.rps, b.rps)} ({rate(x.rps)} / {rate(b.rps)} req/s)")
+
+    # New releases against the raw insert transaction, at each concurrency.
+    # Both variants count: the worker busy or not, the request is the same.
     for key, r in each_backend(results, "new"):
         new = r["new"]
-        for variant, label in (("emails", "with the worker sending emails"), ("request_path", "request path only")):
-            ratios = [new[(variant, c)].rps / new[("baseline", c)].rps for c in p.new_conns]
-            text = ", ".join(f"{c} conns: {x:.2f}" for c, x in zip(p.new_conns, ratios))
+        for c in p.new_conns:
+            b, e, q = new[("baseline", c)], new[("emails", c)], new[("request_path", c)]
+            xs = (div(e.rps, b.rps), div(q.rps, b.rps))
+            text = (f"with emails {ratio(e.rps, b.rps)} ({rate(e.rps)} / {rate(b.rps)} req/s); "
+                    f"request path {ratio(q.rps, b.rps)} ({rate(q.rps)} / {rate(b.rps)} req/s)")
             if key == "postgresql":
-                w(f"| new releases ≥ 0.8 × baseline (PostgreSQL) | {NAMES[key]}, {label} | {text} | "
-                  f"{verdict(min(ratios) >= 0.8)} |")
+                row(f"new releases ÷ the raw insert transaction (`new_release.sql`), {conns_text(c)}", key, text,
+                    "≥ 0.8, both", None if any(x != x for x in xs) else min(xs) >= 0.8)
             else:
-                w(f"| (new releases / baseline, for reference) | {NAMES[key]}, {label} | {text} | |")
-    for key, r in each_backend(results, "polls"):
-        polls = r["polls"]
-        for kind, label in (("post", "POST /release poll"), ("get", "GET /releases/…")):
-            rps = [polls[(kind, c)].rps for c in p.poll_conns]
-            ratios = [polls[(kind, c)].rps / polls[("baseline", c)].rps for c in p.poll_conns]
-            if key == "sqlite":
-                w(f"| polls ≥ 15,000 req/s (SQLite) | {NAMES[key]}, {label} | "
-                  + ", ".join(f"{c} conns: {rate(x)}/s" for c, x in zip(p.poll_conns, rps))
-                  + f" | {verdict(min(rps) >= 15000)} |")
-            w(f"| polls ≥ 0.5 × baseline | {NAMES[key]}, {label} | "
-              + ", ".join(f"{c} conns: {x:.2f}" for c, x in zip(p.poll_conns, ratios))
-              + f" | {verdict(min(ratios) >= 0.5)} |")
+                row(f"new releases ÷ the raw insert transaction (`sqlite-baseline insert`), {conns_text(c)}",
+                    key, text)
+
+    # The tail a pipeline's POST sees while the worker fetches approvers and
+    # sends emails: the "with emails" variant is the production case.
     for key, r in each_backend(results, "new"):
         if 16 in p.new_conns:
-            for variant, label in (("emails", "with emails"), ("request_path", "request path only")):
-                v = r["new"][(variant, 16)].p99_ms
-                w(f"| new-release POST p99 < 5 ms at 16 conns | {NAMES[key]}, {label} | {ms(v)} ms | {verdict(v < 5)} |")
+            v = r["new"][("emails", 16)].p99_ms
+            row("new-release `POST /release` p99, 16 conns, worker busy (approvers and emails)", key,
+                f"{ms(v)} ms", "< 5 ms", below(v, 5))
+            v = r["new"][("request_path", 16)].p99_ms
+            row("new-release `POST /release` p99, 16 conns, request path only", key, f"{ms(v)} ms")
     for key, r in each_backend(results, "polls"):
-        if 16 in p.poll_conns:
-            v = r["polls"][("post", 16)].p99_ms
-            w(f"| (poll POST p99 at 16 conns, for reference) | {NAMES[key]} | {ms(v)} ms | |")
+        v = r["polls"][("post", 16)].p99_ms
+        row("poll `POST /release` p99, 16 conns", key, f"{ms(v)} ms")
+
+    # End to end. A release whose emails never came is a miss, whatever the
+    # percentile of the others says.
     for key, r in each_backend(results, "e2e"):
-        for kind in ("paced", "burst"):
-            v = r["e2e"][kind]["p50_ms"]
-            w(f"| end-to-end p50 < 50 ms | {NAMES[key]}, {kind} | {ms(v)} ms | {verdict(v < 50)} |")
+        x = r["e2e"]["paced"]
+        row(f"`POST` → last of 3 emails accepted, paced ({p.paced_rate}/s): p50", key,
+            f"{ms(x['p50_ms'])} ms{incomplete(x)}", "< 15 ms",
+            False if x["complete"] < x["releases"] else below(x["p50_ms"], 15))
+    for key, r in each_backend(results, "e2e"):
+        x = r["e2e"]["burst"]
+        row(f"burst of {x['releases']} releases drained: first `POST` → last of {3 * x['releases']} emails "
+            "accepted", key, f"{secs(x['drain_s'])} s{incomplete(x)}", "< 1 s",
+            False if x["complete"] < x["releases"] else below(x["drain_s"], 1))
+
     for key, r in each_backend(results, "polls"):
         for conns in (1, 16):
             small, large = r["polls"][("scale_small", conns)], r["polls"][("scale_large", conns)]
-            x = large.p50_ms / small.p50_ms
-            w(f"| poll p50 {p.large:,} / {p.small:,} releases ≤ 1.2 | {NAMES[key]}, {conns} conn{'s' * (conns > 1)} | "
-              f"{x:.2f} ({ms(large.p50_ms)} / {ms(small.p50_ms)} ms) | {verdict(x <= 1.2)} |")
+            x = div(large.p50_ms, small.p50_ms)
+            row(f"poll p50 with {p.large:,} ÷ with {p.small:,} releases stored, {conns_text(conns)}", key,
+                f"{ratio(large.p50_ms, small.p50_ms)} ({ms(large.p50_ms)} / {ms(small.p50_ms)} ms)", "≤ 1.2",
+                None if x != x else x <= 1.2)
     for key, r in each_backend(results, "new"):
         if 64 in p.new_conns:
             idle = r["new"][("emails", 64)].extra["idle_rss_kib"] / 1024
             peak = max(r["new"][(v, 64)].extra["peak_kib"] for v in ("emails", "request_path")) / 1024
-            w(f"| RSS < 30 MiB idle | {NAMES[key]} | {idle:.1f} MiB | {verdict(idle < 30)} |")
-            w(f"| RSS < 100 MiB loaded (64 conns) | {NAMES[key]} | {peak:.1f} MiB | {verdict(peak < 100)} |")
+            row("RSS idle", key, f"{idle:.1f} MiB", "< 30 MiB", idle < 30)
+            row("RSS loaded (peak, 64 conns)", key, f"{peak:.1f} MiB", "< 100 MiB", peak < 100)
+    for line in refs:
+        w(line)
     w("")
 
 
@@ -909,14 +1139,21 @@ def write_machine(w, facts):
     w("| | |")
     w("|---|---|")
     for key, label in (("cpu", "CPU"), ("memory", "memory"), ("os", "OS"), ("kernel", "kernel"),
-                       ("sqlite", "SQLite (bundled, as in the service)"), ("postgresql", "PostgreSQL"),
+                       ("sqlite", "SQLite (bundled, as in the service)"), ("workdir_fs_text", "SQLite databases in"),
+                       ("postgresql", "PostgreSQL"),
                        ("postgresql_settings", "PostgreSQL settings"), ("commit", "commit"), ("rustc", "rustc"),
                        ("wrk", "wrk"), ("pgbench", "pgbench"), ("python", "python (stubs)"),
                        ("load_before", "load average before the run"), ("load_after", "load average after the run")):
         if key in facts:
             w(f"| {label} | {facts[key]} |")
+    # What the service says it ran with, not what we believe its defaults are.
+    for key, settings in facts.get("service_settings", {}).items():
+        text = (", ".join(k if v is None else f"{k}={v}" for k, v in settings.items()) if settings
+                else "not logged by this build")
+        w(f"| service settings, {NAMES[key]} (logged by the service at start) | {text} |")
     env = facts["service_env"]
-    w(f"| service settings | {', '.join(f'{k}={v}' for k, v in env.items()) if env else 'defaults (pool 16, one HTTP worker per core, job concurrency 8)'} |")
+    w(f"| GREENLIGHT_* set by the operator (passed through to every service) | "
+      f"{', '.join(f'{k}={v}' for k, v in env.items()) if env else 'none'} |")
     w("")
     w("The machine is shared: other work (builds, test suites) may run during the bench, which is why every "
       "comparison is a ratio of two figures measured a few seconds apart.")
@@ -932,8 +1169,10 @@ def write_new_releases(w, results, p):
       "the worker processes the new releases *during* the run (fetch approvers, store them, send 3 emails "
       "each), competing with the requests for the CPU and the database, as in production. "
       "**Request path**: the approvers stub answers 404 (a permanent failure), so the worker only fails each "
-      "release once: the closest to the request path alone. **Baseline**: the release row and its job row "
-      "inserted in one transaction straight against the database, at the same concurrency.")
+      "release once: the closest to the request path alone. **Baseline**: what the service writes for a new "
+      "release, in one transaction straight against the database, at the same concurrency: the release row "
+      "and its two jobs (`process_release`, due now; `expire_release`, due at the release's deadline); on "
+      "SQLite with the service's synchronous mode.")
     w("")
     w("| backend | conns | what | req/s | p50 ms | p99 ms | Greenlight / baseline | failed | emails sent during the run |")
     w("|---|---|---|---|---|---|---|---|---|")
@@ -950,26 +1189,77 @@ def write_new_releases(w, results, p):
     w("")
 
 
+def write_sync_cost(w, results, p, facts):
+    """Scenario 1's SQLite "with emails" step at synchronous=FULL and NORMAL."""
+    new = results.get("sqlite", {}).get("new", {})
+    levels = [c for c in p.sync_levels() if ("sync", "full", c) in new and ("sync", "normal", c) in new]
+    if not levels:
+        return
+    main = new[("emails", levels[0])].extra.get("synchronous", DEFAULT_SYNCHRONOUS)
+    other = OTHER_SYNCHRONOUS[main]
+    w("### The cost of `synchronous=FULL` (SQLite)")
+    w("")
+    w("The service's default, `synchronous=FULL`, syncs the WAL to disk at every commit, so a committed "
+      "release or approval survives a power loss; `GREENLIGHT_SQLITE_SYNCHRONOUS=normal` syncs only at "
+      "checkpoints, so it survives a crash of the process but the last commits may be lost with the machine. "
+      f"The {main.upper()} figures are scenario 1's \"with emails\" steps above (the mode this run's services "
+      f"ran with); the {other.upper()} ones come from the same step run again right after each (fresh "
+      "database, fresh process, worker busy: approvers fetched and emails sent during the run), the service "
+      f"started with `GREENLIGHT_SQLITE_SYNCHRONOUS={other}`. **Baseline**: `sqlite-baseline insert` with "
+      "`SQLITE_SYNCHRONOUS` set to each mode. FULL ÷ NORMAL below 1 is what the safe default costs.")
+    w("")
+    fs = facts.get("workdir_fs", {})
+    if fs.get("type") in ("tmpfs", "ramfs"):
+        w(f"**The databases were on {fs['type']}** ({fs['text']}), where a sync writes nothing to a disk: "
+          "the two modes cost the same there, and these figures say nothing of a real disk. Point TMPDIR at a "
+          "disk-backed directory to measure it.")
+    else:
+        w(f"The databases were in {fs.get('text', '?')}.")
+    w("")
+    w("| conns | what | req/s FULL | req/s NORMAL | FULL ÷ NORMAL | p50 ms FULL | p50 ms NORMAL | p99 ms FULL | "
+      "p99 ms NORMAL | failed FULL / NORMAL |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
+    for c in levels:
+        for kind, label in (("sync", "Greenlight, with emails"), ("sync_base", "baseline")):
+            f, n = new.get((kind, "full", c)), new.get((kind, "normal", c))
+            if f is None or n is None:
+                continue
+            w(f"| {c} | {label} | {rate(f.rps)} | {rate(n.rps)} | {ratio(f.rps, n.rps)} | {ms(f.p50_ms)} | "
+              f"{ms(n.p50_ms)} | {ms(f.p99_ms)} | {ms(n.p99_ms)} | {f.errors} / {n.errors} |")
+    w("")
+
+
 def write_polls(w, results, p):
     if not each_backend(results, "polls"):
         return
     w(f"## 2. Polls: existing releases ({p.small:,} stored, 3 approvals each)")
     w("")
     w("`POST /release` for an existing release (what a pipeline's gate does) and `GET /releases/Bench/<id>`, "
-      "a random release per request. Baseline: the point select of the release by (team_project, release_id) "
-      "and the select of its approvals, straight against the database.")
+      f"a random release per request (GET at {' and '.join(map(str, p.poll_conns))} connections only). "
+      "**Ceiling**: `GET /healthz`, which "
+      "answers a constant without touching the database, against the same process at the same concurrency, "
+      "measured just before its polls: the most this HTTP stack serves on this machine, so polls / healthz "
+      "is the share of it a poll keeps once its database work is added. **Baseline**: the point select of "
+      "the release by (team_project, release_id) and the select of its approvals, straight against the "
+      "database.")
     w("")
-    w("| backend | conns | what | req/s | p50 ms | p99 ms | Greenlight / baseline | failed |")
-    w("|---|---|---|---|---|---|---|---|")
+    w("| backend | conns | what | req/s | p50 ms | p99 ms | Greenlight / baseline | polls / healthz | failed |")
+    w("|---|---|---|---|---|---|---|---|---|")
     for key, r in each_backend(results, "polls"):
         polls = r["polls"]
-        for c in p.poll_conns:
-            b = polls[("baseline", c)]
-            for kind, label in (("post", "Greenlight, POST /release"), ("get", "Greenlight, GET /releases/…"),
+        for c in p.poll_levels():
+            b, hz = polls[("baseline", c)], polls[("healthz", c)]
+            for kind, label in (("healthz", "Greenlight, GET /healthz (ceiling)"),
+                                ("post", "Greenlight, POST /release"), ("get", "Greenlight, GET /releases/…"),
                                 ("baseline", "baseline")):
-                x = polls[(kind, c)]
-                rt = ratio(x.rps, b.rps) if kind != "baseline" else ""
-                w(f"| {NAMES[key]} | {c} | {label} | {rate(x.rps)} | {ms(x.p50_ms)} | {ms(x.p99_ms)} | {rt} | {x.errors} |")
+                x = polls.get((kind, c))
+                if x is None:  # GET is not measured at every level
+                    continue
+                poll = kind in ("post", "get")
+                rb = ratio(x.rps, b.rps) if poll else ""
+                rh = ratio(x.rps, hz.rps) if poll else ""
+                w(f"| {NAMES[key]} | {c} | {label} | {rate(x.rps)} | {ms(x.p50_ms)} | {ms(x.p99_ms)} | {rb} | {rh} | "
+                  f"{x.errors} |")
     w("")
 
 
@@ -1041,21 +1331,31 @@ def write_method(w, p):
     w("")
     w(f"- **Load**: `wrk` ({p.seconds} s per measurement, `-t` = min(conns, 2), 10 s timeout) with "
       "`bench/wrk.lua`, which makes every scenario-1 body a new release and picks a random existing release "
-      "for polls, and prints the figures (requests, p50/p99, non-2xx and socket errors). Latency is per "
-      "request, from wrk's view, on loopback.")
-    w("- **Service**: `target/release/greenlight serve`, `RUST_LOG=warn`, approvers from "
+      "for polls, sends a plain `GET /healthz` for the ceiling (`-- healthz`), and prints the figures "
+      "(requests, p50/p99, non-2xx and socket errors). Latency is per request, from wrk's view, on loopback.")
+    w("- **Service**: `target/release/greenlight serve`, `RUST_LOG=warn,greenlight::startup=info` (the one "
+      "startup line logs the settings in effect, which the machine table prints), approvers from "
       "`bench/stubs.py approvers` (three approvers per release), emails to `bench/stubs.py smtp` (aiosmtpd; "
       "records each message's arrival time, Message-ID and subject). Everything on 127.0.0.1.")
     w("- **Baselines**: PostgreSQL: `pgbench -M prepared` with `bench/pgbench/new_release.sql` and "
       "`bench/pgbench/poll.sql`, `-j` = min(clients, 2), latencies from its per-transaction log. SQLite: "
       "`bench/sqlite-baseline` (Rust, rusqlite over the same bundled SQLite as the service, one connection "
-      "per thread, the service's pragmas: busy_timeout 15000, WAL, synchronous NORMAL, foreign_keys ON). Their "
+      "per thread) with the service's pragmas: WAL, foreign_keys ON, busy_timeout = the service's "
+      "`GREENLIGHT_DB_TIMEOUT_MS` (5000 unless set), and the synchronous mode the service it is compared with "
+      "logged at start, passed as `SQLITE_SYNCHRONOUS`: FULL, the service's default, unless "
+      "`GREENLIGHT_SQLITE_SYNCHRONOUS` is set; each mode for its own column of *the cost of "
+      "synchronous=FULL*. The baseline's threads each commit their own transaction, waiting for SQLite's "
+      "write lock (`BEGIN IMMEDIATE`, in the busy handler); the service sends every write of a process to one "
+      "writer thread that commits whatever is waiting as one transaction (group commit), so under "
+      "concurrency it can exceed a baseline bound by one disk sync per release. Their "
       "schema is the service's own: `greenlight migrate` creates every baseline database.")
     w("- **Baseline SQL**: new release = `BEGIN; INSERT INTO releases … ON CONFLICT DO NOTHING RETURNING id; "
-      "INSERT INTO jobs …; COMMIT` (what `releases::insert_with_job` writes). Poll = `SELECT … FROM releases "
+      "INSERT INTO jobs … 'process_release' (due now); INSERT INTO jobs … 'expire_release' (due at the "
+      "release's expires_at); COMMIT`, both jobs with kind, release_pk, payload `{\"release_pk\":<id>}`, "
+      "max_attempts 20, run_at and created_at (what `lifecycle::create` writes). Poll = `SELECT … FROM releases "
       "WHERE team_project = $1 AND release_id = $2 LIMIT 1` then `SELECT … FROM approvals WHERE release_pk = "
       "$1 ORDER BY id`. The service does more per request than its baseline: a new release first tries the "
-      "poll's select, then inserts, re-reads the row and selects its approvals.")
+      "poll's select (a miss), then runs the same transaction, its `RETURNING` reading back the whole row.")
     w("- **Seeding** (scenarios 2 and 4): pending releases with 3 emailed approvals each, timestamps as the app "
       "writes them (UTC; on SQLite text `YYYY-MM-DD HH:MM:SS.ffffff`), created within the last day so none "
       "expires during a poll; SQLite with a recursive CTE, PostgreSQL with generate_series (foreign-key "
@@ -1065,7 +1365,8 @@ def write_method(w, p):
       "`(Bench #<id>)`.")
     w("- **Checks** that make the run fail (exit status 1, listed under *Problems* above): non-2xx answers or "
       "socket errors, fewer releases stored than answered, baseline transaction failures, releases whose 3 "
-      "emails did not arrive, duplicate emails, WARN/ERROR lines in the service's log during scenario 1.")
+      "emails did not arrive, duplicate emails, WARN/ERROR lines in the service's log during scenario 1, a "
+      "SQLite service or baseline that ran with another synchronous mode than it was given.")
     w("")
 
 
@@ -1112,6 +1413,10 @@ def main():
     for key in args.backends.split(","):
         backends.append({"sqlite": Sqlite, "postgresql": Postgres}[key.strip()](run))
     facts = machine_facts(backends)
+    # Where the SQLite databases live decides what a sync costs (tmpfs: nothing).
+    if any(isinstance(db, Sqlite) for db in backends):
+        facts["workdir_fs"] = filesystem_of(workdir)
+        facts["workdir_fs_text"] = facts["workdir_fs"]["text"]
     print(f"greenlight bench: {plan}, workdir {workdir}", flush=True)
     started = time.time()
     stubs = start_stubs(run)
@@ -1122,6 +1427,7 @@ def main():
         results[db.key] = {name: scenarios[name](run, db, stubs) for name in plan.scenarios}
     elapsed = time.time() - started
     facts["load_after"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    facts["service_settings"] = {db.key: run.service_settings.get(db.key) for db in backends}
     report(run, facts, results, elapsed, output)
     dump_raw(results, facts, OUT / f"{output.stem}.json")
     print(f"\nwrote {output} ({elapsed / 60:.1f} min)", flush=True)

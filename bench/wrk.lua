@@ -3,6 +3,7 @@
 --   wrk ... -s bench/wrk.lua http://H:P -- new  PREFIX   POST /release, every body a new release
 --   wrk ... -s bench/wrk.lua http://H:P -- poll N        POST /release for an existing release 1..N
 --   wrk ... -s bench/wrk.lua http://H:P -- get  N        GET /releases/Bench/<1..N>
+--   wrk ... -s bench/wrk.lua http://H:P -- healthz       GET /healthz: the server's own ceiling
 -- done() prints one line "WRKJSON {...}" with the figures the bench reads.
 
 local threads = {}
@@ -16,12 +17,15 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local mode, arg2, counter
+local mode, arg2, counter, healthz
 local headers = { ["Content-Type"] = "application/json" }
 
 function init(args)
   mode, arg2 = args[1], args[2]
   counter = 0
+  -- Formatted once: the ceiling should cost wrk as little as it can, since
+  -- wrk shares the machine's cores with the server it measures.
+  healthz = wrk.format("GET", "/healthz")
   -- tid is set by setup() before init() runs in the thread's state.
   math.randomseed(os.time() * 1000 + (tid or 0))
 end
@@ -38,6 +42,8 @@ function request()
     return wrk.format("POST", "/release", headers, body(tostring(math.random(1, tonumber(arg2)))))
   elseif mode == "get" then
     return wrk.format("GET", "/releases/Bench/" .. math.random(1, tonumber(arg2)))
+  elseif mode == "healthz" then
+    return healthz
   end
   error("unknown mode " .. tostring(mode))
 end

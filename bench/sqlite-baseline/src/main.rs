@@ -9,15 +9,24 @@
 //!   sqlite-baseline poll   DB THREADS SECONDS RELEASES
 //!   sqlite-baseline version          (the bundled SQLite's version)
 //!
-//! `insert`: one transaction per operation, as `releases::insert_with_job`:
+//! Environment (the bench sets both to match the service it compares with):
+//!   SQLITE_SYNCHRONOUS      `full` (default, as the service's default) or
+//!                           `normal` (the service's
+//!                           GREENLIGHT_SQLITE_SYNCHRONOUS=normal)
+//!   SQLITE_BUSY_TIMEOUT_MS  busy_timeout, default 5000 (the service's is
+//!                           GREENLIGHT_DB_TIMEOUT_MS, default 5000)
+//!
+//! `insert`: one transaction per operation, as `lifecycle::create`:
 //!   BEGIN; INSERT release ... ON CONFLICT DO NOTHING RETURNING id;
-//!   INSERT its process_release job; COMMIT.
+//!   INSERT its process_release job, due now; INSERT its expire_release
+//!   job, due at the release's expires_at; COMMIT. Both jobs carry the
+//!   payload `{"release_pk":<id>}` and max_attempts 20, as the service's.
 //! `poll`: the point select of a release by (team_project, release_id) and
 //!   the select of its approvals, as `releases::find` + `releases::view`;
 //!   release ids are drawn at random from 1..=RELEASES (the bench seeds them).
 //!
 //! Prints one JSON object: operations, seconds, ops_per_s, p50_ms, p99_ms,
-//! errors.
+//! errors, synchronous, busy_timeout_ms.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -25,23 +34,70 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-/// The service's connection setup (src/db/mod.rs, `Manager::establish`).
-const PRAGMAS: &str = "PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL; \
-                       PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+/// The service's connection setup (src/db/mod.rs, `Manager::establish`),
+/// with its busy_timeout and synchronous mode (see `Pragmas::from_env`).
+fn pragmas(p: &Pragmas) -> String {
+    format!(
+        "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+         PRAGMA synchronous = {}; PRAGMA foreign_keys = ON;",
+        p.busy_timeout_ms, p.synchronous
+    )
+}
+
+/// The service's default `GREENLIGHT_JOB_MAX_ATTEMPTS`.
+const MAX_ATTEMPTS: i32 = 20;
 
 const INSERT_RELEASE: &str = "INSERT INTO releases \
      (team_project, release_id, release_name, status, created_at, expires_at) \
      VALUES ('Bench', ?1, 'bench', 'pending', ?2, ?3) \
      ON CONFLICT (team_project, release_id) DO NOTHING RETURNING id";
+/// The service's statement (src/db/jobs.rs, `enqueue`): run_at is bound
+/// for a scheduled job and NULL (due now, by the database's clock) for the
+/// others; created_at is the database's clock.
 const INSERT_JOB: &str = "INSERT INTO jobs \
-     (kind, release_pk, approval_pk, max_attempts, run_at, created_at) \
-     VALUES ('process_release', ?1, NULL, 10, ?2, ?2)";
+     (kind, release_pk, payload, max_attempts, run_at, created_at) \
+     VALUES (?1, ?2, ?3, ?4, COALESCE(?5, strftime('%Y-%m-%d %H:%M:%f', 'now')), \
+             strftime('%Y-%m-%d %H:%M:%f', 'now'))";
 const FIND_RELEASE: &str = "SELECT id, team_project, release_id, release_name, status, \
      required_approvals, reason, created_at, expires_at, decided_at \
      FROM releases WHERE team_project = ?1 AND release_id = ?2 LIMIT 1";
 const APPROVALS_OF: &str = "SELECT id, release_pk, email, email_key, name, token_id, \
      token_expires_at, decision, comment, decided_at, email_sent_at, created_at \
      FROM approvals WHERE release_pk = ?1 ORDER BY id";
+
+/// The pragmas that the service takes from its settings.
+struct Pragmas {
+    /// `FULL` or `NORMAL`.
+    synchronous: &'static str,
+    busy_timeout_ms: u64,
+}
+
+impl Pragmas {
+    fn from_env() -> Result<Self, String> {
+        let synchronous = match std::env::var("SQLITE_SYNCHRONOUS")
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
+            Err(_) | Ok("full") => "FULL",
+            Ok("normal") => "NORMAL",
+            Ok(other) => {
+                return Err(format!(
+                    "SQLITE_SYNCHRONOUS must be full or normal, got {other:?}"
+                ))
+            }
+        };
+        let busy_timeout_ms = match std::env::var("SQLITE_BUSY_TIMEOUT_MS") {
+            Err(_) => 5000,
+            Ok(v) => v
+                .parse()
+                .map_err(|_| format!("SQLITE_BUSY_TIMEOUT_MS must be milliseconds, got {v:?}"))?,
+        };
+        Ok(Self {
+            synchronous,
+            busy_timeout_ms,
+        })
+    }
+}
 
 #[derive(Clone)]
 enum Mode {
@@ -71,10 +127,15 @@ fn main() {
         },
         other => panic!("unknown mode {other}"),
     };
+    let settings = Pragmas::from_env().unwrap_or_else(|e| {
+        eprintln!("sqlite-baseline: {e}");
+        std::process::exit(2);
+    });
+    let pragmas = pragmas(&settings);
 
     // Open every connection before the clock starts, as the service's pool
     // does before it serves.
-    let conns: Vec<Connection> = (0..threads).map(|_| open(&db)).collect();
+    let conns: Vec<Connection> = (0..threads).map(|_| open(&db, &pragmas)).collect();
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let workers: Vec<_> = conns
@@ -110,13 +171,15 @@ fn main() {
         "p50_ms": pct(50.0),
         "p99_ms": pct(99.0),
         "errors": errors,
+        "synchronous": settings.synchronous,
+        "busy_timeout_ms": settings.busy_timeout_ms,
     });
     println!("{out}");
 }
 
-fn open(path: &str) -> Connection {
+fn open(path: &str, pragmas: &str) -> Connection {
     let conn = Connection::open(path).expect("open the database");
-    conn.execute_batch(PRAGMAS).expect("pragmas");
+    conn.execute_batch(pragmas).expect("pragmas");
     conn
 }
 
@@ -156,16 +219,36 @@ fn now_text(offset: chrono::Duration) -> String {
 
 fn insert(conn: &mut Connection, release_id: &str) -> rusqlite::Result<()> {
     let now = now_text(chrono::Duration::zero());
+    // The service's default decision timeout: 168 hours. The expire_release
+    // job is due then.
     let expires = now_text(chrono::Duration::hours(168));
-    // diesel's SQLite transaction is a plain (deferred) BEGIN; the first
-    // statement writes, so the write lock is taken at once.
-    let tx = conn.transaction()?;
+    // BEGIN IMMEDIATE: the threads of the baseline contend for the write
+    // lock, and a deferred transaction can be refused SQLITE_BUSY without
+    // waiting (seen: a few errors a run at 16 and 64 threads). The service
+    // has one writer per process and never contends inside it.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let pk: Option<i64> = tx
         .prepare_cached(INSERT_RELEASE)?
         .query_row(params![release_id, now, expires], |r| r.get(0))
         .optional()?;
     if let Some(pk) = pk {
-        tx.prepare_cached(INSERT_JOB)?.execute(params![pk, now])?;
+        // The payload as the service serialises it (serde_json of the job).
+        let payload = format!("{{\"release_pk\":{pk}}}");
+        let mut job = tx.prepare_cached(INSERT_JOB)?;
+        job.execute(params![
+            "process_release",
+            pk,
+            payload,
+            MAX_ATTEMPTS,
+            None::<String>
+        ])?;
+        job.execute(params![
+            "expire_release",
+            pk,
+            payload,
+            MAX_ATTEMPTS,
+            expires
+        ])?;
     }
     tx.commit()
 }
