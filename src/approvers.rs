@@ -274,7 +274,7 @@ mod tests {
 
     #[test]
     fn expands_the_url_template_encoded() {
-        let key = ReleaseKey::parse("Dev X/é", "38&6").unwrap();
+        let key = ReleaseKey::parse("Dev X/é", None, "38&6").unwrap();
         assert_eq!(
             expand("http://h/a?p={team_project}&r={release_id}", &key),
             "http://h/a?p=Dev%20X%2F%C3%A9&r=38%266"

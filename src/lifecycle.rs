@@ -83,9 +83,14 @@ pub fn create(
     expires_at: NaiveDateTime,
     max_attempts: i32,
 ) -> QueryResult<Option<ReleaseView>> {
+    let (team_project_key, environment_key) =
+        (new.key.team_project_key(), new.key.environment_key());
     let row = NewReleaseRow {
         team_project: new.key.team_project(),
+        environment: new.key.environment(),
         release_id: new.key.release_id(),
+        team_project_key: &team_project_key,
+        environment_key: &environment_key,
         release_name: &new.name,
         status: ReleaseStatus::Pending.as_str(),
         created_at: now,

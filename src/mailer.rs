@@ -29,6 +29,7 @@ pub struct ApprovalEmail {
     pub release_name: String,
     pub release_id: String,
     pub team_project: String,
+    pub environment: String,
     pub token: String,
     pub expires_at: DateTime<Utc>,
     /// Stable across retries, so a receiving system can drop a duplicate.
@@ -199,8 +200,8 @@ impl Mailer {
             .from(self.from.clone())
             .to(email.to.clone())
             .subject(format!(
-                "Approval requested: {} ({} #{})",
-                email.release_name, email.team_project, email.release_id
+                "Approval requested: {} [{}] ({} #{})",
+                email.release_name, email.environment, email.team_project, email.release_id
             ))
             .message_id(Some(email.message_id.clone()))
             .multipart(MultiPart::alternative_plain_html(text, html))

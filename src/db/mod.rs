@@ -19,8 +19,8 @@ use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
-const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgresql");
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgresql");
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
@@ -328,7 +328,28 @@ pub fn migrate(database_url: &str) -> Result<(), DbError> {
             diesel::sql_query("SELECT pg_advisory_unlock(7180441)").execute(c)?;
             applied
         }
-        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+        DbConnection::Sqlite(c) => {
+            // Rebuilding a table (SQLite cannot drop a constraint) needs
+            // foreign keys off, outside the migration's transaction; they
+            // are checked once the migrations are done.
+            c.batch_execute("PRAGMA foreign_keys = OFF")?;
+            let applied = c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ());
+            #[derive(diesel::QueryableByName)]
+            struct Violation {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                table: String,
+            }
+            let violations: Vec<Violation> =
+                diesel::sql_query("PRAGMA foreign_key_check").load(c)?;
+            if let Some(v) = violations.first() {
+                return Err(DbError::Migration(format!(
+                    "{} rows break a foreign key after migrating (first in {})",
+                    violations.len(),
+                    v.table
+                )));
+            }
+            applied
+        }
     };
     result.map_err(|e| DbError::Migration(e.to_string()))
 }

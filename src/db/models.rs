@@ -11,7 +11,10 @@ use crate::domain::ReleaseStatus;
 pub struct Release {
     pub id: i64,
     pub team_project: String,
+    pub environment: String,
     pub release_id: String,
+    pub team_project_key: String,
+    pub environment_key: String,
     pub release_name: String,
     pub status: String,
     pub required_approvals: Option<i32>,
@@ -32,7 +35,10 @@ impl Release {
 #[diesel(table_name = releases)]
 pub struct NewReleaseRow<'a> {
     pub team_project: &'a str,
+    pub environment: &'a str,
     pub release_id: &'a str,
+    pub team_project_key: &'a str,
+    pub environment_key: &'a str,
     pub release_name: &'a str,
     pub status: &'a str,
     pub created_at: NaiveDateTime,

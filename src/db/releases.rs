@@ -12,7 +12,8 @@ use crate::domain::ReleaseKey;
 
 pub fn find(conn: &mut DbConnection, key: &ReleaseKey) -> QueryResult<Option<Release>> {
     releases::table
-        .filter(releases::team_project.eq(key.team_project()))
+        .filter(releases::team_project_key.eq(key.team_project_key()))
+        .filter(releases::environment_key.eq(key.environment_key()))
         .filter(releases::release_id.eq(key.release_id()))
         .select(Release::as_select())
         .first(conn)
@@ -27,7 +28,8 @@ pub fn find_with_approvals(
 ) -> QueryResult<Option<(Release, Vec<Approval>)>> {
     let rows: Vec<(Release, Option<Approval>)> = releases::table
         .left_join(approvals::table)
-        .filter(releases::team_project.eq(key.team_project()))
+        .filter(releases::team_project_key.eq(key.team_project_key()))
+        .filter(releases::environment_key.eq(key.environment_key()))
         .filter(releases::release_id.eq(key.release_id()))
         .order(approvals::id)
         .select((Release::as_select(), Option::<Approval>::as_select()))
@@ -81,7 +83,11 @@ pub fn approval_by_pk(conn: &mut DbConnection, pk: i64) -> QueryResult<Approval>
 pub fn insert(conn: &mut DbConnection, row: &NewReleaseRow<'_>) -> QueryResult<Option<Release>> {
     per_backend!(conn, |c| diesel::insert_into(releases::table)
         .values(row)
-        .on_conflict((releases::team_project, releases::release_id))
+        .on_conflict((
+            releases::team_project_key,
+            releases::environment_key,
+            releases::release_id,
+        ))
         .do_nothing()
         .returning(releases::all_columns)
         .get_result(c)

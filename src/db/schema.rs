@@ -5,7 +5,10 @@ diesel::table! {
     releases (id) {
         id -> BigInt,
         team_project -> Text,
+        environment -> Text,
         release_id -> Text,
+        team_project_key -> Text,
+        environment_key -> Text,
         release_name -> Text,
         status -> Text,
         required_approvals -> Nullable<Integer>,

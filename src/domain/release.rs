@@ -8,25 +8,45 @@ use serde_json::{Map, Value};
 pub const MAX_RELEASE_NAME: usize = 256;
 pub const MAX_RELEASE_ID: usize = 128;
 pub const MAX_TEAM_PROJECT: usize = 128;
+pub const MAX_ENVIRONMENT: usize = 128;
 
-/// What identifies a release: (team project, release id).
+/// The environment of a release that names none.
+pub const DEFAULT_ENVIRONMENT: &str = "production";
+
+/// What identifies a release: (team project, environment, release id). The
+/// staging and production gates of one Azure DevOps release are two
+/// releases here. Projects and environments match case-insensitively (as
+/// Azure DevOps project names do) and are shown as first given.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ReleaseKey {
     team_project: String,
+    environment: String,
     release_id: String,
 }
 
 impl ReleaseKey {
-    /// Parses both parts with the same rules as a `POST /release` body.
-    pub fn parse(team_project: &str, release_id: &str) -> Result<Self, Vec<FieldError>> {
+    /// Parses the parts with the same rules as a `POST /release` body; no
+    /// environment means `production`.
+    pub fn parse(
+        team_project: &str,
+        environment: Option<&str>,
+        release_id: &str,
+    ) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         let tp = check_text("TeamProject", team_project, MAX_TEAM_PROJECT, &mut errors);
+        let env = match environment {
+            Some(env) => check_text("Environment", env, MAX_ENVIRONMENT, &mut errors),
+            None => Some(DEFAULT_ENVIRONMENT.to_owned()),
+        };
         let rid = check_text("ReleaseId", release_id, MAX_RELEASE_ID, &mut errors);
-        match (tp, rid) {
-            (Some(team_project), Some(release_id)) if errors.is_empty() => Ok(Self {
-                team_project,
-                release_id,
-            }),
+        match (tp, env, rid) {
+            (Some(team_project), Some(environment), Some(release_id)) if errors.is_empty() => {
+                Ok(Self {
+                    team_project,
+                    environment,
+                    release_id,
+                })
+            }
             _ => Err(errors),
         }
     }
@@ -35,9 +55,28 @@ impl ReleaseKey {
         &self.team_project
     }
 
+    pub fn environment(&self) -> &str {
+        &self.environment
+    }
+
     pub fn release_id(&self) -> &str {
         &self.release_id
     }
+
+    /// The project as matched: ASCII letters folded, the same fold the
+    /// migration applied to releases stored before environments existed.
+    pub fn team_project_key(&self) -> String {
+        fold(&self.team_project)
+    }
+
+    pub fn environment_key(&self) -> String {
+        fold(&self.environment)
+    }
+}
+
+/// Case-insensitive matching key of a project or environment name.
+pub fn fold(name: &str) -> String {
+    name.to_ascii_lowercase()
 }
 
 /// A validated `POST /release` body.
@@ -92,15 +131,48 @@ impl NewRelease {
             .and_then(|s| check_text("ReleaseId", &s, MAX_RELEASE_ID, &mut errors));
         let team_project = field(&object, "TeamProject", "team_project", false, &mut errors)
             .and_then(|s| check_text("TeamProject", &s, MAX_TEAM_PROJECT, &mut errors));
-        match (name, release_id, team_project) {
-            (Some(name), Some(release_id), Some(team_project)) if errors.is_empty() => Ok(Self {
-                key: ReleaseKey {
-                    team_project,
-                    release_id,
-                },
-                name,
-            }),
+        let environment = optional_field(&object, "Environment", "environment", &mut errors)
+            .map_or(Some(DEFAULT_ENVIRONMENT.to_owned()), |s| {
+                check_text("Environment", &s, MAX_ENVIRONMENT, &mut errors)
+            });
+        match (name, release_id, team_project, environment) {
+            (Some(name), Some(release_id), Some(team_project), Some(environment))
+                if errors.is_empty() =>
+            {
+                Ok(Self {
+                    key: ReleaseKey {
+                        team_project,
+                        environment,
+                        release_id,
+                    },
+                    name,
+                })
+            }
             _ => Err(ParseError::Invalid(errors)),
+        }
+    }
+}
+
+/// Reads an optional string field under either name; `null` is absent.
+fn optional_field(
+    object: &Map<String, Value>,
+    name: &'static str,
+    alias: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    match (object.get(name), object.get(alias)) {
+        (Some(v), Some(w)) if !v.is_null() && !w.is_null() => {
+            errors.push(FieldError::new(
+                name,
+                format!("give either {name} or {alias}, not both"),
+            ));
+            None
+        }
+        (Some(Value::String(s)), _) | (_, Some(Value::String(s))) => Some(s.clone()),
+        (None | Some(Value::Null), None | Some(Value::Null)) => None,
+        _ => {
+            errors.push(FieldError::new(name, "must be a string"));
+            None
         }
     }
 }
@@ -191,6 +263,7 @@ mod tests {
         assert_eq!(r.name, "Desafio-CD");
         assert_eq!(r.key.release_id(), "386");
         assert_eq!(r.key.team_project(), "Devx");
+        assert_eq!(r.key.environment(), "production");
     }
 
     #[test]
@@ -271,8 +344,47 @@ mod tests {
 
     #[test]
     fn release_keys_follow_the_same_rules() {
-        assert!(ReleaseKey::parse("Devx", "386").is_ok());
-        assert!(ReleaseKey::parse("", "386").is_err());
-        assert!(ReleaseKey::parse("Devx", "a\nb").is_err());
+        assert!(ReleaseKey::parse("Devx", None, "386").is_ok());
+        assert!(ReleaseKey::parse("", None, "386").is_err());
+        assert!(ReleaseKey::parse("Devx", None, "a\nb").is_err());
+        assert!(ReleaseKey::parse("Devx", Some(""), "386").is_err());
+        assert!(ReleaseKey::parse("Devx", Some("stag\ting"), "386").is_err());
+    }
+
+    #[test]
+    fn the_environment_defaults_to_production_and_keys_fold_case() {
+        let r = parse(r#"{"ReleaseName":"n","ReleaseId":"1","TeamProject":"DevX"}"#).unwrap();
+        assert_eq!(r.key.environment(), "production");
+        let staging = parse(
+            r#"{"ReleaseName":"n","ReleaseId":"1","TeamProject":"DevX","Environment":" Staging "}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            staging.key.environment(),
+            "Staging",
+            "shown as given, trimmed"
+        );
+        assert_eq!(staging.key.environment_key(), "staging");
+        assert_eq!(staging.key.team_project_key(), "devx");
+        let snake = parse(
+            r#"{"release_name":"n","release_id":"1","team_project":"DevX","environment":"qa","Environment":null}"#,
+        )
+        .unwrap();
+        assert_eq!(snake.key.environment(), "qa");
+        let null =
+            parse(r#"{"ReleaseName":"n","ReleaseId":"1","TeamProject":"d","Environment":null}"#);
+        assert_eq!(null.unwrap().key.environment(), "production");
+        assert_eq!(
+            invalid_fields(
+                r#"{"ReleaseName":"n","ReleaseId":"1","TeamProject":"d","Environment":7}"#
+            ),
+            ["Environment"]
+        );
+        assert_eq!(
+            invalid_fields(
+                r#"{"ReleaseName":"n","ReleaseId":"1","TeamProject":"d","Environment":"a","environment":"b"}"#
+            ),
+            ["Environment"]
+        );
     }
 }

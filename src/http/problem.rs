@@ -25,9 +25,10 @@ pub enum ApiError {
     TokenExpired,
     #[error("this approval request does not exist (any more)")]
     UnknownApproval,
-    #[error("no release {release_id} in project {team_project}")]
+    #[error("no release {release_id} in project {team_project}, environment {environment}")]
     ReleaseNotFound {
         team_project: String,
+        environment: String,
         release_id: String,
     },
     #[error("the release is already {0}; your decision was not recorded")]

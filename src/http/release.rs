@@ -59,18 +59,30 @@ pub async fn create_or_poll(
     Ok(HttpResponse::build(status).json(StatusDocument::from(&view)))
 }
 
+/// `?environment=E` on the `GET` routes (default `production`).
+#[derive(Debug, serde::Deserialize)]
+pub struct EnvironmentQuery {
+    environment: Option<String>,
+}
+
 pub async fn show(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (team_project, release_id) = path.into_inner();
-    let key = ReleaseKey::parse(&team_project, &release_id).map_err(ApiError::Validation)?;
+    let query: EnvironmentQuery = serde_urlencoded::from_str(req.query_string())
+        .map_err(|e| ApiError::BadRequest(format!("the query string is not valid: {e}")))?;
+    let key = ReleaseKey::parse(&team_project, query.environment.as_deref(), &release_id)
+        .map_err(ApiError::Validation)?;
+    let environment = key.environment().to_owned();
     let view = state
         .db
         .read(move |conn| Ok(lifecycle::find(conn, &key, db::now())?))
         .await?
         .ok_or(ApiError::ReleaseNotFound {
             team_project,
+            environment,
             release_id,
         })?;
     Ok(HttpResponse::Ok().json(StatusDocument::from(&view)))

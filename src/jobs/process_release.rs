@@ -28,8 +28,12 @@ impl Job for ProcessRelease {
         if release.status().is_decided() {
             return Ok(());
         }
-        let key = ReleaseKey::parse(&release.team_project, &release.release_id)
-            .map_err(|_| JobError::Permanent("the stored release key is not valid".to_owned()))?;
+        let key = ReleaseKey::parse(
+            &release.team_project,
+            Some(&release.environment),
+            &release.release_id,
+        )
+        .map_err(|_| JobError::Permanent("the stored release key is not valid".to_owned()))?;
         let approvers = ctx.approvers.fetch(&key).await.map_err(|e| match e {
             FetchError::Transient(m) => JobError::Transient(m),
             FetchError::Permanent(m) => JobError::Permanent(m),

@@ -56,6 +56,7 @@ impl Job for SendApprovalEmail {
             release_name: release.release_name.clone(),
             release_id: release.release_id.clone(),
             team_project: release.team_project.clone(),
+            environment: release.environment.clone(),
             token: ctx.tokens.mint(&claims),
             expires_at: approval.token_expires_at.and_utc(),
             message_id: format!(

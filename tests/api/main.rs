@@ -2,6 +2,7 @@
 //! PostgreSQL, with a real SMTP server and a stubbed approvers API.
 
 mod approval_input;
+mod environments;
 mod flow;
 // Shared with the chaos suite, which uses parts these tests do not.
 #[allow(dead_code)]

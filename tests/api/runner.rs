@@ -135,7 +135,10 @@ impl Harness {
                 &mut conn,
                 &NewReleaseRow {
                     team_project: "Queue",
+                    environment: "production",
                     release_id: "1",
+                    team_project_key: "queue",
+                    environment_key: "production",
                     release_name: "probe",
                     status: "pending",
                     created_at: now,
