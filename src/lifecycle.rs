@@ -8,12 +8,36 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::db::events::{self, NewEventRow};
 use crate::db::models::{Approval, NewApprovalRow, NewReleaseRow, Release};
 use crate::db::{jobs as queue, releases, DbConnection};
 use crate::domain::policy::{decide, Decision, ReleaseStatus, Tally};
+use crate::domain::EventKind;
 use crate::domain::{NewRelease, ReleaseKey};
 use crate::jobs::{self, Claim, ExpireRelease, Job, ProcessRelease, SendApprovalEmail};
 use queue::RunAt;
+
+/// Appends an event to the audit trail, inside the caller's transaction:
+/// the change and its record commit together, or neither does.
+fn record(
+    conn: &mut DbConnection,
+    release_pk: i64,
+    at: NaiveDateTime,
+    kind: EventKind,
+    actor: Option<&str>,
+    detail: serde_json::Value,
+) -> QueryResult<()> {
+    events::append(
+        conn,
+        &NewEventRow {
+            release_pk,
+            at,
+            kind: kind.as_str(),
+            actor,
+            detail: &detail.to_string(),
+        },
+    )
+}
 
 /// A release with its approvals, as the status document shows it.
 #[derive(Debug, Clone)]
@@ -64,6 +88,19 @@ fn as_of(mut release: Release, approvals: Vec<Approval>, now: NaiveDateTime) -> 
     ReleaseView { release, approvals }
 }
 
+/// A release's audit trail, oldest first; `None` if there is no such
+/// release.
+pub fn events_of(
+    conn: &mut DbConnection,
+    key: &ReleaseKey,
+) -> QueryResult<Option<(Release, Vec<events::EventRow>)>> {
+    let Some(release) = releases::find(conn, key)? else {
+        return Ok(None);
+    };
+    let trail = events::of_release(conn, release.id)?;
+    Ok(Some((release, trail)))
+}
+
 pub fn find(
     conn: &mut DbConnection,
     key: &ReleaseKey,
@@ -101,6 +138,19 @@ pub fn create(
             return Ok(None);
         };
         let pk = release.id;
+        record(
+            conn,
+            pk,
+            now,
+            EventKind::ReleaseCreated,
+            None,
+            serde_json::json!({
+                "release_name": new.name,
+                "expires_at": expires_at
+                    .and_utc()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            }),
+        )?;
         jobs::enqueue(
             conn,
             &ProcessRelease { release_pk: pk },
@@ -141,6 +191,16 @@ pub fn store_approvers(
             return Ok(Some(0));
         }
         let count = rows.len();
+        let at = rows.first().map_or_else(crate::db::now, |r| r.created_at);
+        let listed: Vec<&str> = rows.iter().map(|r| r.email.as_str()).collect();
+        record(
+            conn,
+            release_pk,
+            at,
+            EventKind::ApproversFetched,
+            None,
+            serde_json::json!({"approvers": listed, "required_approvals": required}),
+        )?;
         for row in rows {
             let approval_pk = releases::insert_approval(conn, &row)?;
             jobs::enqueue(
@@ -162,14 +222,43 @@ pub fn store_approvers(
 pub fn email_sent(
     conn: &mut DbConnection,
     claim: &Claim,
-    approval_pk: i64,
+    approval: &Approval,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     conn.transaction(|conn| {
-        releases::mark_email_sent(conn, approval_pk, now)?;
+        if releases::mark_email_sent(conn, approval.id, now)? {
+            record(
+                conn,
+                approval.release_pk,
+                now,
+                EventKind::EmailSent,
+                None,
+                serde_json::json!({"to": approval.email}),
+            )?;
+        }
         claim.complete(conn)?;
         Ok(())
     })
+}
+
+/// An approval email could not be sent, for good: recorded, and the
+/// release fails with `reason`. Runs inside the transaction that buries
+/// the job.
+pub fn email_failed(
+    conn: &mut DbConnection,
+    approval: &Approval,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    record(
+        conn,
+        approval.release_pk,
+        now,
+        EventKind::EmailFailed,
+        None,
+        serde_json::json!({"to": approval.email}),
+    )?;
+    fail(conn, approval.release_pk, reason, now)
 }
 
 /// Settles a pending release; the scheduled expiry is then pointless and
@@ -183,6 +272,13 @@ fn settle(
 ) -> QueryResult<bool> {
     if !releases::settle(conn, release_pk, status, reason, at)? {
         return Ok(false);
+    }
+    if let Some(kind) = EventKind::settled(status) {
+        let detail = match reason {
+            Some(reason) => serde_json::json!({"reason": reason}),
+            None => serde_json::json!({}),
+        };
+        record(conn, release_pk, at, kind, None, detail)?;
     }
     if status != ReleaseStatus::Expired {
         queue::cancel(conn, ExpireRelease::KIND, release_pk)?;
@@ -273,6 +369,14 @@ pub fn record_decision(
             return Ok((DecisionOutcome::ReleaseClosed, view));
         }
         releases::set_decision(conn, approval.id, decision, comment, now)?;
+        record(
+            conn,
+            release.id,
+            now,
+            EventKind::decided(decision),
+            Some(&approval.email),
+            serde_json::json!({"comment": comment}),
+        )?;
         approvals[mine].decision = Some(decision.as_str().to_owned());
         let next = decide(
             current,

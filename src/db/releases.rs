@@ -162,16 +162,17 @@ pub fn settle(
     Ok(n == 1)
 }
 
-/// Records that the mail server accepted an approval email (once).
+/// Records that the mail server accepted an approval email (once). False
+/// if it was recorded already.
 pub fn mark_email_sent(
     conn: &mut DbConnection,
     approval_pk: i64,
     now: NaiveDateTime,
-) -> QueryResult<()> {
-    diesel::update(approvals::table)
+) -> QueryResult<bool> {
+    let n = diesel::update(approvals::table)
         .filter(approvals::id.eq(approval_pk))
         .filter(approvals::email_sent_at.is_null())
         .set(approvals::email_sent_at.eq(now))
         .execute(conn)?;
-    Ok(())
+    Ok(n == 1)
 }

@@ -62,4 +62,18 @@ diesel::table! {
 }
 
 diesel::joinable!(approvals -> releases (release_pk));
-diesel::allow_tables_to_appear_in_same_query!(releases, approvals, jobs, settings);
+
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        release_pk -> BigInt,
+        at -> Timestamp,
+        #[sql_name = "type"]
+        kind -> Text,
+        actor -> Nullable<Text>,
+        detail -> Text,
+    }
+}
+
+diesel::joinable!(events -> releases (release_pk));
+diesel::allow_tables_to_appear_in_same_query!(events, releases, approvals, jobs, settings);

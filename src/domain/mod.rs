@@ -2,9 +2,11 @@
 //! rest of the code never handles raw strings.
 
 pub mod approver;
+pub mod event;
 pub mod policy;
 pub mod release;
 
 pub use approver::{Approver, ApproverEmail};
+pub use event::EventKind;
 pub use policy::{Decision, ReleaseStatus, Tally};
 pub use release::{FieldError, NewRelease, ReleaseKey};

@@ -48,6 +48,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(release::show))
             .default_service(web::to(method_not_allowed)),
     )
+    .service(
+        web::resource("/releases/{team_project}/{release_id}/events")
+            .route(web::get().to(release::events))
+            .default_service(web::to(method_not_allowed)),
+    )
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
     .default_service(web::to(not_found));

@@ -87,3 +87,49 @@ pub async fn show(
         })?;
     Ok(HttpResponse::Ok().json(StatusDocument::from(&view)))
 }
+
+/// One event of the audit trail, as `GET .../events` shows it.
+#[derive(serde::Serialize)]
+struct EventEntry {
+    id: i64,
+    at: String,
+    #[serde(rename = "type")]
+    kind: String,
+    actor: Option<String>,
+    detail: serde_json::Value,
+}
+
+/// `GET /releases/{team_project}/{release_id}/events`: the audit trail.
+pub async fn events(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (team_project, release_id) = path.into_inner();
+    let query: EnvironmentQuery = serde_urlencoded::from_str(req.query_string())
+        .map_err(|e| ApiError::BadRequest(format!("the query string is not valid: {e}")))?;
+    let key = ReleaseKey::parse(&team_project, query.environment.as_deref(), &release_id)
+        .map_err(ApiError::Validation)?;
+    let environment = key.environment().to_owned();
+    let (_, trail) = state
+        .db
+        .read(move |conn| Ok(lifecycle::events_of(conn, &key)?))
+        .await?
+        .ok_or(ApiError::ReleaseNotFound {
+            team_project,
+            environment,
+            release_id,
+        })?;
+    let events: Vec<EventEntry> = trail
+        .into_iter()
+        .map(|e| EventEntry {
+            id: e.id,
+            at: super::document::rfc3339(e.at),
+            kind: e.kind,
+            actor: e.actor,
+            // Written by us as JSON; an unreadable one is shown as text.
+            detail: serde_json::from_str(&e.detail).unwrap_or(serde_json::Value::String(e.detail)),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events })))
+}

@@ -79,10 +79,10 @@ impl Job for SendApprovalEmail {
         // retry of this job would send a second copy.
         let mut attempt = 0;
         loop {
-            let claim = claim.clone();
+            let (claim, approval) = (claim.clone(), approval.clone());
             match ctx
                 .db
-                .write(move |c| Ok(lifecycle::email_sent(c, &claim, approval_pk, db::now())?))
+                .write(move |c| Ok(lifecycle::email_sent(c, &claim, &approval, db::now())?))
                 .await
             {
                 Ok(()) => return Ok(()),
@@ -103,7 +103,8 @@ impl Job for SendApprovalEmail {
         attempts: i32,
     ) -> diesel::QueryResult<()> {
         let reason = super::runner::reason("could not send an approval email", error, attempts);
-        lifecycle::fail(conn, self.release_pk, &reason, db::now())?;
+        let approval = releases::approval_by_pk(conn, self.approval_pk)?;
+        lifecycle::email_failed(conn, &approval, &reason, db::now())?;
         Ok(())
     }
 }

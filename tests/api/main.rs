@@ -3,6 +3,7 @@
 
 mod approval_input;
 mod environments;
+mod events;
 mod flow;
 // Shared with the chaos suite, which uses parts these tests do not.
 #[allow(dead_code)]

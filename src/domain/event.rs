@@ -1,0 +1,72 @@
+//! What the audit trail records: the kinds of change to a release.
+
+/// One kind of event, named as `GET /releases/.../events` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    ReleaseCreated,
+    ApproversFetched,
+    EmailSent,
+    EmailFailed,
+    ApprovalApproved,
+    ApprovalRejected,
+    ReleaseApproved,
+    ReleaseRejected,
+    ReleaseExpired,
+    ReleaseFailed,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ReleaseCreated => "release.created",
+            Self::ApproversFetched => "approvers.fetched",
+            Self::EmailSent => "email.sent",
+            Self::EmailFailed => "email.failed",
+            Self::ApprovalApproved => "approval.approved",
+            Self::ApprovalRejected => "approval.rejected",
+            Self::ReleaseApproved => "release.approved",
+            Self::ReleaseRejected => "release.rejected",
+            Self::ReleaseExpired => "release.expired",
+            Self::ReleaseFailed => "release.failed",
+        }
+    }
+
+    /// The event of a release settling on `status` (none for pending).
+    pub fn settled(status: super::ReleaseStatus) -> Option<Self> {
+        use super::ReleaseStatus as S;
+        match status {
+            S::Pending => None,
+            S::Approved => Some(Self::ReleaseApproved),
+            S::Rejected => Some(Self::ReleaseRejected),
+            S::Expired => Some(Self::ReleaseExpired),
+            S::Failed => Some(Self::ReleaseFailed),
+        }
+    }
+
+    /// The event of one approver's decision.
+    pub fn decided(decision: super::Decision) -> Self {
+        match decision {
+            super::Decision::Approved => Self::ApprovalApproved,
+            super::Decision::Rejected => Self::ApprovalRejected,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Decision, ReleaseStatus};
+
+    #[test]
+    fn settling_and_deciding_name_their_events() {
+        assert_eq!(EventKind::settled(ReleaseStatus::Pending), None);
+        assert_eq!(
+            EventKind::settled(ReleaseStatus::Expired).map(EventKind::as_str),
+            Some("release.expired")
+        );
+        assert_eq!(
+            EventKind::decided(Decision::Rejected).as_str(),
+            "approval.rejected"
+        );
+    }
+}
