@@ -88,6 +88,18 @@ fn as_of(mut release: Release, approvals: Vec<Approval>, now: NaiveDateTime) -> 
     ReleaseView { release, approvals }
 }
 
+/// A page of releases, newest first, as of `now`.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &releases::ListFilter,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<ReleaseView>> {
+    Ok(releases::list(conn, filter)?
+        .into_iter()
+        .map(|(release, approvals)| as_of(release, approvals, now))
+        .collect())
+}
+
 /// A release's audit trail, oldest first; `None` if there is no such
 /// release.
 pub fn events_of(

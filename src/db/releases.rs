@@ -52,6 +52,60 @@ pub fn by_pk(conn: &mut DbConnection, pk: i64) -> QueryResult<Release> {
         .first(conn)
 }
 
+/// Which releases a list shows: folded project and environment keys, a
+/// stored status, and ids below `before` (the cursor), newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub team_project_key: Option<String>,
+    pub environment_key: Option<String>,
+    pub status: Option<ReleaseStatus>,
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+/// A page of releases, newest first, with their approvals. Ids only grow,
+/// so a page that starts below the last id seen stays the same while new
+/// releases arrive.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &ListFilter,
+) -> QueryResult<Vec<(Release, Vec<Approval>)>> {
+    let mut query = releases::table
+        .select(Release::as_select())
+        .order(releases::id.desc())
+        .limit(filter.limit)
+        .into_boxed();
+    if let Some(key) = &filter.team_project_key {
+        query = query.filter(releases::team_project_key.eq(key));
+    }
+    if let Some(key) = &filter.environment_key {
+        query = query.filter(releases::environment_key.eq(key));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(releases::status.eq(status.as_str()));
+    }
+    if let Some(before) = filter.before {
+        query = query.filter(releases::id.lt(before));
+    }
+    let page: Vec<Release> = query.load(conn)?;
+    let pks: Vec<i64> = page.iter().map(|r| r.id).collect();
+    let mut approvals: Vec<Approval> = approvals::table
+        .filter(approvals::release_pk.eq_any(&pks))
+        .order(approvals::id)
+        .select(Approval::as_select())
+        .load(conn)?;
+    Ok(page
+        .into_iter()
+        .map(|release| {
+            let (mine, rest) = approvals
+                .drain(..)
+                .partition(|a| a.release_pk == release.id);
+            approvals = rest;
+            (release, mine)
+        })
+        .collect())
+}
+
 pub fn approvals_of(conn: &mut DbConnection, release_pk: i64) -> QueryResult<Vec<Approval>> {
     approvals::table
         .filter(approvals::release_pk.eq(release_pk))

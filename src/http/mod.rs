@@ -44,6 +44,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .service(
+        web::resource("/releases")
+            .route(web::get().to(release::list))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
         web::resource("/releases/{team_project}/{release_id}")
             .route(web::get().to(release::show))
             .default_service(web::to(method_not_allowed)),

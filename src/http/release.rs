@@ -7,7 +7,8 @@ use super::document::StatusDocument;
 use super::problem::ApiError;
 use super::{read_body, AppState};
 use crate::db;
-use crate::domain::{NewRelease, ReleaseKey};
+use crate::db::releases::ListFilter;
+use crate::domain::{FieldError, NewRelease, ReleaseKey, ReleaseStatus};
 use crate::lifecycle;
 
 /// A release request is three short strings; 64 KiB leaves room for
@@ -132,4 +133,135 @@ pub async fn events(
         })
         .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events })))
+}
+
+/// The `GET /releases` query, parsed once here.
+#[derive(Debug, serde::Deserialize)]
+pub struct ListQuery {
+    team_project: Option<String>,
+    environment: Option<String>,
+    status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+const DEFAULT_PAGE: i64 = 50;
+const MAX_PAGE: i64 = 200;
+
+/// The cursor is opaque to clients: `c` and the last id shown, in hex.
+fn encode_cursor(id: i64) -> String {
+    format!("c{id:x}")
+}
+
+fn decode_cursor(cursor: &str) -> Option<i64> {
+    let hex = cursor.strip_prefix('c')?;
+    (!hex.is_empty() && hex.len() <= 16)
+        .then(|| i64::from_str_radix(hex, 16).ok())
+        .flatten()
+        .filter(|id| *id > 0)
+}
+
+impl ListQuery {
+    fn parse(self) -> Result<ListFilter, ApiError> {
+        let mut errors = Vec::new();
+        // Project and environment follow the rules of a release's own, and
+        // match as a release's do: folded.
+        let team_project_key = self.team_project.and_then(|tp| {
+            ReleaseKey::parse(&tp, None, "-")
+                .map(|k| k.team_project_key())
+                .map_err(|e| errors.extend(e))
+                .ok()
+        });
+        let environment_key = self.environment.and_then(|env| {
+            ReleaseKey::parse("-", Some(&env), "-")
+                .map(|k| k.environment_key())
+                .map_err(|e| errors.extend(e))
+                .ok()
+        });
+        let mut refuse = |field: &'static str, message: &str| {
+            errors.push(FieldError {
+                field,
+                message: message.to_owned(),
+            })
+        };
+        let status = self.status.and_then(|s| {
+            s.parse::<ReleaseStatus>()
+                .map_err(|_| {
+                    refuse(
+                        "status",
+                        "must be pending, approved, rejected, expired or failed",
+                    )
+                })
+                .ok()
+        });
+        let limit = match self.limit.map(|l| l.parse::<i64>()) {
+            None => DEFAULT_PAGE,
+            Some(Ok(n)) if (1..=MAX_PAGE).contains(&n) => n,
+            Some(_) => {
+                refuse("limit", "must be a whole number from 1 to 200");
+                DEFAULT_PAGE
+            }
+        };
+        let before = self.cursor.and_then(|c| {
+            let id = decode_cursor(&c);
+            if id.is_none() {
+                refuse("cursor", "is not a cursor this service gave out");
+            }
+            id
+        });
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        Ok(ListFilter {
+            team_project_key,
+            environment_key,
+            status,
+            before,
+            limit,
+        })
+    }
+}
+
+/// `GET /releases`: status documents, newest first, a page at a time.
+pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let query: ListQuery = serde_urlencoded::from_str(req.query_string())
+        .map_err(|e| ApiError::BadRequest(format!("the query string is not valid: {e}")))?;
+    let filter = query.parse()?;
+    let limit = filter.limit;
+    let page = state
+        .db
+        .read(move |conn| Ok(lifecycle::list(conn, &filter, db::now())?))
+        .await?;
+    let next_cursor = (page.len() as i64 == limit)
+        .then(|| page.last().map(|v| encode_cursor(v.release.id)))
+        .flatten();
+    let releases: Vec<StatusDocument> = page.iter().map(StatusDocument::from).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "releases": releases,
+        "next_cursor": next_cursor,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_anything_else() {
+        for id in [1, 255, i64::MAX] {
+            assert_eq!(decode_cursor(&encode_cursor(id)), Some(id));
+        }
+        for bad in [
+            "",
+            "c",
+            "cz",
+            "12",
+            "c-1",
+            "c0",
+            "c10000000000000000",
+            "C1f",
+        ] {
+            assert_eq!(decode_cursor(bad), None, "{bad}");
+        }
+    }
 }

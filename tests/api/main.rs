@@ -5,6 +5,7 @@ mod approval_input;
 mod environments;
 mod events;
 mod flow;
+mod list;
 // Shared with the chaos suite, which uses parts these tests do not.
 #[allow(dead_code)]
 mod helpers;

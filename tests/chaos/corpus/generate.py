@@ -183,7 +183,8 @@ def route_cases():
     cases = []
     for path, status in [("/releases/Hostile/does-not-exist", 404), ("/releases/Hostile/%00", 422), ("/releases/%0d%0a/1", 422),
                          ("/releases/" + "x" * 200 + "/1", 422), ("/releases/Hostile/" + "9" * 129, 422),
-                         ("/releases/Hostile/..%2F..%2Fetc", 404), ("/releases/Hostile", 404), ("/releases", 404),
+                         ("/releases/Hostile/..%2F..%2Fetc", 404), ("/releases/Hostile", 404), ("/releases?limit=999", 422),
+                         ("/releases?cursor=%00", 422), ("/releases/Hostile/nope/events", 404),
                          ("/nowhere", 404), ("/release/", 404), ("/%ff", 404), ("/" + "a" * 4000, 404)]:
         cases.append({"name": f"GET {path[:40]}", "method": "GET", "path": path, "expect": status})
     for method in ["GET", "PUT", "DELETE", "PATCH"]:
