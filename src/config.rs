@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::domain::approver::{self, Approver};
+use crate::domain::Policy;
 
 /// A value that must never reach a log line.
 #[derive(Clone, PartialEq, Eq)]
@@ -99,8 +100,8 @@ pub struct Settings {
     pub outbox_dir: PathBuf,
     pub secret: Option<Secret>,
     pub approval_mode: ApprovalMode,
-    /// How long approvers have to decide before the release expires.
-    pub decision_timeout: chrono::Duration,
+    /// The rule releases are decided by (stored with each release).
+    pub policy: Policy,
     pub http_timeout: Duration,
     pub smtp_timeout: Duration,
     pub queue: QueueSettings,
@@ -217,12 +218,7 @@ impl Settings {
                     .to_owned(),
             ));
         }
-        let decision_hours: i64 = number(&get, "GREENLIGHT_DECISION_TIMEOUT_HOURS", 168)?;
-        if decision_hours < 1 {
-            return Err(ConfigError(
-                "GREENLIGHT_DECISION_TIMEOUT_HOURS must be at least 1".to_owned(),
-            ));
-        }
+        let policy = policy(&get)?;
         Ok(Self {
             listen,
             database_url: get("DATABASE_URL").unwrap_or_else(|| "greenlight.db".to_owned()),
@@ -236,7 +232,7 @@ impl Settings {
                 .into(),
             secret,
             approval_mode,
-            decision_timeout: chrono::Duration::hours(decision_hours),
+            policy,
             http_timeout: millis(&get, "GREENLIGHT_HTTP_TIMEOUT_MS", Duration::from_secs(10))?,
             smtp_timeout: millis(&get, "GREENLIGHT_SMTP_TIMEOUT_MS", Duration::from_secs(30))?,
             queue,
@@ -257,6 +253,54 @@ impl Settings {
             },
         })
     }
+}
+
+/// The global policy: `GREENLIGHT_REQUIRED_APPROVALS` (`all` or N),
+/// `GREENLIGHT_REQUESTER_CAN_APPROVE`, `GREENLIGHT_RELEASE_TTL` (`72h`; the
+/// older `GREENLIGHT_DECISION_TIMEOUT_HOURS` is still read when it is unset).
+fn policy(get: &impl Fn(&str) -> Option<String>) -> Result<Policy, ConfigError> {
+    let defaults = Policy::default();
+    let quorum = match get("GREENLIGHT_REQUIRED_APPROVALS") {
+        None => None,
+        Some(v) if v.eq_ignore_ascii_case("all") => None,
+        Some(v) => Some(v.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+            ConfigError(format!(
+                "GREENLIGHT_REQUIRED_APPROVALS must be all or a number of at least 1, got {v:?}"
+            ))
+        })?),
+    };
+    let requester_can_approve = match get("GREENLIGHT_REQUESTER_CAN_APPROVE").as_deref() {
+        None => defaults.requester_can_approve,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(v) => {
+            return Err(ConfigError(format!(
+                "GREENLIGHT_REQUESTER_CAN_APPROVE must be true or false, got {v:?}"
+            )))
+        }
+    };
+    let release_ttl = match (
+        get("GREENLIGHT_RELEASE_TTL"),
+        get("GREENLIGHT_DECISION_TIMEOUT_HOURS"),
+    ) {
+        (Some(ttl), _) => crate::domain::policy::parse_duration(&ttl)
+            .map_err(|e| ConfigError(format!("GREENLIGHT_RELEASE_TTL: {e}")))?,
+        (None, Some(hours)) => {
+            let hours: i64 = parse("GREENLIGHT_DECISION_TIMEOUT_HOURS", &hours)?;
+            if !(1..=8784).contains(&hours) {
+                return Err(ConfigError(
+                    "GREENLIGHT_DECISION_TIMEOUT_HOURS must be from 1 to 8784 (a year)".to_owned(),
+                ));
+            }
+            chrono::Duration::hours(hours)
+        }
+        (None, None) => defaults.release_ttl,
+    };
+    Ok(Policy {
+        quorum,
+        requester_can_approve,
+        release_ttl,
+    })
 }
 
 fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError> {
@@ -359,6 +403,30 @@ mod tests {
         assert!(s.smtp_url.is_none() && s.secret.is_none());
         assert_eq!(s.queue.shutdown_timeout, Duration::from_secs(25));
         assert!(s.sqlite_synchronous_full, "the safe default");
+        assert_eq!(s.policy, Policy::default());
+        assert_eq!(s.policy.release_ttl, chrono::Duration::hours(72));
+    }
+
+    #[test]
+    fn the_policy_reads_its_variables() {
+        let s = settings(&[
+            ("GREENLIGHT_REQUIRED_APPROVALS", "2"),
+            ("GREENLIGHT_REQUESTER_CAN_APPROVE", "TRUE"),
+            ("GREENLIGHT_RELEASE_TTL", "4h"),
+            ("GREENLIGHT_DECISION_TIMEOUT_HOURS", "9"),
+        ])
+        .unwrap();
+        assert_eq!(s.policy.quorum, Some(2));
+        assert!(s.policy.requester_can_approve);
+        assert_eq!(
+            s.policy.release_ttl,
+            chrono::Duration::hours(4),
+            "the new name wins"
+        );
+        let s = settings(&[("GREENLIGHT_DECISION_TIMEOUT_HOURS", "9")]).unwrap();
+        assert_eq!(s.policy.release_ttl, chrono::Duration::hours(9));
+        let s = settings(&[("GREENLIGHT_REQUIRED_APPROVALS", "all")]).unwrap();
+        assert_eq!(s.policy.quorum, None);
     }
 
     #[test]
@@ -385,6 +453,11 @@ mod tests {
             ("GREENLIGHT_JOB_MAX_ATTEMPTS", "0"),
             ("GREENLIGHT_JOB_LEASE_MS", "0"),
             ("GREENLIGHT_SHUTDOWN_TIMEOUT", "soon"),
+            ("GREENLIGHT_REQUIRED_APPROVALS", "0"),
+            ("GREENLIGHT_REQUIRED_APPROVALS", "most"),
+            ("GREENLIGHT_REQUESTER_CAN_APPROVE", "yes"),
+            ("GREENLIGHT_RELEASE_TTL", "3 days"),
+            ("GREENLIGHT_DECISION_TIMEOUT_HOURS", "0"),
             ("GREENLIGHT_SQLITE_SYNCHRONOUS", "off"),
         ] {
             let err = settings(&[(key, value)]).unwrap_err().to_string();

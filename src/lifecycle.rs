@@ -11,7 +11,7 @@ use diesel::prelude::*;
 use crate::db::events::{self, NewEventRow};
 use crate::db::models::{Approval, NewApprovalRow, NewReleaseRow, Release};
 use crate::db::{jobs as queue, releases, DbConnection};
-use crate::domain::policy::{decide, Decision, ReleaseStatus, Tally};
+use crate::domain::policy::{decide, required_approvals, Decision, Policy, ReleaseStatus, Tally};
 use crate::domain::EventKind;
 use crate::domain::{NewRelease, ReleaseKey};
 use crate::jobs::{self, Claim, ExpireRelease, Job, ProcessRelease, SendApprovalEmail};
@@ -128,12 +128,14 @@ pub fn find(
 pub fn create(
     conn: &mut DbConnection,
     new: &NewRelease,
+    policy: &Policy,
     now: NaiveDateTime,
-    expires_at: NaiveDateTime,
     max_attempts: i32,
 ) -> QueryResult<Option<ReleaseView>> {
+    let expires_at = now + policy.release_ttl;
     let (team_project_key, environment_key) =
         (new.key.team_project_key(), new.key.environment_key());
+    let requested_for = new.requested_for.as_ref().map(|e| e.to_string());
     let row = NewReleaseRow {
         team_project: new.key.team_project(),
         environment: new.key.environment(),
@@ -144,6 +146,9 @@ pub fn create(
         status: ReleaseStatus::Pending.as_str(),
         created_at: now,
         expires_at,
+        requested_for: requested_for.as_deref(),
+        quorum: policy.quorum.map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
+        requester_can_approve: policy.requester_can_approve,
     };
     conn.transaction(|conn| {
         let Some(release) = releases::insert(conn, &row)? else {
@@ -197,22 +202,51 @@ pub fn store_approvers(
         if !claim.complete(conn)? {
             return Ok(None);
         }
-        let required = i32::try_from(rows.len()).unwrap_or(i32::MAX);
-        if !releases::set_required_approvals(conn, release_pk, required)? {
+        let release = releases::by_pk(conn, release_pk)?;
+        if release.status().is_decided() {
             // Decided meanwhile (expired, say): nobody needs an email.
             return Ok(Some(0));
         }
-        let count = rows.len();
         let at = rows.first().map_or_else(crate::db::now, |r| r.created_at);
-        let listed: Vec<&str> = rows.iter().map(|r| r.email.as_str()).collect();
+        let fetched: Vec<&str> = rows.iter().map(|r| r.email.as_str()).collect();
         record(
             conn,
             release_pk,
             at,
             EventKind::ApproversFetched,
             None,
-            serde_json::json!({"approvers": listed, "required_approvals": required}),
+            serde_json::json!({ "approvers": fetched }),
         )?;
+        // The person who asked may not approve their own release, unless
+        // the policy allows it (compared case-insensitively).
+        let requester = release.requested_for.as_deref().map(str::to_lowercase);
+        let (excluded, rows): (Vec<NewApprovalRow>, Vec<NewApprovalRow>) =
+            rows.into_iter().partition(|row| {
+                !release.requester_can_approve && requester.as_deref() == Some(&row.email_key)
+            });
+        for row in &excluded {
+            record(
+                conn,
+                release_pk,
+                at,
+                EventKind::ApproverExcluded,
+                None,
+                serde_json::json!({"email": row.email, "why": "requested the release"}),
+            )?;
+        }
+        let quorum = release.quorum.map(|n| n.max(0) as u32);
+        let required = match required_approvals(quorum, rows.len(), !excluded.is_empty()) {
+            Ok(n) => i32::try_from(n).unwrap_or(i32::MAX),
+            Err(why) => {
+                // Waiting would be for ever: the release fails, and says why.
+                settle(conn, release_pk, ReleaseStatus::Failed, Some(&why), at)?;
+                return Ok(Some(0));
+            }
+        };
+        if !releases::set_required_approvals(conn, release_pk, required)? {
+            return Ok(Some(0));
+        }
+        let count = rows.len();
         for row in rows {
             let approval_pk = releases::insert_approval(conn, &row)?;
             jobs::enqueue(

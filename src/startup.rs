@@ -90,7 +90,7 @@ impl Application {
             db,
             tokens: tokens.clone(),
             approval_mode: settings.approval_mode,
-            decision_timeout: settings.decision_timeout,
+            policy: settings.policy,
             max_attempts: settings.queue.max_attempts,
             wake: wake.clone(),
         });

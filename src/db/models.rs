@@ -22,6 +22,9 @@ pub struct Release {
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub decided_at: Option<NaiveDateTime>,
+    pub requested_for: Option<String>,
+    pub quorum: Option<i32>,
+    pub requester_can_approve: bool,
 }
 
 impl Release {
@@ -43,6 +46,9 @@ pub struct NewReleaseRow<'a> {
     pub status: &'a str,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    pub requested_for: Option<&'a str>,
+    pub quorum: Option<i32>,
+    pub requester_can_approve: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

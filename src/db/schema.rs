@@ -16,6 +16,9 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         decided_at -> Nullable<Timestamp>,
+        requested_for -> Nullable<Text>,
+        quorum -> Nullable<Integer>,
+        requester_can_approve -> Bool,
     }
 }
 

@@ -5,6 +5,7 @@
 pub enum EventKind {
     ReleaseCreated,
     ApproversFetched,
+    ApproverExcluded,
     EmailSent,
     EmailFailed,
     ApprovalApproved,
@@ -20,6 +21,7 @@ impl EventKind {
         match self {
             Self::ReleaseCreated => "release.created",
             Self::ApproversFetched => "approvers.fetched",
+            Self::ApproverExcluded => "approver.excluded",
             Self::EmailSent => "email.sent",
             Self::EmailFailed => "email.failed",
             Self::ApprovalApproved => "approval.approved",

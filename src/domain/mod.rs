@@ -8,5 +8,5 @@ pub mod release;
 
 pub use approver::{Approver, ApproverEmail};
 pub use event::EventKind;
-pub use policy::{Decision, ReleaseStatus, Tally};
+pub use policy::{Decision, Policy, ReleaseStatus, Tally};
 pub use release::{FieldError, NewRelease, ReleaseKey};

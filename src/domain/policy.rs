@@ -136,6 +136,77 @@ pub fn decide(
     ReleaseStatus::Pending
 }
 
+/// The rule a release is decided by, resolved when it is created and stored
+/// with it, so that a change of configuration never re-decides a release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Approvals needed: `None` is every approver, `Some(n)` a quorum.
+    pub quorum: Option<u32>,
+    /// Whether the person who asked for the release may approve it.
+    pub requester_can_approve: bool,
+    /// How long approvers have to decide.
+    pub release_ttl: chrono::Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            quorum: None,
+            requester_can_approve: false,
+            release_ttl: chrono::Duration::hours(72),
+        }
+    }
+}
+
+/// How many approvals a release needs once its approvers are known, or
+/// why it cannot be decided at all (it then fails with that reason, rather
+/// than wait for approvals that cannot come).
+pub fn required_approvals(
+    quorum: Option<u32>,
+    approvers: usize,
+    excluded_requester: bool,
+) -> Result<u32, String> {
+    let count = u32::try_from(approvers).unwrap_or(u32::MAX);
+    let after = if excluded_requester {
+        " once the requester was excluded (they may not approve their own release)"
+    } else {
+        ""
+    };
+    match quorum {
+        _ if count == 0 => Err(format!("no approver is left{after}")),
+        Some(n) if n > count => Err(format!(
+            "the policy needs {n} approvals but there {} only {count} approver{}{after}",
+            if count == 1 { "is" } else { "are" },
+            if count == 1 { "" } else { "s" },
+        )),
+        Some(n) => Ok(n),
+        None => Ok(count),
+    }
+}
+
+/// A duration as people write it in configuration: `30m`, `72h`, `7d`
+/// (also `90s`); a positive whole number and one unit.
+pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
+    let text = text.trim();
+    let split = text.len().saturating_sub(1);
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{text:?} is not a duration like 30m, 72h or 7d"))?;
+    let seconds = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
+        _ => None,
+    }
+    .filter(|s| *s <= 366 * 86_400)
+    .ok_or_else(|| format!("{text:?} is not a duration like 30m, 72h or 7d (at most a year)"))?;
+    Ok(chrono::Duration::seconds(seconds))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,5 +295,46 @@ mod tests {
             assert_eq!(s.parse::<ReleaseStatus>().unwrap().as_str(), s);
         }
         assert!("done".parse::<ReleaseStatus>().is_err());
+    }
+
+    #[test]
+    fn a_quorum_needs_enough_approvers() {
+        assert_eq!(required_approvals(None, 3, false), Ok(3));
+        assert_eq!(required_approvals(Some(2), 3, false), Ok(2));
+        assert_eq!(required_approvals(Some(3), 3, false), Ok(3));
+        let err = required_approvals(Some(3), 2, false).unwrap_err();
+        assert!(
+            err.contains("needs 3 approvals") && err.contains("only 2 approvers"),
+            "{err}"
+        );
+        let err = required_approvals(Some(2), 1, true).unwrap_err();
+        assert!(
+            err.contains("only 1 approver once the requester was excluded"),
+            "{err}"
+        );
+        assert!(required_approvals(None, 0, true)
+            .unwrap_err()
+            .contains("no approver is left once the requester"));
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(parse_duration("30m"), Ok(chrono::Duration::minutes(30)));
+        assert_eq!(parse_duration("72h"), Ok(chrono::Duration::hours(72)));
+        assert_eq!(parse_duration(" 7d "), Ok(chrono::Duration::days(7)));
+        assert_eq!(parse_duration("90s"), Ok(chrono::Duration::seconds(90)));
+        for bad in [
+            "",
+            "h",
+            "0h",
+            "-1h",
+            "3",
+            "3w",
+            "1.5h",
+            "400d",
+            "99999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 }

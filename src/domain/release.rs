@@ -2,6 +2,8 @@
 
 use serde_json::{Map, Value};
 
+use super::approver::ApproverEmail;
+
 /// Upper bounds on the fields a pipeline sends. Generous for real pipelines
 /// (Azure DevOps caps project names at 64 characters), small enough that
 /// nobody stores a novel in a release name.
@@ -84,6 +86,9 @@ pub fn fold(name: &str) -> String {
 pub struct NewRelease {
     pub key: ReleaseKey,
     pub name: String,
+    /// Who asked for the release (`RequestedForEmail`), if the pipeline
+    /// said: unless the policy allows it, they may not approve it.
+    pub requested_for: Option<ApproverEmail>,
 }
 
 /// One offending field of a request, as reported in a problem document.
@@ -135,6 +140,23 @@ impl NewRelease {
             .map_or(Some(DEFAULT_ENVIRONMENT.to_owned()), |s| {
                 check_text("Environment", &s, MAX_ENVIRONMENT, &mut errors)
             });
+        // Azure DevOps leaves the variable empty for releases nobody
+        // requested (scheduled ones): empty is "nobody".
+        let requested_for = optional_field(
+            &object,
+            "RequestedForEmail",
+            "requested_for_email",
+            &mut errors,
+        )
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .and_then(|s| match ApproverEmail::parse(&s) {
+            Ok(email) => Some(email),
+            Err(e) => {
+                errors.push(FieldError::new("RequestedForEmail", e));
+                None
+            }
+        });
         match (name, release_id, team_project, environment) {
             (Some(name), Some(release_id), Some(team_project), Some(environment))
                 if errors.is_empty() =>
@@ -146,6 +168,7 @@ impl NewRelease {
                         release_id,
                     },
                     name,
+                    requested_for,
                 })
             }
             _ => Err(ParseError::Invalid(errors)),

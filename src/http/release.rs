@@ -26,7 +26,7 @@ pub async fn create_or_poll(
     let body = read_body(&req, payload, MAX_BODY_BYTES).await?;
     let new = NewRelease::parse_json(&body)?;
     // Polls are the common case: they read and never write.
-    let (timeout, max_attempts) = (state.decision_timeout, state.max_attempts);
+    let (policy, max_attempts) = (state.policy, state.max_attempts);
     let key = new.key.clone();
     let (created, view) = state
         .db
@@ -34,9 +34,7 @@ pub async fn create_or_poll(
             move |conn| Ok(lifecycle::find(conn, &key, db::now())?.map(|found| (false, found))),
             move |conn| {
                 let now = db::now();
-                if let Some(created) =
-                    lifecycle::create(conn, &new, now, now + timeout, max_attempts)?
-                {
+                if let Some(created) = lifecycle::create(conn, &new, &policy, now, max_attempts)? {
                     return Ok((true, created));
                 }
                 // Another request created it between the read and the write.

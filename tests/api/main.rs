@@ -10,6 +10,7 @@ mod list;
 #[allow(dead_code)]
 mod helpers;
 mod outage;
+mod policy;
 mod process;
 mod queue;
 mod release_input;

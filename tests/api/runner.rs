@@ -143,6 +143,9 @@ impl Harness {
                     status: "pending",
                     created_at: now,
                     expires_at: now + chrono::Duration::hours(1),
+                    requested_for: None,
+                    quorum: None,
+                    requester_can_approve: false,
                 },
             )
             .unwrap()

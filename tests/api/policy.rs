@@ -1,0 +1,199 @@
+//! The policy: a quorum of N approvers, the requester rule, the release's
+//! time to live; resolved when the release is created and stored with it.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{mount_approvers, release_body, spawn_app_with, Backend, TestApp};
+
+both_backends!(
+    a_quorum_of_two_out_of_three_approves,
+    a_quorum_larger_than_the_list_fails_with_a_reason,
+    the_requester_is_not_asked_to_approve,
+    the_policy_may_let_the_requester_approve,
+    a_requester_who_is_the_only_approver_fails_the_release,
+    the_release_ttl_sets_the_deadline,
+    a_bad_requester_is_refused,
+);
+
+const THREE: [&str; 3] = ["ana@example.com", "bruno@example.com", "carla@example.com"];
+
+async fn app_with(backend: Backend, vars: &[(&str, &str)], approvers: &[&str]) -> TestApp {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let app = spawn_app_with(
+        backend,
+        move |env| {
+            env.extend(vars);
+        },
+        false,
+    )
+    .await;
+    mount_approvers(&app.approvers, approvers, Duration::ZERO).await;
+    app
+}
+
+fn requested_by(id: &str, email: &str) -> Value {
+    let mut body = release_body(id);
+    body["RequestedForEmail"] = json!(email);
+    body
+}
+
+async fn events(app: &TestApp, id: &str) -> Vec<Value> {
+    let body: Value = app
+        .client
+        .get(format!("{}/releases/Devx/{id}/events", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["events"].as_array().unwrap().clone()
+}
+
+async fn a_quorum_of_two_out_of_three_approves(backend: Backend) {
+    let app = app_with(backend, &[("GREENLIGHT_REQUIRED_APPROVALS", "2")], &THREE).await;
+    app.post_release(&release_body("q1")).await;
+    let mails = app.wait_for_mails(3).await;
+    assert_eq!(app.status("q1").await["required_approvals"], 2);
+    let first: Value = app.approve(&mails[0].token()).await.json().await.unwrap();
+    assert_eq!(first["status"], "pending");
+    let second: Value = app.approve(&mails[1].token()).await.json().await.unwrap();
+    assert_eq!(second["status"], "approved");
+    assert_eq!(second["approvals"], 2);
+    // The third approver is too late: the release is decided.
+    assert_eq!(app.approve(&mails[2].token()).await.status(), 409);
+}
+
+async fn a_quorum_larger_than_the_list_fails_with_a_reason(backend: Backend) {
+    let app = app_with(
+        backend,
+        &[("GREENLIGHT_REQUIRED_APPROVALS", "3")],
+        &THREE[..2],
+    )
+    .await;
+    app.post_release(&release_body("q2")).await;
+    let doc = app.wait_for_status("q2", "failed").await;
+    let reason = doc["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("needs 3 approvals") && reason.contains("only 2 approvers"),
+        "{reason}"
+    );
+    app.wait_for_idle_queue().await;
+    assert!(
+        app.smtp.mails().is_empty(),
+        "nobody is asked for a release that cannot pass"
+    );
+    let types: Vec<String> = events(&app, "q2")
+        .await
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        types,
+        ["release.created", "approvers.fetched", "release.failed"]
+    );
+}
+
+async fn the_requester_is_not_asked_to_approve(backend: Backend) {
+    let app = app_with(backend, &[], &THREE[..2]).await;
+    let created: Value = app
+        .post_release(&requested_by("r1", "ANA@Example.com"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["requested_for"], "ANA@Example.com");
+    let mails = app.wait_for_mails(1).await;
+    app.wait_for_idle_queue().await;
+    assert_eq!(app.smtp.mails().len(), 1);
+    assert_eq!(mails[0].to, "bruno@example.com");
+    let doc = app.status("r1").await;
+    assert_eq!(doc["required_approvals"], 1);
+    assert_eq!(doc["approvers"].as_array().unwrap().len(), 1);
+    let excluded: Vec<Value> = events(&app, "r1")
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "approver.excluded")
+        .collect();
+    assert_eq!(excluded.len(), 1);
+    assert_eq!(excluded[0]["detail"]["email"], "ana@example.com");
+    // Bruno alone decides.
+    let done: Value = app.approve(&mails[0].token()).await.json().await.unwrap();
+    assert_eq!(done["status"], "approved");
+}
+
+async fn the_policy_may_let_the_requester_approve(backend: Backend) {
+    let app = app_with(
+        backend,
+        &[("GREENLIGHT_REQUESTER_CAN_APPROVE", "true")],
+        &THREE[..2],
+    )
+    .await;
+    app.post_release(&requested_by("r2", "ana@example.com"))
+        .await;
+    app.wait_for_mails(2).await;
+    assert_eq!(app.status("r2").await["required_approvals"], 2);
+    assert!(events(&app, "r2")
+        .await
+        .iter()
+        .all(|e| e["type"] != "approver.excluded"));
+}
+
+async fn a_requester_who_is_the_only_approver_fails_the_release(backend: Backend) {
+    let app = app_with(backend, &[], &THREE[..1]).await;
+    app.post_release(&requested_by("r3", "ana@example.com"))
+        .await;
+    let doc = app.wait_for_status("r3", "failed").await;
+    let reason = doc["reason"].as_str().unwrap();
+    assert!(reason.contains("no approver is left"), "{reason}");
+    assert!(reason.contains("requester"), "{reason}");
+}
+
+async fn the_release_ttl_sets_the_deadline(backend: Backend) {
+    let app = app_with(backend, &[("GREENLIGHT_RELEASE_TTL", "30m")], &THREE[..1]).await;
+    let doc: Value = app
+        .post_release(&release_body("t1"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let created =
+        chrono::DateTime::parse_from_rfc3339(doc["created_at"].as_str().unwrap()).unwrap();
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(doc["expires_at"].as_str().unwrap()).unwrap();
+    let ttl = expires - created;
+    assert!(
+        (ttl - chrono::Duration::minutes(30)).num_seconds().abs() <= 1,
+        "{ttl}"
+    );
+}
+
+async fn a_bad_requester_is_refused(backend: Backend) {
+    let app = app_with(backend, &[], &THREE[..1]).await;
+    for bad in [
+        json!("not-an-email"),
+        json!(7),
+        json!("a@b.c\r\nBcc: x@y.z"),
+    ] {
+        let mut body = release_body("b1");
+        body["RequestedForEmail"] = bad.clone();
+        let r = app.post_release(&body).await;
+        assert_eq!(r.status(), 422, "{bad}");
+        let problem: Value = r.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["field"], "RequestedForEmail", "{bad}");
+    }
+    // Empty is what Azure DevOps sends for a release nobody requested.
+    let created: Value = app
+        .post_release(&requested_by("b2", "  "))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(created["requested_for"].is_null());
+}
