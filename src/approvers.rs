@@ -25,29 +25,32 @@ pub enum FetchError {
 
 #[derive(Debug, Clone)]
 pub struct ApproversClient {
-    source: ApproversSource,
     http: reqwest::Client,
 }
 
 impl ApproversClient {
-    pub fn new(source: ApproversSource, timeout: Duration) -> Result<Self, reqwest::Error> {
+    pub fn new(timeout: Duration) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::limited(5))
             .user_agent(concat!("greenlight/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { source, http })
+        Ok(Self { http })
     }
 
     /// The approvers of one release: deduplicated, invalid entries dropped
     /// (with a log line), never empty.
-    pub async fn fetch(&self, key: &ReleaseKey) -> Result<Vec<Approver>, FetchError> {
-        let approvers = match &self.source {
+    pub async fn fetch(
+        &self,
+        source: &ApproversSource,
+        key: &ReleaseKey,
+    ) -> Result<Vec<Approver>, FetchError> {
+        let approvers = match source {
             ApproversSource::Static(list) => list.clone(),
             ApproversSource::None => {
                 return Err(FetchError::Permanent(
-                    "no approvers source is configured (set GREENLIGHT_APPROVERS_URL or GREENLIGHT_APPROVERS)"
+                    "no approvers source is configured for this project (set GREENLIGHT_APPROVERS_URL or GREENLIGHT_APPROVERS, or approvers in its [projects] table)"
                         .to_owned(),
                 ))
             }

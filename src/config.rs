@@ -7,6 +7,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod policies;
+
+pub use policies::Policies;
+
 use crate::domain::approver::{self, Approver};
 use crate::domain::Policy;
 
@@ -100,8 +104,9 @@ pub struct Settings {
     pub outbox_dir: PathBuf,
     pub secret: Option<Secret>,
     pub approval_mode: ApprovalMode,
-    /// The rule releases are decided by (stored with each release).
-    pub policy: Policy,
+    /// The rule releases are decided by (stored with each release): the
+    /// global one, and what projects and environments set over it.
+    pub policies: Policies,
     pub http_timeout: Duration,
     pub smtp_timeout: Duration,
     pub queue: QueueSettings,
@@ -126,19 +131,24 @@ impl Settings {
     /// Reads the process environment, over `greenlight.toml` if present
     /// (or the file named by `GREENLIGHT_CONFIG`).
     pub fn load() -> Result<Self, ConfigError> {
-        let path = std::env::var("GREENLIGHT_CONFIG").ok();
+        let path = std::env::var("GREENLIGHT_CONFIG").ok().or_else(|| {
+            Path::new("greenlight.toml")
+                .exists()
+                .then(|| "greenlight.toml".into())
+        });
         let file = match &path {
             Some(p) => read_toml(Path::new(p))?,
-            None if Path::new("greenlight.toml").exists() => {
-                read_toml(Path::new("greenlight.toml"))?
-            }
             None => HashMap::new(),
         };
-        Self::from_lookup(|key| std::env::var(key).ok().or_else(|| file.get(key).cloned()))
+        Self::from_lookup(|key| match key {
+            "GREENLIGHT_CONFIG" => path.clone(),
+            _ => std::env::var(key).ok().or_else(|| file.get(key).cloned()),
+        })
     }
 
     /// Builds settings from any key lookup (the environment in production,
-    /// a map in tests).
+    /// a map in tests); the `[projects]` of the file named by
+    /// `GREENLIGHT_CONFIG`, if any.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |key: &str| {
             get(key)
@@ -218,7 +228,12 @@ impl Settings {
                     .to_owned(),
             ));
         }
-        let policy = policy(&get)?;
+        let projects = match get("GREENLIGHT_CONFIG") {
+            Some(path) => read_projects(Path::new(&path))?,
+            None => toml::Table::new(),
+        };
+        let policies =
+            Policies::global(policy(&get)?, approvers.clone()).with_projects(&projects)?;
         Ok(Self {
             listen,
             database_url: get("DATABASE_URL").unwrap_or_else(|| "greenlight.db".to_owned()),
@@ -232,7 +247,7 @@ impl Settings {
                 .into(),
             secret,
             approval_mode,
-            policy,
+            policies,
             http_timeout: millis(&get, "GREENLIGHT_HTTP_TIMEOUT_MS", Duration::from_secs(10))?,
             smtp_timeout: millis(&get, "GREENLIGHT_SMTP_TIMEOUT_MS", Duration::from_secs(30))?,
             queue,
@@ -344,6 +359,23 @@ fn millis(
     get(key).map_or(Ok(default), |v| parse(key, &v).map(Duration::from_millis))
 }
 
+/// The `[projects]` table of a TOML file (policies per project).
+fn read_projects(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+    match table.remove("projects") {
+        None => Ok(toml::Table::new()),
+        Some(toml::Value::Table(projects)) => Ok(projects),
+        Some(_) => Err(ConfigError(format!(
+            "{}: projects must be a table ([projects.<name>])",
+            path.display()
+        ))),
+    }
+}
+
 /// Reads a TOML file whose keys are the environment variables' names, in
 /// either case and with or without the `GREENLIGHT_` prefix
 /// (`listen = "0.0.0.0:8080"`, `DATABASE_URL = "..."`).
@@ -355,6 +387,9 @@ fn read_toml(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
         .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
     let mut map = HashMap::new();
     for (key, value) in table {
+        if key == "projects" {
+            continue; // read by `read_projects`
+        }
         let value = match value {
             toml::Value::String(s) => s,
             toml::Value::Integer(i) => i.to_string(),
@@ -403,8 +438,12 @@ mod tests {
         assert!(s.smtp_url.is_none() && s.secret.is_none());
         assert_eq!(s.queue.shutdown_timeout, Duration::from_secs(25));
         assert!(s.sqlite_synchronous_full, "the safe default");
-        assert_eq!(s.policy, Policy::default());
-        assert_eq!(s.policy.release_ttl, chrono::Duration::hours(72));
+        let key = crate::domain::ReleaseKey::parse("Devx", None, "1").unwrap();
+        assert_eq!(s.policies.resolve(&key).0, Policy::default());
+        assert_eq!(
+            s.policies.resolve(&key).0.release_ttl,
+            chrono::Duration::hours(72)
+        );
     }
 
     #[test]
@@ -416,17 +455,22 @@ mod tests {
             ("GREENLIGHT_DECISION_TIMEOUT_HOURS", "9"),
         ])
         .unwrap();
-        assert_eq!(s.policy.quorum, Some(2));
-        assert!(s.policy.requester_can_approve);
+        let key = crate::domain::ReleaseKey::parse("Devx", None, "1").unwrap();
+        let policy = s.policies.resolve(&key).0;
+        assert_eq!(policy.quorum, Some(2));
+        assert!(policy.requester_can_approve);
         assert_eq!(
-            s.policy.release_ttl,
+            policy.release_ttl,
             chrono::Duration::hours(4),
             "the new name wins"
         );
         let s = settings(&[("GREENLIGHT_DECISION_TIMEOUT_HOURS", "9")]).unwrap();
-        assert_eq!(s.policy.release_ttl, chrono::Duration::hours(9));
+        assert_eq!(
+            s.policies.resolve(&key).0.release_ttl,
+            chrono::Duration::hours(9)
+        );
         let s = settings(&[("GREENLIGHT_REQUIRED_APPROVALS", "all")]).unwrap();
-        assert_eq!(s.policy.quorum, None);
+        assert_eq!(s.policies.resolve(&key).0.quorum, None);
     }
 
     #[test]

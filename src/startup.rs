@@ -48,10 +48,11 @@ impl Application {
         .await?
         .context("opening the database")?;
         let tokens = TokenKeys::new(&signing_secret(&db, &settings).await?);
-        let approvers = ApproversClient::new(settings.approvers.clone(), settings.http_timeout)
-            .context("building the HTTP client")?;
+        let approvers =
+            ApproversClient::new(settings.http_timeout).context("building the HTTP client")?;
         let mailer = Mailer::new(&settings)?;
         let wake = Arc::new(Notify::new());
+        let policies = Arc::new(settings.policies.clone());
 
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;
@@ -65,6 +66,7 @@ impl Application {
             database = ?backend,
             mail = %mailer.describe(),
             approvers = describe(&settings.approvers),
+            project_policies = settings.policies.project_count(),
             public_url = %settings.public_url,
             // The tuning in effect, in one field (make bench reports it).
             settings = ?format!(
@@ -90,7 +92,7 @@ impl Application {
             db,
             tokens: tokens.clone(),
             approval_mode: settings.approval_mode,
-            policy: settings.policy,
+            policies: policies.clone(),
             max_attempts: settings.queue.max_attempts,
             wake: wake.clone(),
         });
@@ -114,6 +116,7 @@ impl Application {
         let ctx = Arc::new(JobContext {
             db: jobs_db,
             approvers,
+            policies,
             mailer,
             tokens,
             max_attempts: settings.queue.max_attempts,

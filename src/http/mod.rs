@@ -24,8 +24,8 @@ pub struct AppState {
     pub db: Db,
     pub tokens: TokenKeys,
     pub approval_mode: ApprovalMode,
-    /// The policy new releases are created with.
-    pub policy: crate::domain::Policy,
+    /// The policies new releases are created with.
+    pub policies: Arc<crate::config::Policies>,
     pub max_attempts: i32,
     /// Wakes this process's worker when a request enqueues a job.
     pub wake: Arc<Notify>,

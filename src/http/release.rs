@@ -26,7 +26,7 @@ pub async fn create_or_poll(
     let body = read_body(&req, payload, MAX_BODY_BYTES).await?;
     let new = NewRelease::parse_json(&body)?;
     // Polls are the common case: they read and never write.
-    let (policy, max_attempts) = (state.policy, state.max_attempts);
+    let (policy, max_attempts) = (state.policies.resolve(&new.key).0, state.max_attempts);
     let key = new.key.clone();
     let (created, view) = state
         .db

@@ -90,6 +90,8 @@ pub fn enqueue<J: Job>(
 pub struct JobContext {
     pub db: Db,
     pub approvers: ApproversClient,
+    /// Where each project's approvers come from.
+    pub policies: Arc<crate::config::Policies>,
     pub mailer: Mailer,
     pub tokens: TokenKeys,
     /// Attempts given to the jobs that jobs enqueue.

@@ -34,10 +34,15 @@ impl Job for ProcessRelease {
             &release.release_id,
         )
         .map_err(|_| JobError::Permanent("the stored release key is not valid".to_owned()))?;
-        let approvers = ctx.approvers.fetch(&key).await.map_err(|e| match e {
-            FetchError::Transient(m) => JobError::Transient(m),
-            FetchError::Permanent(m) => JobError::Permanent(m),
-        })?;
+        let (_, source) = ctx.policies.resolve(&key);
+        let approvers = ctx
+            .approvers
+            .fetch(source, &key)
+            .await
+            .map_err(|e| match e {
+                FetchError::Transient(m) => JobError::Transient(m),
+                FetchError::Permanent(m) => JobError::Permanent(m),
+            })?;
         let now = db::now();
         let rows: Vec<NewApprovalRow> = approvers
             .iter()

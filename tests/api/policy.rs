@@ -16,6 +16,7 @@ both_backends!(
     a_requester_who_is_the_only_approver_fails_the_release,
     the_release_ttl_sets_the_deadline,
     a_bad_requester_is_refused,
+    projects_and_environments_have_policies_of_their_own,
 );
 
 const THREE: [&str; 3] = ["ana@example.com", "bruno@example.com", "carla@example.com"];
@@ -196,4 +197,91 @@ async fn a_bad_requester_is_refused(backend: Backend) {
         .await
         .unwrap();
     assert!(created["requested_for"].is_null());
+}
+
+async fn projects_and_environments_have_policies_of_their_own(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("greenlight.toml");
+    std::fs::write(
+        &path,
+        r#"
+        [projects.devx]
+        required_approvals = 2
+        approvers = "Ana <ana@example.com>, bruno@example.com, carla@example.com"
+
+        [projects.devx.environments.Staging]
+        required_approvals = 1
+        release_ttl = "4h"
+        "#,
+    )
+    .unwrap();
+    let config = path.display().to_string();
+    // The global source (the approvers API) names two other people.
+    let app = app_with(
+        backend,
+        &[("GREENLIGHT_CONFIG", config.as_str())],
+        &["dora@example.com", "ed@example.com"],
+    )
+    .await;
+    let production: Value = app
+        .post_release(&release_body("p1"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut staging_body = release_body("p1");
+    staging_body["Environment"] = json!("staging");
+    let staging: Value = app.post_release(&staging_body).await.json().await.unwrap();
+    let mut other = release_body("p2");
+    other["TeamProject"] = json!("Other");
+    app.post_release(&other).await;
+    app.wait_for_mails(3 + 3 + 2).await;
+    assert_eq!(app.status("p1").await["required_approvals"], 2);
+    let staging_doc: Value = app
+        .client
+        .get(format!(
+            "{}/releases/Devx/p1?environment=staging",
+            app.address
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(staging_doc["required_approvals"], 1);
+    assert_eq!(
+        staging_doc["approvers"][0]["name"], "Ana",
+        "the project's own list"
+    );
+    let ttl = |doc: &Value| {
+        let at = |k: &str| chrono::DateTime::parse_from_rfc3339(doc[k].as_str().unwrap()).unwrap();
+        (at("expires_at") - at("created_at")).num_minutes()
+    };
+    assert_eq!(ttl(&staging), 240, "the environment's own time to live");
+    assert_eq!(ttl(&production), 72 * 60, "the global default");
+    let other_doc: Value = app
+        .client
+        .get(format!("{}/releases/Other/p2", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        other_doc["required_approvals"], 2,
+        "every approver, globally"
+    );
+    assert_eq!(other_doc["approvers"][0]["email"], "dora@example.com");
+    // The project's approvers API was not asked about Devx.
+    let asked: Vec<String> = app
+        .approvers
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().to_owned())
+        .collect();
+    assert_eq!(asked, ["/approvers/Other/p2"]);
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use greenlight::approvers::ApproversClient;
-use greenlight::config::{ApproversSource, QueueSettings, Settings};
+use greenlight::config::{QueueSettings, Settings};
 use greenlight::db::jobs::RunAt;
 use greenlight::db::models::NewReleaseRow;
 use greenlight::db::{self, ConnOptions, Db};
@@ -185,7 +185,8 @@ impl Harness {
         let settings = Settings::from_lookup(|_| None).unwrap();
         let ctx = Arc::new(JobContext {
             db: handle.clone(),
-            approvers: ApproversClient::new(ApproversSource::None, Duration::from_secs(1)).unwrap(),
+            approvers: ApproversClient::new(Duration::from_secs(1)).unwrap(),
+            policies: Arc::new(settings.policies.clone()),
             mailer: Mailer::new(&settings).unwrap(),
             tokens: TokenKeys::new(b"runner-test-secret-runner-test-secret"),
             max_attempts: 3,

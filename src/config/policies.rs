@@ -1,0 +1,311 @@
+//! Policies per project and environment, from `greenlight.toml`:
+//!
+//! ```toml
+//! [projects.Devx]
+//! required_approvals = 2
+//! approvers = "Ana <ana@example.com>, bruno@example.com, carla@example.com"
+//!
+//! [projects.Devx.environments.staging]
+//! required_approvals = 1
+//! release_ttl = "4h"
+//! ```
+//!
+//! Looked up from the most specific to the least, key by key: project and
+//! environment, project, global. Project and environment names match
+//! case-insensitively, as releases do. A wrong value fails at start, naming
+//! the key and the project.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use super::{ApproversSource, ConfigError};
+use crate::domain::approver;
+use crate::domain::policy::parse_duration;
+use crate::domain::release::fold;
+use crate::domain::{Policy, ReleaseKey};
+
+/// One table's keys as written; every one optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Table {
+    required_approvals: Option<toml::Value>,
+    approvers: Option<String>,
+    approvers_url: Option<String>,
+    release_ttl: Option<String>,
+    requester_can_approve: Option<bool>,
+    /// Policy keys of DESIGN.md that this version takes globally only.
+    approval_mode: Option<toml::Value>,
+    reminder_after: Option<toml::Value>,
+    webhook_url: Option<toml::Value>,
+    /// Only under a project.
+    environments: Option<HashMap<String, toml::Value>>,
+}
+
+/// What one table sets, checked.
+#[derive(Debug, Clone, Default)]
+struct Overrides {
+    /// `Some(None)`: every approver; `Some(Some(n))`: a quorum.
+    quorum: Option<Option<u32>>,
+    approvers: Option<ApproversSource>,
+    release_ttl: Option<chrono::Duration>,
+    requester_can_approve: Option<bool>,
+}
+
+impl Overrides {
+    fn apply<'a>(&'a self, policy: &mut Policy, approvers: &mut &'a ApproversSource) {
+        if let Some(quorum) = self.quorum {
+            policy.quorum = quorum;
+        }
+        if let Some(ttl) = self.release_ttl {
+            policy.release_ttl = ttl;
+        }
+        if let Some(allowed) = self.requester_can_approve {
+            policy.requester_can_approve = allowed;
+        }
+        if let Some(source) = &self.approvers {
+            *approvers = source;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct ProjectPolicy {
+    overrides: Overrides,
+    environments: HashMap<String, Overrides>,
+}
+
+/// The global policy and approvers, with what projects and environments
+/// set over them.
+#[derive(Debug, Clone)]
+pub struct Policies {
+    global: Policy,
+    global_approvers: ApproversSource,
+    projects: HashMap<String, ProjectPolicy>,
+}
+
+impl Policies {
+    pub fn global(policy: Policy, approvers: ApproversSource) -> Self {
+        Self {
+            global: policy,
+            global_approvers: approvers,
+            projects: HashMap::new(),
+        }
+    }
+
+    /// Reads the `[projects]` table of `greenlight.toml`.
+    pub fn with_projects(mut self, projects: &toml::Table) -> Result<Self, ConfigError> {
+        for (name, value) in projects {
+            let at = format!("projects.{name}");
+            let table = table_of(&at, value.clone())?;
+            let mut environments = HashMap::new();
+            for (env, value) in table.environments.clone().unwrap_or_default() {
+                let at = format!("{at}.environments.{env}");
+                let env_table = table_of(&at, value)?;
+                if env_table.environments.is_some() {
+                    return Err(ConfigError(format!(
+                        "{at}.environments: environments are set under a project only"
+                    )));
+                }
+                if environments
+                    .insert(fold(&env), overrides(&at, &env_table)?)
+                    .is_some()
+                {
+                    return Err(ConfigError(format!(
+                        "{at}: the environment is set twice (names match case-insensitively)"
+                    )));
+                }
+            }
+            let project = ProjectPolicy {
+                overrides: overrides(&at, &table)?,
+                environments,
+            };
+            if self.projects.insert(fold(name), project).is_some() {
+                return Err(ConfigError(format!(
+                    "{at}: the project is set twice (names match case-insensitively)"
+                )));
+            }
+        }
+        Ok(self)
+    }
+
+    /// The policy and the approvers source of a release.
+    pub fn resolve(&self, key: &ReleaseKey) -> (Policy, &ApproversSource) {
+        let mut policy = self.global;
+        let mut approvers = &self.global_approvers;
+        if let Some(project) = self.projects.get(&key.team_project_key()) {
+            project.overrides.apply(&mut policy, &mut approvers);
+            if let Some(env) = project.environments.get(&key.environment_key()) {
+                env.apply(&mut policy, &mut approvers);
+            }
+        }
+        (policy, approvers)
+    }
+
+    /// How many projects have a policy of their own (for the start log).
+    pub fn project_count(&self) -> usize {
+        self.projects.len()
+    }
+}
+
+fn table_of(at: &str, value: toml::Value) -> Result<Table, ConfigError> {
+    if !value.is_table() {
+        return Err(ConfigError(format!("{at} must be a table")));
+    }
+    value
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError(format!("{at}: {}", e.message())))
+}
+
+fn overrides(at: &str, table: &Table) -> Result<Overrides, ConfigError> {
+    for (key, set) in [
+        ("approval_mode", table.approval_mode.is_some()),
+        ("reminder_after", table.reminder_after.is_some()),
+        ("webhook_url", table.webhook_url.is_some()),
+    ] {
+        if set {
+            return Err(ConfigError(format!(
+                "{at}.{key}: not settable per project or environment in this version; \
+                 set GREENLIGHT_{} globally",
+                key.to_ascii_uppercase()
+            )));
+        }
+    }
+    let quorum = match &table.required_approvals {
+        None => None,
+        Some(toml::Value::String(s)) if s.eq_ignore_ascii_case("all") => Some(None),
+        Some(toml::Value::Integer(n)) if *n >= 1 && *n <= i64::from(u32::MAX) => {
+            Some(Some(*n as u32))
+        }
+        Some(other) => {
+            return Err(ConfigError(format!(
+                "{at}.required_approvals must be \"all\" or a number of at least 1, got {other:?}"
+            )))
+        }
+    };
+    let approvers = match (&table.approvers_url, &table.approvers) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError(format!(
+                "{at}: give approvers or approvers_url, not both"
+            )))
+        }
+        (Some(url), None) => {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError(format!(
+                    "{at}.approvers_url must be an http(s) URL"
+                )));
+            }
+            Some(ApproversSource::Http(url.clone()))
+        }
+        (None, Some(list)) => Some(ApproversSource::Static(
+            approver::parse_list(list).map_err(|e| ConfigError(format!("{at}.approvers: {e}")))?,
+        )),
+        (None, None) => None,
+    };
+    let release_ttl = table
+        .release_ttl
+        .as_deref()
+        .map(|t| parse_duration(t).map_err(|e| ConfigError(format!("{at}.release_ttl: {e}"))))
+        .transpose()?;
+    Ok(Overrides {
+        quorum,
+        approvers,
+        release_ttl,
+        requester_can_approve: table.requester_can_approve,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policies(text: &str) -> Result<Policies, ConfigError> {
+        let file: toml::Table = text.parse().unwrap();
+        let projects = file
+            .get("projects")
+            .and_then(|p| p.as_table())
+            .cloned()
+            .unwrap_or_default();
+        Policies::global(Policy::default(), ApproversSource::None).with_projects(&projects)
+    }
+
+    fn key(project: &str, env: Option<&str>) -> ReleaseKey {
+        ReleaseKey::parse(project, env, "1").unwrap()
+    }
+
+    #[test]
+    fn the_most_specific_table_wins_key_by_key() {
+        let p = policies(
+            r#"
+            [projects.Devx]
+            required_approvals = 2
+            approvers = "ana@example.com, bruno@example.com, carla@example.com"
+            requester_can_approve = true
+            [projects.Devx.environments.Staging]
+            required_approvals = 1
+            release_ttl = "4h"
+            "#,
+        )
+        .unwrap();
+        let (prod, source) = p.resolve(&key("devx", None));
+        assert_eq!(prod.quorum, Some(2));
+        assert!(prod.requester_can_approve);
+        assert_eq!(prod.release_ttl, Policy::default().release_ttl);
+        assert!(matches!(source, ApproversSource::Static(l) if l.len() == 3));
+        let (staging, source) = p.resolve(&key("DEVX", Some("staging")));
+        assert_eq!(staging.quorum, Some(1));
+        assert_eq!(staging.release_ttl, chrono::Duration::hours(4));
+        assert!(staging.requester_can_approve, "inherited from the project");
+        assert!(matches!(source, ApproversSource::Static(l) if l.len() == 3));
+        let (other, source) = p.resolve(&key("Other", None));
+        assert_eq!(other, Policy::default());
+        assert!(matches!(source, ApproversSource::None));
+    }
+
+    #[test]
+    fn wrong_values_name_the_key_and_the_project() {
+        for (text, expected) in [
+            (
+                "[projects.Devx]\nrequired_approvals = 0",
+                "projects.Devx.required_approvals",
+            ),
+            (
+                "[projects.Devx]\nrequired_approvals = \"most\"",
+                "projects.Devx.required_approvals",
+            ),
+            (
+                "[projects.Devx]\nrelease_ttl = \"soon\"",
+                "projects.Devx.release_ttl",
+            ),
+            (
+                "[projects.Devx]\napprovers = \"nobody\"",
+                "projects.Devx.approvers",
+            ),
+            (
+                "[projects.Devx]\napprovers_url = \"ftp://x\"",
+                "projects.Devx.approvers_url",
+            ),
+            (
+                "[projects.Devx]\napprovals = 2",
+                "projects.Devx: unknown field `approvals`",
+            ),
+            (
+                "[projects.Devx.environments.qa]\nrelease_ttl = 5",
+                "projects.Devx.environments.qa",
+            ),
+            (
+                "[projects.Devx]\napprovers = \"a@b.c\"\napprovers_url = \"http://x\"",
+                "not both",
+            ),
+            ("[projects]\nDevx = 3", "projects.Devx must be a table"),
+            ("[projects.Devx]\n[projects.devx]", "set twice"),
+            (
+                "[projects.Devx]\napproval_mode = \"confirm\"",
+                "GREENLIGHT_APPROVAL_MODE globally",
+            ),
+        ] {
+            let err = policies(text).unwrap_err().to_string();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+    }
+}
