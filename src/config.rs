@@ -311,10 +311,19 @@ fn policy(get: &impl Fn(&str) -> Option<String>) -> Result<Policy, ConfigError> 
         }
         (None, None) => defaults.release_ttl,
     };
+    let reminder_after = match get("GREENLIGHT_REMINDER_AFTER") {
+        None => None,
+        Some(v) if v.eq_ignore_ascii_case("off") => None,
+        Some(v) => Some(
+            crate::domain::policy::parse_duration(&v)
+                .map_err(|e| ConfigError(format!("GREENLIGHT_REMINDER_AFTER: {e}")))?,
+        ),
+    };
     Ok(Policy {
         quorum,
         requester_can_approve,
         release_ttl,
+        reminder_after,
     })
 }
 
@@ -501,6 +510,7 @@ mod tests {
             ("GREENLIGHT_REQUIRED_APPROVALS", "most"),
             ("GREENLIGHT_REQUESTER_CAN_APPROVE", "yes"),
             ("GREENLIGHT_RELEASE_TTL", "3 days"),
+            ("GREENLIGHT_REMINDER_AFTER", "tomorrow"),
             ("GREENLIGHT_DECISION_TIMEOUT_HOURS", "0"),
             ("GREENLIGHT_SQLITE_SYNCHRONOUS", "off"),
         ] {

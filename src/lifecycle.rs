@@ -14,7 +14,10 @@ use crate::db::{jobs as queue, releases, DbConnection};
 use crate::domain::policy::{decide, required_approvals, Decision, Policy, ReleaseStatus, Tally};
 use crate::domain::EventKind;
 use crate::domain::{NewRelease, ReleaseKey};
-use crate::jobs::{self, Claim, ExpireRelease, Job, ProcessRelease, SendApprovalEmail};
+use crate::jobs::{
+    self, Claim, ExpireRelease, Job, ProcessRelease, RemindApprovers, SendApprovalEmail,
+    SendReminder,
+};
 use queue::RunAt;
 
 /// Appends an event to the audit trail, inside the caller's transaction:
@@ -174,6 +177,18 @@ pub fn create(
             max_attempts,
             RunAt::Now,
         )?;
+        if let Some(after) = policy.reminder_after {
+            // Fixed now, by the job's due time: a change of configuration
+            // never moves it. Pointless at or past the deadline.
+            if now + after < expires_at {
+                jobs::enqueue(
+                    conn,
+                    &RemindApprovers { release_pk: pk },
+                    max_attempts,
+                    RunAt::At(now + after),
+                )?;
+            }
+        }
         jobs::enqueue(
             conn,
             &ExpireRelease { release_pk: pk },
@@ -287,6 +302,66 @@ pub fn email_sent(
     })
 }
 
+/// At a release's reminder time: one reminder job per approver who has
+/// not decided (nor been reminded), in the transaction that completes the
+/// scheduled job. `None` if the claim was lost.
+pub fn queue_reminders(
+    conn: &mut DbConnection,
+    claim: &Claim,
+    release_pk: i64,
+    max_attempts: i32,
+) -> QueryResult<Option<usize>> {
+    conn.transaction(|conn| {
+        if !claim.complete(conn)? {
+            return Ok(None);
+        }
+        let release = releases::by_pk(conn, release_pk)?;
+        if release.status().is_decided() {
+            return Ok(Some(0));
+        }
+        let undecided: Vec<i64> = releases::approvals_of(conn, release_pk)?
+            .into_iter()
+            .filter(|a| a.decision.is_none() && a.reminded_at.is_none())
+            .map(|a| a.id)
+            .collect();
+        for approval_pk in &undecided {
+            jobs::enqueue(
+                conn,
+                &SendReminder {
+                    release_pk,
+                    approval_pk: *approval_pk,
+                },
+                max_attempts,
+                RunAt::Now,
+            )?;
+        }
+        Ok(Some(undecided.len()))
+    })
+}
+
+/// Records that an approver was reminded (once), and completes the job.
+pub fn reminder_sent(
+    conn: &mut DbConnection,
+    claim: &Claim,
+    approval: &Approval,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        if releases::mark_reminded(conn, approval.id, now)? {
+            record(
+                conn,
+                approval.release_pk,
+                now,
+                EventKind::ReminderSent,
+                None,
+                serde_json::json!({"to": approval.email}),
+            )?;
+        }
+        claim.complete(conn)?;
+        Ok(())
+    })
+}
+
 /// An approval email could not be sent, for good: recorded, and the
 /// release fails with `reason`. Runs inside the transaction that buries
 /// the job.
@@ -326,8 +401,15 @@ fn settle(
         };
         record(conn, release_pk, at, kind, None, detail)?;
     }
-    if status != ReleaseStatus::Expired {
-        queue::cancel(conn, ExpireRelease::KIND, release_pk)?;
+    // What was scheduled for a pending release is pointless now.
+    for kind in [
+        ExpireRelease::KIND,
+        RemindApprovers::KIND,
+        SendReminder::KIND,
+    ] {
+        if !(kind == ExpireRelease::KIND && status == ReleaseStatus::Expired) {
+            queue::cancel(conn, kind, release_pk)?;
+        }
     }
     Ok(true)
 }

@@ -36,6 +36,8 @@ pub struct ApprovalEmail {
     pub message_id: String,
     /// Names the outbox file; stable across retries too.
     pub file_stem: String,
+    /// The request itself, or its one reminder (its own templates).
+    pub reminder: bool,
 }
 
 #[derive(Template)]
@@ -50,6 +52,24 @@ struct TextBody<'a> {
 #[derive(Template)]
 #[template(path = "email/approval_request.html")]
 struct HtmlBody<'a> {
+    e: &'a ApprovalEmail,
+    approve_url: &'a str,
+    reject_url: &'a str,
+    expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/approval_reminder.txt")]
+struct ReminderText<'a> {
+    e: &'a ApprovalEmail,
+    approve_url: &'a str,
+    reject_url: &'a str,
+    expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/approval_reminder.html")]
+struct ReminderHtml<'a> {
     e: &'a ApprovalEmail,
     approve_url: &'a str,
     reject_url: &'a str,
@@ -178,30 +198,58 @@ impl Mailer {
         let approve_url = self.approval_link(&email.token);
         let reject_url = format!("{approve_url}&decision=reject");
         let expires = email.expires_at.format("%Y-%m-%d %H:%M UTC").to_string();
-        let text = TextBody {
-            e: email,
-            approve_url: &approve_url,
-            reject_url: &reject_url,
-            expires: expires.clone(),
-        }
-        .render()
-        .map_err(|e| MailError::Permanent(format!("rendering the text email: {e}")))?;
-        let html = HtmlBody {
-            e: email,
-            approve_url: &approve_url,
-            reject_url: &reject_url,
-            expires,
-        }
-        .render()
-        .map_err(|e| MailError::Permanent(format!("rendering the HTML email: {e}")))?;
+        let (approve, reject) = (approve_url.as_str(), reject_url.as_str());
+        let rendered = if email.reminder {
+            ReminderText {
+                e: email,
+                approve_url: approve,
+                reject_url: reject,
+                expires: expires.clone(),
+            }
+            .render()
+            .and_then(|text| {
+                ReminderHtml {
+                    e: email,
+                    approve_url: approve,
+                    reject_url: reject,
+                    expires,
+                }
+                .render()
+                .map(|html| (text, html))
+            })
+        } else {
+            TextBody {
+                e: email,
+                approve_url: approve,
+                reject_url: reject,
+                expires: expires.clone(),
+            }
+            .render()
+            .and_then(|text| {
+                HtmlBody {
+                    e: email,
+                    approve_url: approve,
+                    reject_url: reject,
+                    expires,
+                }
+                .render()
+                .map(|html| (text, html))
+            })
+        };
+        let (text, html) =
+            rendered.map_err(|e| MailError::Permanent(format!("rendering the email: {e}")))?;
         // lettre encodes header values (RFC 2047), and release names cannot
         // hold line breaks (see domain::release), so no header injection.
         Message::builder()
             .from(self.from.clone())
             .to(email.to.clone())
             .subject(format!(
-                "Approval requested: {} [{}] ({} #{})",
-                email.release_name, email.environment, email.team_project, email.release_id
+                "{}Approval requested: {} [{}] ({} #{})",
+                if email.reminder { "Reminder: " } else { "" },
+                email.release_name,
+                email.environment,
+                email.team_project,
+                email.release_id
             ))
             .message_id(Some(email.message_id.clone()))
             .multipart(MultiPart::alternative_plain_html(text, html))

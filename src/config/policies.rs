@@ -35,8 +35,8 @@ struct Table {
     release_ttl: Option<String>,
     requester_can_approve: Option<bool>,
     /// Policy keys of DESIGN.md that this version takes globally only.
+    reminder_after: Option<String>,
     approval_mode: Option<toml::Value>,
-    reminder_after: Option<toml::Value>,
     webhook_url: Option<toml::Value>,
     /// Only under a project.
     environments: Option<HashMap<String, toml::Value>>,
@@ -50,6 +50,8 @@ struct Overrides {
     approvers: Option<ApproversSource>,
     release_ttl: Option<chrono::Duration>,
     requester_can_approve: Option<bool>,
+    /// `Some(None)`: "off", over a global reminder.
+    reminder_after: Option<Option<chrono::Duration>>,
 }
 
 impl Overrides {
@@ -62,6 +64,9 @@ impl Overrides {
         }
         if let Some(allowed) = self.requester_can_approve {
             policy.requester_can_approve = allowed;
+        }
+        if let Some(after) = self.reminder_after {
+            policy.reminder_after = after;
         }
         if let Some(source) = &self.approvers {
             *approvers = source;
@@ -160,7 +165,6 @@ fn table_of(at: &str, value: toml::Value) -> Result<Table, ConfigError> {
 fn overrides(at: &str, table: &Table) -> Result<Overrides, ConfigError> {
     for (key, set) in [
         ("approval_mode", table.approval_mode.is_some()),
-        ("reminder_after", table.reminder_after.is_some()),
         ("webhook_url", table.webhook_url.is_some()),
     ] {
         if set {
@@ -207,11 +211,21 @@ fn overrides(at: &str, table: &Table) -> Result<Overrides, ConfigError> {
         .as_deref()
         .map(|t| parse_duration(t).map_err(|e| ConfigError(format!("{at}.release_ttl: {e}"))))
         .transpose()?;
+    let reminder_after = match table.reminder_after.as_deref() {
+        None => None,
+        Some(off) if off.eq_ignore_ascii_case("off") => Some(None),
+        Some(after) => {
+            Some(Some(parse_duration(after).map_err(|e| {
+                ConfigError(format!("{at}.reminder_after: {e}"))
+            })?))
+        }
+    };
     Ok(Overrides {
         quorum,
         approvers,
         release_ttl,
         requester_can_approve: table.requester_can_approve,
+        reminder_after,
     })
 }
 

@@ -66,6 +66,7 @@ pub struct Approval {
     pub decided_at: Option<NaiveDateTime>,
     pub email_sent_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+    pub reminded_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Insertable)]

@@ -216,6 +216,21 @@ pub fn settle(
     Ok(n == 1)
 }
 
+/// Records that an approver was reminded (once). False if they were
+/// already.
+pub fn mark_reminded(
+    conn: &mut DbConnection,
+    approval_pk: i64,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let n = diesel::update(approvals::table)
+        .filter(approvals::id.eq(approval_pk))
+        .filter(approvals::reminded_at.is_null())
+        .set(approvals::reminded_at.eq(now))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
 /// Records that the mail server accepted an approval email (once). False
 /// if it was recorded already.
 pub fn mark_email_sent(

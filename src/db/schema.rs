@@ -36,6 +36,7 @@ diesel::table! {
         decided_at -> Nullable<Timestamp>,
         email_sent_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        reminded_at -> Nullable<Timestamp>,
     }
 }
 

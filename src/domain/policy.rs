@@ -146,6 +146,9 @@ pub struct Policy {
     pub requester_can_approve: bool,
     /// How long approvers have to decide.
     pub release_ttl: chrono::Duration,
+    /// When undecided approvers get one reminder, after the release was
+    /// created; `None`: never.
+    pub reminder_after: Option<chrono::Duration>,
 }
 
 impl Default for Policy {
@@ -154,6 +157,7 @@ impl Default for Policy {
             quorum: None,
             requester_can_approve: false,
             release_ttl: chrono::Duration::hours(72),
+            reminder_after: None,
         }
     }
 }

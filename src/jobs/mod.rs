@@ -6,8 +6,10 @@
 
 mod expire_release;
 mod process_release;
+mod remind_approvers;
 pub mod runner;
 mod send_approval_email;
+mod send_reminder;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,8 +26,10 @@ use crate::token::TokenKeys;
 
 pub use expire_release::ExpireRelease;
 pub use process_release::ProcessRelease;
+pub use remind_approvers::RemindApprovers;
 pub use runner::{Registry, Runner};
 pub use send_approval_email::SendApprovalEmail;
+pub use send_reminder::SendReminder;
 
 /// A kind of background work.
 pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -63,6 +67,8 @@ pub fn registry() -> Registry {
         .register::<ProcessRelease>()
         .register::<SendApprovalEmail>()
         .register::<ExpireRelease>()
+        .register::<RemindApprovers>()
+        .register::<SendReminder>()
 }
 
 /// Stores a job (inside the caller's transaction).

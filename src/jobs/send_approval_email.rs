@@ -6,6 +6,7 @@ use lettre::message::Mailbox;
 use serde::{Deserialize, Serialize};
 
 use super::{Claim, Job, JobContext, JobError};
+use crate::db::models::{Approval, Release};
 use crate::db::{self, releases, DbConnection};
 use crate::lifecycle;
 use crate::mailer::{ApprovalEmail, MailError};
@@ -39,38 +40,10 @@ impl Job for SendApprovalEmail {
         if approval.email_sent_at.is_some() || release.status().is_decided() || deadline_passed {
             return Ok(());
         }
-        let claims = ApprovalClaims::new(
-            &approval.email,
-            &release.team_project,
-            &release.release_id,
-            &approval.token_id,
-            approval.created_at,
-            approval.token_expires_at,
-        );
-        let address = approval
-            .email
-            .parse()
-            .map_err(|e| JobError::Permanent(format!("stored approver email is not valid: {e}")))?;
-        let email = ApprovalEmail {
-            to: Mailbox::new(approval.name.clone(), address),
-            release_name: release.release_name.clone(),
-            release_id: release.release_id.clone(),
-            team_project: release.team_project.clone(),
-            environment: release.environment.clone(),
-            token: ctx.tokens.mint(&claims),
-            expires_at: approval.token_expires_at.and_utc(),
-            message_id: format!(
-                "<approval-{}-{}@greenlight>",
-                approval.id, approval.token_id
-            ),
-            file_stem: format!("release-{}-approval-{}", release.id, approval.id),
-        };
+        let email = approval_email(ctx, &release, &approval, false)?;
         // A worker whose lease was taken over must not send a second copy.
         claim.ensure_held(&ctx.db).await?;
-        ctx.mailer.send(&email).await.map_err(|e| match e {
-            MailError::Transient(m) => JobError::Transient(format!("{}: {m}", approval.email)),
-            MailError::Permanent(m) => JobError::Permanent(format!("{}: {m}", approval.email)),
-        })?;
+        send(ctx, &email, &approval).await?;
         tracing::info!(
             approval = approval.id,
             "approval email accepted by the mail server"
@@ -107,4 +80,52 @@ impl Job for SendApprovalEmail {
         lifecycle::email_failed(conn, &approval, &reason, db::now())?;
         Ok(())
     }
+}
+
+/// The email of one approval request (or its reminder): the token is
+/// re-minted (signing is deterministic), the Message-ID stable across
+/// retries.
+pub(super) fn approval_email(
+    ctx: &JobContext,
+    release: &Release,
+    approval: &Approval,
+    reminder: bool,
+) -> Result<ApprovalEmail, JobError> {
+    let claims = ApprovalClaims::new(
+        &approval.email,
+        &release.team_project,
+        &release.release_id,
+        &approval.token_id,
+        approval.created_at,
+        approval.token_expires_at,
+    );
+    let address = approval
+        .email
+        .parse()
+        .map_err(|e| JobError::Permanent(format!("stored approver email is not valid: {e}")))?;
+    let what = if reminder { "reminder" } else { "approval" };
+    Ok(ApprovalEmail {
+        to: Mailbox::new(approval.name.clone(), address),
+        release_name: release.release_name.clone(),
+        release_id: release.release_id.clone(),
+        team_project: release.team_project.clone(),
+        environment: release.environment.clone(),
+        token: ctx.tokens.mint(&claims),
+        expires_at: approval.token_expires_at.and_utc(),
+        message_id: format!("<{what}-{}-{}@greenlight>", approval.id, approval.token_id),
+        file_stem: format!("release-{}-{what}-{}", release.id, approval.id),
+        reminder,
+    })
+}
+
+/// Sends it, the approver named in any error.
+pub(super) async fn send(
+    ctx: &JobContext,
+    email: &ApprovalEmail,
+    approval: &Approval,
+) -> Result<(), JobError> {
+    ctx.mailer.send(email).await.map_err(|e| match e {
+        MailError::Transient(m) => JobError::Transient(format!("{}: {m}", approval.email)),
+        MailError::Permanent(m) => JobError::Permanent(format!("{}: {m}", approval.email)),
+    })
 }

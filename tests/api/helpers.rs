@@ -20,10 +20,10 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub const PUBLIC_URL: &str = "http://greenlight.test";
 
-/// Jobs that still have work to do: every queued job but the scheduled
-/// expiries of pending releases, which wait for their deadline.
-pub const WORK_QUEUED: &str =
-    "SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND kind <> 'expire_release'";
+/// Jobs that still have work to do: every queued job but what a pending
+/// release schedules for later (its expiry, its reminder).
+pub const WORK_QUEUED: &str = "SELECT COUNT(*) FROM jobs WHERE state = 'queued' \
+     AND kind NOT IN ('expire_release', 'remind_approvers')";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

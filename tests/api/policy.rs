@@ -17,6 +17,7 @@ both_backends!(
     the_release_ttl_sets_the_deadline,
     a_bad_requester_is_refused,
     projects_and_environments_have_policies_of_their_own,
+    undecided_approvers_get_one_reminder,
 );
 
 const THREE: [&str; 3] = ["ana@example.com", "bruno@example.com", "carla@example.com"];
@@ -284,4 +285,86 @@ async fn projects_and_environments_have_policies_of_their_own(backend: Backend) 
         .map(|r| r.url.path().to_owned())
         .collect();
     assert_eq!(asked, ["/approvers/Other/p2"]);
+}
+
+async fn undecided_approvers_get_one_reminder(backend: Backend) {
+    let app = app_with(
+        backend,
+        &[("GREENLIGHT_REMINDER_AFTER", "24h")],
+        &THREE[..2],
+    )
+    .await;
+    app.post_release(&release_body("m1")).await;
+    let mails = app.wait_for_mails(2).await;
+    let ana = mails.iter().find(|m| m.to == "ana@example.com").unwrap();
+    assert_eq!(app.approve(&ana.token()).await.status(), 200);
+    assert_eq!(
+        app.db
+            .count("SELECT COUNT(*) FROM jobs WHERE kind = 'remind_approvers'"),
+        1,
+        "scheduled at creation"
+    );
+    // A day passes (the scheduled job is moved, not waited for).
+    app.db
+        .execute("UPDATE jobs SET run_at = '2000-01-01 00:00:00' WHERE kind = 'remind_approvers'");
+    let mails = app.wait_for_mails(3).await;
+    app.wait_for_idle_queue().await;
+    let reminders: Vec<_> = mails
+        .iter()
+        .filter(|m| m.subject.starts_with("Reminder: "))
+        .collect();
+    assert_eq!(
+        reminders.len(),
+        1,
+        "one reminder, to the one who has not decided"
+    );
+    assert_eq!(reminders[0].to, "bruno@example.com");
+    assert!(reminders[0].text.contains("A reminder"));
+    assert!(reminders[0].html.contains("A reminder"));
+    // Its link works like the first one's.
+    assert_eq!(
+        reminders[0].token(),
+        mails
+            .iter()
+            .find(|m| m.to == "bruno@example.com" && !m.subject.starts_with("Reminder"))
+            .unwrap()
+            .token()
+    );
+    let reminded: Vec<Value> = events(&app, "m1")
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "reminder.sent")
+        .collect();
+    assert_eq!(reminded.len(), 1);
+    assert_eq!(reminded[0]["detail"]["to"], "bruno@example.com");
+    // Once: another reminder round finds nobody left to remind.
+    app.db.execute(
+        "INSERT INTO jobs (kind, release_pk, payload, max_attempts, run_at, created_at) \
+         SELECT 'remind_approvers', id, '{\"release_pk\":' || id || '}', 3, \
+                '2000-01-01 00:00:00', '2000-01-01 00:00:00' FROM releases",
+    );
+    let mut rounds_left = 200;
+    while app
+        .db
+        .count("SELECT COUNT(*) FROM jobs WHERE kind = 'remind_approvers'")
+        > 0
+    {
+        rounds_left -= 1;
+        assert!(
+            rounds_left > 0,
+            "the second round never ran: {}",
+            app.db.dump_jobs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.wait_for_idle_queue().await;
+    assert_eq!(app.smtp.mails().len(), 3, "no second reminder");
+    // Decided: nothing scheduled is left.
+    app.approve(&reminders[0].token()).await;
+    assert_eq!(
+        app.db.count("SELECT COUNT(*) FROM jobs"),
+        0,
+        "{}",
+        app.db.dump_jobs()
+    );
 }

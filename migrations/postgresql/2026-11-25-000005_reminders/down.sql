@@ -1,0 +1,1 @@
+ALTER TABLE approvals DROP COLUMN reminded_at;

@@ -1,0 +1,40 @@
+//! At a release's reminder time: one reminder job per approver who has
+//! not decided yet.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Claim, Job, JobContext, JobError};
+use crate::lifecycle;
+
+/// Scheduled at creation, when the release's policy has `reminder_after`;
+/// deleted when the release is decided first.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RemindApprovers {
+    pub release_pk: i64,
+}
+
+impl Job for RemindApprovers {
+    const KIND: &'static str = "remind_approvers";
+
+    fn release_pk(&self) -> i64 {
+        self.release_pk
+    }
+
+    async fn run(&self, ctx: &JobContext, claim: &Claim) -> Result<(), JobError> {
+        let (pk, claim, max_attempts) = (self.release_pk, claim.clone(), ctx.max_attempts);
+        let queued = ctx
+            .db
+            .write(move |c| Ok(lifecycle::queue_reminders(c, &claim, pk, max_attempts)?))
+            .await?;
+        match queued {
+            Some(n) => {
+                if n > 0 {
+                    tracing::info!(release = pk, reminders = n, "reminders queued");
+                    ctx.wake.notify_one();
+                }
+                Ok(())
+            }
+            None => Err(JobError::LeaseLost),
+        }
+    }
+}

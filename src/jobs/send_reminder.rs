@@ -1,0 +1,57 @@
+//! Send one undecided approver their one reminder.
+
+use serde::{Deserialize, Serialize};
+
+use super::send_approval_email::{approval_email, send};
+use super::{Claim, Job, JobContext, JobError};
+use crate::db::{self, releases};
+use crate::lifecycle;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SendReminder {
+    pub release_pk: i64,
+    pub approval_pk: i64,
+}
+
+impl Job for SendReminder {
+    const KIND: &'static str = "send_reminder";
+
+    fn release_pk(&self) -> i64 {
+        self.release_pk
+    }
+
+    async fn run(&self, ctx: &JobContext, claim: &Claim) -> Result<(), JobError> {
+        let (release_pk, approval_pk) = (self.release_pk, self.approval_pk);
+        let (release, approval) = ctx
+            .db
+            .read(move |c| {
+                Ok((
+                    releases::by_pk(c, release_pk)?,
+                    releases::approval_by_pk(c, approval_pk)?,
+                ))
+            })
+            .await?;
+        let pointless = release.status().is_decided()
+            || db::now() >= release.expires_at
+            || approval.decision.is_some()
+            || approval.reminded_at.is_some();
+        if pointless {
+            return Ok(());
+        }
+        if approval.email_sent_at.is_none() {
+            // A reminder of an email that has not gone out (the mail server
+            // is down, say) would come first: wait for it.
+            return Err(JobError::Transient(
+                "the approval email has not been sent yet".to_owned(),
+            ));
+        }
+        let email = approval_email(ctx, &release, &approval, true)?;
+        claim.ensure_held(&ctx.db).await?;
+        send(ctx, &email, &approval).await?;
+        let claim = claim.clone();
+        ctx.db
+            .write(move |c| Ok(lifecycle::reminder_sent(c, &claim, &approval, db::now())?))
+            .await?;
+        Ok(())
+    }
+}
