@@ -23,10 +23,47 @@ pub enum PageForm {
 struct ReleasePage<'a> {
     message: &'a str,
     doc: &'a StatusDocument,
-    approver: &'a str,
+    /// "1 of 2 approvals needed", "every approver must approve".
+    quorum: String,
+    requested: String,
+    expires: String,
+    decided: Option<String>,
+    approvers: Vec<ApproverLine<'a>>,
     show_confirm: bool,
     show_reject: bool,
     token: &'a str,
+}
+
+/// One approver as the page shows them: by name when known.
+struct ApproverLine<'a> {
+    name: Option<&'a str>,
+    email: &'a str,
+    you: bool,
+    decision: &'a str,
+    when: Option<String>,
+    comment: Option<&'a str>,
+}
+
+/// A time as a person reads it, saying it is UTC: "23 Nov 2026, 10:15 UTC".
+fn humane(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| t.format("%-d %b %Y, %H:%M UTC").to_string())
+        .unwrap_or_else(|_| rfc3339.to_owned())
+}
+
+fn quorum(doc: &StatusDocument) -> String {
+    match doc.required_approvals {
+        None => "waiting for the list of approvers".to_owned(),
+        Some(required) if required as usize == doc.approvers.len() && required > 1 => format!(
+            "{} of {required} approvals: every approver must approve",
+            doc.approvals
+        ),
+        Some(required) => format!(
+            "{} of {required} approval{} needed",
+            doc.approvals,
+            if required == 1 { "" } else { "s" }
+        ),
+    }
 }
 
 #[derive(Template)]
@@ -60,7 +97,22 @@ pub fn release_page(
     let page = ReleasePage {
         message,
         doc,
-        approver,
+        quorum: quorum(doc),
+        requested: humane(&doc.created_at),
+        expires: humane(&doc.expires_at),
+        decided: doc.decided_at.as_deref().map(humane),
+        approvers: doc
+            .approvers
+            .iter()
+            .map(|a| ApproverLine {
+                name: a.name.as_deref(),
+                email: &a.email,
+                you: a.email == approver,
+                decision: a.decision.as_deref().unwrap_or("waiting"),
+                when: a.decided_at.as_deref().map(humane),
+                comment: a.comment.as_deref(),
+            })
+            .collect(),
         show_confirm: form == PageForm::Confirm,
         show_reject: form == PageForm::Reject,
         token,
@@ -83,4 +135,15 @@ pub fn error_page(error: &ApiError) -> HttpResponse {
         );
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_as_people_read_them() {
+        assert_eq!(humane("2026-11-23T10:15:02Z"), "23 Nov 2026, 10:15 UTC");
+        assert_eq!(humane("not a time"), "not a time");
+    }
 }

@@ -16,6 +16,7 @@ both_backends!(
     whole_flow_ends_approved,
     emails_carry_the_release_link_and_token,
     browsers_get_a_page,
+    the_approvers_page_says_who_what_and_by_when,
     a_rejection_rejects_and_closes_the_release,
     head_on_a_link_records_nothing,
     a_known_release_answers_its_status,
@@ -153,6 +154,61 @@ async fn browsers_get_a_page(backend: Backend) {
         "{page}"
     );
     assert_eq!(app.status("5").await["approvals"], 1);
+}
+
+async fn the_approvers_page_says_who_what_and_by_when(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        |env| {
+            env.insert("GREENLIGHT_REQUIRED_APPROVALS".into(), "1".into());
+        },
+        false,
+    )
+    .await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"approvers": [
+                {"name": "Ana <b>Lima</b>", "email": "ana@example.com"},
+                {"name": "Bruno", "email": "bruno@example.com"}
+            ]})),
+        )
+        .mount(&app.approvers)
+        .await;
+    let mut body = release_body("p7");
+    body["Environment"] = json!("staging");
+    body["RequestedForEmail"] = json!("carla@example.com");
+    app.post_release(&body).await;
+    let mails = app.wait_for_mails(2).await;
+    let ana = mails.iter().find(|m| m.to == "ana@example.com").unwrap();
+    let page = app
+        .open_link(
+            &format!("{}&decision=reject", ana.approval_link()),
+            "text/html",
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "staging",
+        "carla@example.com",
+        "0 of 1 approval needed",
+        "Bruno",
+        "Ana &#60;b&#62;Lima&#60;/b&#62;",
+        " UTC",
+        "Decide by",
+    ] {
+        assert!(page.contains(expected), "{expected:?} missing from {page}");
+    }
+    assert!(!page.contains("<b>Lima"), "names are escaped");
+    assert!(
+        !page.contains("<table"),
+        "no table to overflow a phone's width"
+    );
+    assert!(
+        !page.contains("T10:") && !page.contains(":00Z"),
+        "no raw timestamps"
+    );
 }
 
 async fn a_rejection_rejects_and_closes_the_release(backend: Backend) {
