@@ -39,7 +39,11 @@ struct ApproverLine<'a> {
     name: Option<&'a str>,
     email: &'a str,
     you: bool,
+    /// "approved", "rejected", "waiting"; "no decision" once the release
+    /// was decided without them.
     decision: &'a str,
+    /// Its CSS class.
+    class: &'a str,
     when: Option<String>,
     comment: Option<&'a str>,
 }
@@ -104,13 +108,27 @@ pub fn release_page(
         approvers: doc
             .approvers
             .iter()
-            .map(|a| ApproverLine {
-                name: a.name.as_deref(),
-                email: &a.email,
-                you: a.email == approver,
-                decision: a.decision.as_deref().unwrap_or("waiting"),
-                when: a.decided_at.as_deref().map(humane),
-                comment: a.comment.as_deref(),
+            .map(|a| {
+                let decision = a.decision.as_deref().unwrap_or(
+                    if doc.status == crate::domain::ReleaseStatus::Pending {
+                        "waiting"
+                    } else {
+                        "no decision"
+                    },
+                );
+                ApproverLine {
+                    name: a.name.as_deref(),
+                    email: &a.email,
+                    you: a.email == approver,
+                    decision,
+                    class: if decision == "no decision" {
+                        "no-decision"
+                    } else {
+                        decision
+                    },
+                    when: a.decided_at.as_deref().map(humane),
+                    comment: a.comment.as_deref(),
+                }
             })
             .collect(),
         show_confirm: form == PageForm::Confirm,
