@@ -575,6 +575,21 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// The status document of a release of project Devx in `environment`.
+    pub async fn status_in(&self, release_id: &str, environment: &str) -> Value {
+        let response = self
+            .client
+            .get(format!(
+                "{}/releases/Devx/{release_id}?environment={environment}",
+                self.address
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
     /// Waits until at least `n` emails arrived (a deadline, not a timing
     /// assertion: it only keeps a broken test from hanging).
     pub async fn wait_for_mails(&self, n: usize) -> Vec<Mail> {
