@@ -286,13 +286,30 @@ pub fn email_sent(
     approval: &Approval,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
+    mail_accepted(conn, claim, approval, now, EventKind::EmailSent)
+}
+
+/// An email to an approver was accepted by the mail server: marked once
+/// (the approval email, or its one reminder), recorded the first time, and
+/// its job completed, in one transaction.
+fn mail_accepted(
+    conn: &mut DbConnection,
+    claim: &Claim,
+    approval: &Approval,
+    now: NaiveDateTime,
+    kind: EventKind,
+) -> QueryResult<()> {
     conn.transaction(|conn| {
-        if releases::mark_email_sent(conn, approval.id, now)? {
+        let first_time = match kind {
+            EventKind::ReminderSent => releases::mark_reminded(conn, approval.id, now)?,
+            _ => releases::mark_email_sent(conn, approval.id, now)?,
+        };
+        if first_time {
             record(
                 conn,
                 approval.release_pk,
                 now,
-                EventKind::EmailSent,
+                kind,
                 None,
                 serde_json::json!({"to": approval.email}),
             )?;
@@ -346,20 +363,7 @@ pub fn reminder_sent(
     approval: &Approval,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    conn.transaction(|conn| {
-        if releases::mark_reminded(conn, approval.id, now)? {
-            record(
-                conn,
-                approval.release_pk,
-                now,
-                EventKind::ReminderSent,
-                None,
-                serde_json::json!({"to": approval.email}),
-            )?;
-        }
-        claim.complete(conn)?;
-        Ok(())
-    })
+    mail_accepted(conn, claim, approval, now, EventKind::ReminderSent)
 }
 
 /// An approval email could not be sent, for good: recorded, and the

@@ -129,8 +129,7 @@ pub async fn post(
 }
 
 fn link_query(req: &HttpRequest) -> Result<LinkQuery, ApiError> {
-    serde_urlencoded::from_str(req.query_string())
-        .map_err(|e| ApiError::BadRequest(format!("the query string is not valid: {e}")))
+    super::parse_query(req)
 }
 
 fn field_error(field: &'static str, message: &str) -> ApiError {

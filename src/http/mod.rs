@@ -99,6 +99,12 @@ pub async fn read_body(
     Ok(body)
 }
 
+/// A route's query string, parsed once: a 400 problem if it cannot be.
+pub fn parse_query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    serde_urlencoded::from_str(req.query_string())
+        .map_err(|e| ApiError::BadRequest(format!("the query string is not valid: {e}")))
+}
+
 /// Browsers ask for HTML; everything else (pipelines, curl, scripts) gets
 /// JSON.
 pub fn wants_html(req: &HttpRequest) -> bool {

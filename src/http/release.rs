@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::document::StatusDocument;
 use super::problem::ApiError;
-use super::{read_body, AppState};
+use super::{parse_query, read_body, AppState};
 use crate::db;
 use crate::db::releases::ListFilter;
 use crate::domain::{FieldError, NewRelease, ReleaseKey, ReleaseStatus};
@@ -64,26 +64,35 @@ pub struct EnvironmentQuery {
     environment: Option<String>,
 }
 
+/// The release a `GET /releases/{team_project}/{release_id}...` route names,
+/// and the 404 to answer if there is none.
+fn path_key(
+    req: &HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<(ReleaseKey, ApiError), ApiError> {
+    let (team_project, release_id) = path.into_inner();
+    let query: EnvironmentQuery = parse_query(req)?;
+    let key = ReleaseKey::parse(&team_project, query.environment.as_deref(), &release_id)
+        .map_err(ApiError::Validation)?;
+    let not_found = ApiError::ReleaseNotFound {
+        team_project,
+        environment: key.environment().to_owned(),
+        release_id,
+    };
+    Ok((key, not_found))
+}
+
 pub async fn show(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (team_project, release_id) = path.into_inner();
-    let query: EnvironmentQuery = serde_urlencoded::from_str(req.query_string())
-        .map_err(|e| ApiError::BadRequest(format!("the query string is not valid: {e}")))?;
-    let key = ReleaseKey::parse(&team_project, query.environment.as_deref(), &release_id)
-        .map_err(ApiError::Validation)?;
-    let environment = key.environment().to_owned();
+    let (key, not_found) = path_key(&req, path)?;
     let view = state
         .db
         .read(move |conn| Ok(lifecycle::find(conn, &key, db::now())?))
         .await?
-        .ok_or(ApiError::ReleaseNotFound {
-            team_project,
-            environment,
-            release_id,
-        })?;
+        .ok_or(not_found)?;
     Ok(HttpResponse::Ok().json(StatusDocument::from(&view)))
 }
 
@@ -104,21 +113,12 @@ pub async fn events(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (team_project, release_id) = path.into_inner();
-    let query: EnvironmentQuery = serde_urlencoded::from_str(req.query_string())
-        .map_err(|e| ApiError::BadRequest(format!("the query string is not valid: {e}")))?;
-    let key = ReleaseKey::parse(&team_project, query.environment.as_deref(), &release_id)
-        .map_err(ApiError::Validation)?;
-    let environment = key.environment().to_owned();
+    let (key, not_found) = path_key(&req, path)?;
     let (_, trail) = state
         .db
         .read(move |conn| Ok(lifecycle::events_of(conn, &key)?))
         .await?
-        .ok_or(ApiError::ReleaseNotFound {
-            team_project,
-            environment,
-            release_id,
-        })?;
+        .ok_or(not_found)?;
     let events: Vec<EventEntry> = trail
         .into_iter()
         .map(|e| EventEntry {
@@ -222,9 +222,7 @@ impl ListQuery {
 
 /// `GET /releases`: status documents, newest first, a page at a time.
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let query: ListQuery = serde_urlencoded::from_str(req.query_string())
-        .map_err(|e| ApiError::BadRequest(format!("the query string is not valid: {e}")))?;
-    let filter = query.parse()?;
+    let filter = parse_query::<ListQuery>(&req)?.parse()?;
     let limit = filter.limit;
     let page = state
         .db

@@ -26,16 +26,7 @@ impl Job for SendApprovalEmail {
     }
 
     async fn run(&self, ctx: &JobContext, claim: &Claim) -> Result<(), JobError> {
-        let (release_pk, approval_pk) = (self.release_pk, self.approval_pk);
-        let (release, approval) = ctx
-            .db
-            .read(move |c| {
-                Ok((
-                    releases::by_pk(c, release_pk)?,
-                    releases::approval_by_pk(c, approval_pk)?,
-                ))
-            })
-            .await?;
+        let (release, approval) = load(ctx, self.release_pk, self.approval_pk).await?;
         let deadline_passed = db::now() >= release.expires_at;
         if approval.email_sent_at.is_some() || release.status().is_decided() || deadline_passed {
             return Ok(());
@@ -80,6 +71,23 @@ impl Job for SendApprovalEmail {
         lifecycle::email_failed(conn, &approval, &reason, db::now())?;
         Ok(())
     }
+}
+
+/// A release and one of its approvals, as an email job reads them.
+pub(super) async fn load(
+    ctx: &JobContext,
+    release_pk: i64,
+    approval_pk: i64,
+) -> Result<(Release, Approval), JobError> {
+    Ok(ctx
+        .db
+        .read(move |c| {
+            Ok((
+                releases::by_pk(c, release_pk)?,
+                releases::approval_by_pk(c, approval_pk)?,
+            ))
+        })
+        .await?)
 }
 
 /// The email of one approval request (or its reminder): the token is

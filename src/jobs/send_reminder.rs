@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::send_approval_email::{approval_email, send};
+use super::send_approval_email::{approval_email, load, send};
 use super::{Claim, Job, JobContext, JobError};
-use crate::db::{self, releases};
+use crate::db;
 use crate::lifecycle;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -21,16 +21,7 @@ impl Job for SendReminder {
     }
 
     async fn run(&self, ctx: &JobContext, claim: &Claim) -> Result<(), JobError> {
-        let (release_pk, approval_pk) = (self.release_pk, self.approval_pk);
-        let (release, approval) = ctx
-            .db
-            .read(move |c| {
-                Ok((
-                    releases::by_pk(c, release_pk)?,
-                    releases::approval_by_pk(c, approval_pk)?,
-                ))
-            })
-            .await?;
+        let (release, approval) = load(ctx, self.release_pk, self.approval_pk).await?;
         let pointless = release.status().is_decided()
             || db::now() >= release.expires_at
             || approval.decision.is_some()
