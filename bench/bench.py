@@ -281,9 +281,10 @@ class Sqlite:
             """
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?),
                  t(i, created) AS (SELECT i, julianday('now') - (i % 86400) / 86400.0 FROM n)
-            INSERT INTO releases (team_project, release_id, release_name, status,
+            INSERT INTO releases (team_project, environment, release_id, team_project_key,
+                                  environment_key, release_name, status,
                                   required_approvals, created_at, expires_at)
-            SELECT 'Bench', CAST(i AS TEXT), 'bench', 'pending', 3,
+            SELECT 'Bench', 'production', CAST(i AS TEXT), 'bench', 'production', 'bench', 'pending', 3,
                    strftime('%Y-%m-%d %H:%M:%f', created) || '000',
                    strftime('%Y-%m-%d %H:%M:%f', created + 7) || '000'
             FROM t""",
@@ -380,9 +381,11 @@ class Postgres:
         re-added after the insert under its own name, which builds it by sort
         instead of 3M random inserts. ANALYZE then, as autovacuum would."""
         self._psql(self.dbname(url), f"""
-            INSERT INTO releases (team_project, release_id, release_name, status,
+            INSERT INTO releases (team_project, environment, release_id, team_project_key,
+                                  environment_key, release_name, status,
                                   required_approvals, created_at, expires_at)
-            SELECT 'Bench', i::text, 'bench', 'pending', 3, t, t + interval '7 days'
+            SELECT 'Bench', 'production', i::text, 'bench', 'production', 'bench', 'pending', 3,
+                   t, t + interval '7 days'
             FROM generate_series(1, {int(n)}) AS i,
                  LATERAL (SELECT (now() AT TIME ZONE 'utc') - make_interval(secs => i % 86400) AS t) AS x;
             SET session_replication_role = replica;
@@ -1350,6 +1353,7 @@ def write_method(w, p):
       "concurrency it can exceed a baseline bound by one disk sync per release. Their "
       "schema is the service's own: `greenlight migrate` creates every baseline database.")
     w("- **Baseline SQL**: new release = `BEGIN; INSERT INTO releases … ON CONFLICT DO NOTHING RETURNING id; "
+      "INSERT INTO events … 'release.created'; "
       "INSERT INTO jobs … 'process_release' (due now); INSERT INTO jobs … 'expire_release' (due at the "
       "release's expires_at); COMMIT`, both jobs with kind, release_pk, payload `{\"release_pk\":<id>}`, "
       "max_attempts 20, run_at and created_at (what `lifecycle::create` writes). Poll = `SELECT … FROM releases "

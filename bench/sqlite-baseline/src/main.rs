@@ -48,9 +48,13 @@ fn pragmas(p: &Pragmas) -> String {
 const MAX_ATTEMPTS: i32 = 20;
 
 const INSERT_RELEASE: &str = "INSERT INTO releases \
-     (team_project, release_id, release_name, status, created_at, expires_at) \
-     VALUES ('Bench', ?1, 'bench', 'pending', ?2, ?3) \
-     ON CONFLICT (team_project, release_id) DO NOTHING RETURNING id";
+     (team_project, environment, release_id, team_project_key, environment_key, release_name, \
+      status, created_at, expires_at, requester_can_approve) \
+     VALUES ('Bench', 'production', ?1, 'bench', 'production', 'bench', 'pending', ?2, ?3, 0) \
+     ON CONFLICT (team_project_key, environment_key, release_id) DO NOTHING RETURNING id";
+/// The audit trail's first event, written with the release.
+const INSERT_EVENT: &str = "INSERT INTO events (release_pk, at, type, actor, detail) \
+     VALUES (?1, ?2, 'release.created', NULL, ?3)";
 /// The service's statement (src/db/jobs.rs, `enqueue`): run_at is bound
 /// for a scheduled job and NULL (due now, by the database's clock) for the
 /// others; created_at is the database's clock.
@@ -60,7 +64,8 @@ const INSERT_JOB: &str = "INSERT INTO jobs \
              strftime('%Y-%m-%d %H:%M:%f', 'now'))";
 const FIND_RELEASE: &str = "SELECT id, team_project, release_id, release_name, status, \
      required_approvals, reason, created_at, expires_at, decided_at \
-     FROM releases WHERE team_project = ?1 AND release_id = ?2 LIMIT 1";
+     FROM releases WHERE team_project_key = lower(?1) AND environment_key = 'production' \
+     AND release_id = ?2 LIMIT 1";
 const APPROVALS_OF: &str = "SELECT id, release_pk, email, email_key, name, token_id, \
      token_expires_at, decision, comment, decided_at, email_sent_at, created_at \
      FROM approvals WHERE release_pk = ?1 ORDER BY id";
@@ -219,9 +224,9 @@ fn now_text(offset: chrono::Duration) -> String {
 
 fn insert(conn: &mut Connection, release_id: &str) -> rusqlite::Result<()> {
     let now = now_text(chrono::Duration::zero());
-    // The service's default decision timeout: 168 hours. The expire_release
-    // job is due then.
-    let expires = now_text(chrono::Duration::hours(168));
+    // The service's default release_ttl: 72 hours. The expire_release job
+    // is due then.
+    let expires = now_text(chrono::Duration::hours(72));
     // BEGIN IMMEDIATE: the threads of the baseline contend for the write
     // lock, and a deferred transaction can be refused SQLITE_BUSY without
     // waiting (seen: a few errors a run at 16 and 64 threads). The service
@@ -232,6 +237,11 @@ fn insert(conn: &mut Connection, release_id: &str) -> rusqlite::Result<()> {
         .query_row(params![release_id, now, expires], |r| r.get(0))
         .optional()?;
     if let Some(pk) = pk {
+        tx.prepare_cached(INSERT_EVENT)?.execute(params![
+            pk,
+            now,
+            format!("{{\"expires_at\":\"{expires}\",\"release_name\":\"bench\"}}")
+        ])?;
         // The payload as the service serialises it (serde_json of the job).
         let payload = format!("{{\"release_pk\":{pk}}}");
         let mut job = tx.prepare_cached(INSERT_JOB)?;
