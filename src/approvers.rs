@@ -83,9 +83,10 @@ impl ApproversClient {
             .send()
             .await
             .map_err(|e| {
-                let message = format!("approvers source unreachable: {}", describe(&e));
                 // A redirect loop is configuration, not weather.
-                if e.is_redirect() {
+                let redirect = e.is_redirect();
+                let message = format!("approvers source unreachable: {}", describe(e));
+                if redirect {
                     FetchError::Permanent(message)
                 } else {
                     FetchError::Transient(message)
@@ -115,7 +116,7 @@ impl ApproversClient {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| FetchError::Transient(format!("approvers source: {}", describe(&e))))?
+            .map_err(|e| FetchError::Transient(format!("approvers source: {}", describe(e))))?
         {
             if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
                 return Err(too_large());
@@ -133,13 +134,16 @@ fn too_large() -> FetchError {
 }
 
 /// reqwest's Display omits the cause; the cause is what an operator needs.
-fn describe(e: &reqwest::Error) -> String {
+/// The URL is left out: it may carry a key in its query string or its
+/// credentials, and this text becomes a release's public `reason`.
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
     let mut text = if e.is_timeout() {
         "timed out".to_owned()
     } else {
         e.to_string()
     };
-    let mut source = std::error::Error::source(e);
+    let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
         text.push_str(": ");
         text.push_str(&s.to_string());

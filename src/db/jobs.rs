@@ -296,11 +296,3 @@ pub fn cancel(conn: &mut DbConnection, kind: &str, release_pk: i64) -> QueryResu
         .filter(jobs::lock_token.is_null())
         .execute(conn)
 }
-
-/// Jobs still queued (due or not), for readiness and tests.
-pub fn queued_count(conn: &mut DbConnection) -> QueryResult<i64> {
-    jobs::table
-        .filter(jobs::state.eq("queued"))
-        .count()
-        .get_result(conn)
-}

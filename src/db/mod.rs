@@ -91,6 +91,8 @@ pub enum DbError {
     WriterBusy(u128),
     #[error("database write not committed: {0}")]
     Commit(String),
+    #[error("could not start the SQLite writer thread: {0}")]
+    WriterThread(#[source] std::io::Error),
     #[error("migration failed: {0}")]
     Migration(String),
     #[error("database task panicked or was cancelled")]
@@ -104,7 +106,7 @@ impl DbError {
         match self {
             Self::Connection(_) | Self::Pool(_) | Self::WriterBusy(_) | Self::Commit(_) => true,
             Self::Query(e) => query_is_unavailable(e),
-            Self::Migration(_) | Self::Task => false,
+            Self::Migration(_) | Self::Task | Self::WriterThread(_) => false,
         }
     }
 
@@ -391,7 +393,7 @@ impl Db {
             (Backend::Sqlite, Some(writer)) => Some(writer),
             (Backend::Sqlite, None) => Some(Arc::new(
                 writer::Writer::start(Manager::with_options(database_url, options))
-                    .map_err(|e| DbError::Migration(format!("starting the writer: {e}")))?,
+                    .map_err(DbError::WriterThread)?,
             )),
             (Backend::Postgresql, _) => None,
         };

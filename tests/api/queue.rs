@@ -170,7 +170,8 @@ async fn an_unreachable_approvers_api_is_retried(backend: Backend) {
         move |env| {
             env.insert(
                 "GREENLIGHT_APPROVERS_URL".into(),
-                format!("http://127.0.0.1:{port}/a"),
+                // A key in the query string, as Azure Functions carry it.
+                format!("http://user:pw-secret-7@127.0.0.1:{port}/a?code=qs-secret-99"),
             );
         },
         false,
@@ -183,4 +184,19 @@ async fn an_unreachable_approvers_api_is_retried(backend: Backend) {
         reason.contains("unreachable") && reason.contains("3 attempts"),
         "{reason}"
     );
+    // The reason is public (pipelines, the audit trail): no URL, no secret.
+    let events = app
+        .client
+        .get(format!("{}/releases/Devx/u1/events", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for shown in [reason, events.as_str()] {
+        for secret in ["qs-secret-99", "pw-secret-7", "127.0.0.1"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+    }
 }
