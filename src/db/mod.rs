@@ -52,12 +52,8 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The backend is chosen from the URL's scheme, never by trying one
-    /// after the other: an unreachable PostgreSQL must not silently become
-    /// a SQLite file named `postgres://...`.
-    /// Connections to open by default. SQLite has one writer at a time:
-    /// more connections only queue on its lock, with the busy handler's
-    /// sleeps adding to the wait. PostgreSQL does best with a few
+    /// Connections to open by default. On SQLite they serve reads (writes
+    /// go through the one writer thread); PostgreSQL does best with a few
     /// connections per core, not one per request (make bench: p99 of polls
     /// at 16 clients on 2 cores fell from ~300 ms with 16 to 7 ms with 4).
     pub fn default_pool_size(self) -> u32 {
@@ -70,6 +66,9 @@ impl Backend {
         }
     }
 
+    /// The backend is chosen from the URL's scheme, never by trying one
+    /// after the other: an unreachable PostgreSQL must not silently become
+    /// a SQLite file named `postgres://...`.
     pub fn from_url(url: &str) -> Self {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Self::Postgresql
