@@ -197,20 +197,28 @@ fn run(mut conn: Connection, thread: usize, mode: Mode, stop: &AtomicBool) -> (V
     let mut n: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
         let t = Instant::now();
-        let ok = match &mode {
+        let result = match &mode {
             Mode::Insert { prefix } => {
                 n += 1;
-                insert(&mut conn, &format!("{prefix}-{thread}-{n}")).is_ok()
+                insert(&mut conn, &format!("{prefix}-{thread}-{n}"))
             }
             Mode::Poll { releases } => {
                 let id = 1 + next(&mut rng) % releases;
-                poll(&conn, &id.to_string()).is_ok()
+                poll(&conn, &id.to_string())
             }
         };
-        if ok {
-            latencies.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-        } else {
-            errors += 1;
+        match result {
+            Ok(()) => latencies.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32),
+            Err(e) => {
+                // The first few say why (stderr; the JSON on stdout counts them).
+                if errors < 3 {
+                    eprintln!(
+                        "sqlite-baseline: thread {thread}: {e} (after {} ms)",
+                        t.elapsed().as_millis()
+                    );
+                }
+                errors += 1;
+            }
         }
     }
     (latencies, errors)
