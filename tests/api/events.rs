@@ -8,7 +8,7 @@ use wiremock::matchers::method;
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::both_backends;
-use crate::helpers::{release_body, spawn_app, spawn_app_with, Backend, TestApp};
+use crate::helpers::{release_body, spawn_app, spawn_app_with, Backend};
 
 both_backends!(
     a_release_s_life_is_recorded_in_order,
@@ -18,18 +18,6 @@ both_backends!(
     events_are_never_changed,
     the_events_route_refuses_what_it_does_not_know,
 );
-
-async fn events(app: &TestApp, path: &str) -> Vec<Value> {
-    let r = app
-        .client
-        .get(format!("{}/releases/Devx/{path}", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let body: Value = r.json().await.unwrap();
-    body["events"].as_array().unwrap().clone()
-}
 
 fn types(events: &[Value]) -> Vec<&str> {
     events.iter().map(|e| e["type"].as_str().unwrap()).collect()
@@ -43,7 +31,7 @@ async fn a_release_s_life_is_recorded_in_order(backend: Backend) {
     for mail in &mails {
         app.approve(&mail.token()).await;
     }
-    let trail = events(&app, "386/events").await;
+    let trail = app.events("386").await;
     assert_eq!(
         types(&trail),
         [
@@ -94,7 +82,7 @@ async fn a_rejection_records_its_comment(backend: Backend) {
         ])
         .await;
     assert_eq!(r.status(), 200);
-    let trail = events(&app, "r1/events").await;
+    let trail = app.events("r1").await;
     let rejected = trail
         .iter()
         .find(|e| e["type"] == "approval.rejected")
@@ -112,7 +100,7 @@ async fn a_failed_release_records_its_reason(backend: Backend) {
         .await;
     app.post_release(&release_body("f1")).await;
     let doc = app.wait_for_status("f1", "failed").await;
-    let trail = events(&app, "f1/events").await;
+    let trail = app.events("f1").await;
     assert_eq!(types(&trail), ["release.created", "release.failed"]);
     assert_eq!(trail[1]["detail"]["reason"], doc["reason"]);
 }
@@ -123,7 +111,7 @@ async fn a_refused_decision_leaves_no_event(backend: Backend) {
     let mails = app.wait_for_mails(2).await;
     app.post_decision(&[("token", mails[0].token().as_str()), ("decision", "reject")])
         .await;
-    let before = events(&app, "x1/events").await.len();
+    let before = app.events("x1").await.len();
     // The release is rejected: the other approver's click is refused...
     assert_eq!(app.approve(&mails[1].token()).await.status(), 409);
     // ...and a changed mind too.
@@ -134,7 +122,7 @@ async fn a_refused_decision_leaves_no_event(backend: Backend) {
         ])
         .await;
     assert_eq!(changed.status(), 409);
-    assert_eq!(events(&app, "x1/events").await.len(), before);
+    assert_eq!(app.events("x1").await.len(), before);
 }
 
 async fn events_are_never_changed(backend: Backend) {
@@ -153,7 +141,7 @@ async fn events_are_never_changed(backend: Backend) {
         let error = refused.expect_err(sql).to_string();
         assert!(error.contains("never changed"), "{sql}: {error}");
     }
-    assert!(events(&app, "e1/events").await.len() >= 3);
+    assert!(app.events("e1").await.len() >= 3);
 }
 
 async fn the_events_route_refuses_what_it_does_not_know(backend: Backend) {
@@ -176,7 +164,8 @@ async fn the_events_route_refuses_what_it_does_not_know(backend: Backend) {
         .unwrap();
     assert_eq!(post.status(), 405);
     assert_eq!(
-        events(&app, "k1/events?environment=PRODUCTION").await[0]["type"],
+        app.get_json("/releases/Devx/k1/events?environment=PRODUCTION")
+            .await["events"][0]["type"],
         "release.created"
     );
 }

@@ -565,28 +565,35 @@ impl TestApp {
     }
 
     pub async fn status(&self, release_id: &str) -> Value {
-        let response = self
-            .client
-            .get(format!("{}/releases/Devx/{release_id}", self.address))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        response.json().await.unwrap()
+        self.get_json(&format!("/releases/Devx/{release_id}")).await
     }
 
     /// The status document of a release of project Devx in `environment`.
     pub async fn status_in(&self, release_id: &str, environment: &str) -> Value {
+        self.get_json(&format!(
+            "/releases/Devx/{release_id}?environment={environment}"
+        ))
+        .await
+    }
+
+    /// A release's audit trail (project Devx, production).
+    pub async fn events(&self, release_id: &str) -> Vec<Value> {
+        self.get_json(&format!("/releases/Devx/{release_id}/events"))
+            .await["events"]
+            .as_array()
+            .expect("an events list")
+            .clone()
+    }
+
+    /// GETs `path` (with its query), which must answer 200 with JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
         let response = self
             .client
-            .get(format!(
-                "{}/releases/Devx/{release_id}?environment={environment}",
-                self.address
-            ))
+            .get(format!("{}{path}", self.address))
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 200);
+        assert_eq!(response.status(), 200, "GET {path}");
         response.json().await.unwrap()
     }
 

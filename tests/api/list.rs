@@ -19,14 +19,7 @@ async fn post(app: &TestApp, id: &str, project: &str, environment: &str) {
 }
 
 async fn list(app: &TestApp, query: &str) -> Value {
-    let r = app
-        .client
-        .get(format!("{}/releases?{query}", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{query}");
-    r.json().await.unwrap()
+    app.get_json(&format!("/releases?{query}")).await
 }
 
 fn ids(page: &Value) -> Vec<String> {

@@ -45,19 +45,6 @@ fn requested_by(id: &str, email: &str) -> Value {
     body
 }
 
-async fn events(app: &TestApp, id: &str) -> Vec<Value> {
-    let body: Value = app
-        .client
-        .get(format!("{}/releases/Devx/{id}/events", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["events"].as_array().unwrap().clone()
-}
-
 async fn a_quorum_of_two_out_of_three_approves(backend: Backend) {
     let app = app_with(backend, &[("GREENLIGHT_REQUIRED_APPROVALS", "2")], &THREE).await;
     app.post_release(&release_body("q1")).await;
@@ -91,7 +78,8 @@ async fn a_quorum_larger_than_the_list_fails_with_a_reason(backend: Backend) {
         app.smtp.mails().is_empty(),
         "nobody is asked for a release that cannot pass"
     );
-    let types: Vec<String> = events(&app, "q2")
+    let types: Vec<String> = app
+        .events("q2")
         .await
         .iter()
         .map(|e| e["type"].as_str().unwrap().to_owned())
@@ -118,7 +106,8 @@ async fn the_requester_is_not_asked_to_approve(backend: Backend) {
     let doc = app.status("r1").await;
     assert_eq!(doc["required_approvals"], 1);
     assert_eq!(doc["approvers"].as_array().unwrap().len(), 1);
-    let excluded: Vec<Value> = events(&app, "r1")
+    let excluded: Vec<Value> = app
+        .events("r1")
         .await
         .into_iter()
         .filter(|e| e["type"] == "approver.excluded")
@@ -141,7 +130,8 @@ async fn the_policy_may_let_the_requester_approve(backend: Backend) {
         .await;
     app.wait_for_mails(2).await;
     assert_eq!(app.status("r2").await["required_approvals"], 2);
-    assert!(events(&app, "r2")
+    assert!(app
+        .events("r2")
         .await
         .iter()
         .all(|e| e["type"] != "approver.excluded"));
@@ -238,18 +228,7 @@ async fn projects_and_environments_have_policies_of_their_own(backend: Backend) 
     app.post_release(&other).await;
     app.wait_for_mails(3 + 3 + 2).await;
     assert_eq!(app.status("p1").await["required_approvals"], 2);
-    let staging_doc: Value = app
-        .client
-        .get(format!(
-            "{}/releases/Devx/p1?environment=staging",
-            app.address
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let staging_doc = app.status_in("p1", "staging").await;
     assert_eq!(staging_doc["required_approvals"], 1);
     assert_eq!(
         staging_doc["approvers"][0]["name"], "Ana",
@@ -261,15 +240,7 @@ async fn projects_and_environments_have_policies_of_their_own(backend: Backend) 
     };
     assert_eq!(ttl(&staging), 240, "the environment's own time to live");
     assert_eq!(ttl(&production), 72 * 60, "the global default");
-    let other_doc: Value = app
-        .client
-        .get(format!("{}/releases/Other/p2", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let other_doc = app.get_json("/releases/Other/p2").await;
     assert_eq!(
         other_doc["required_approvals"], 2,
         "every approver, globally"
@@ -330,7 +301,8 @@ async fn undecided_approvers_get_one_reminder(backend: Backend) {
             .unwrap()
             .token()
     );
-    let reminded: Vec<Value> = events(&app, "m1")
+    let reminded: Vec<Value> = app
+        .events("m1")
         .await
         .into_iter()
         .filter(|e| e["type"] == "reminder.sent")
