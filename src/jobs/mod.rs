@@ -136,7 +136,6 @@ impl From<diesel::result::Error> for JobError {
 pub struct Claim {
     pub id: i64,
     pub lock_token: String,
-    pub attempt: i32,
 }
 
 impl Claim {

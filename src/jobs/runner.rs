@@ -285,7 +285,6 @@ impl Runner {
             let claim = Claim {
                 id: job.id,
                 lock_token: job.lock_token.clone().unwrap_or_default(),
-                attempt: job.attempts,
             };
             let result = match self.registry.kinds.get(job.kind.as_str()) {
                 None => Err(JobError::Permanent(format!(
