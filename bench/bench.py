@@ -553,6 +553,10 @@ class Service:
             "GREENLIGHT_APPROVERS_URL": stubs.approvers_url(failing_approvers),
             "GREENLIGHT_SMTP_URL": f"smtp://127.0.0.1:{stubs.smtp_port}",
             "GREENLIGHT_SECRET": "bench-secret-0123456789abcdef0123456789",
+            # The load comes from one address: per-client limits would
+            # measure 429s (the bench approves hundreds a second).
+            "GREENLIGHT_APPROVAL_RATE_LIMIT": "off",
+            "GREENLIGHT_AUTH_FAILURE_LIMIT": "off",
             "RUST_LOG": rust_log,
             **self.extra_env,
         }

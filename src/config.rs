@@ -103,6 +103,16 @@ pub struct Settings {
     pub mail_from: String,
     pub outbox_dir: PathBuf,
     pub secret: Option<Secret>,
+    /// Secrets that signed before `secret`: their tokens still verify.
+    pub secret_previous: Vec<Secret>,
+    /// Pipelines and operators must present an API key.
+    pub require_api_key: bool,
+    /// A release whose approvers source names more fails with a reason.
+    pub max_approvers: usize,
+    /// Requests per minute per client on `/approval` (`None`: no limit).
+    pub approval_rate_limit: Option<u32>,
+    /// Failed API key attempts per minute per client before 429s.
+    pub auth_failure_limit: Option<u32>,
     pub approval_mode: ApprovalMode,
     /// The rule releases are decided by (stored with each release): the
     /// global one, and what projects and environments set over it.
@@ -198,6 +208,34 @@ impl Settings {
                 )));
             }
         }
+        let secret_previous = get("GREENLIGHT_SECRET_PREVIOUS")
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        if s.len() < crate::token::MIN_SECRET_BYTES {
+                            Err(ConfigError(format!(
+                                "GREENLIGHT_SECRET_PREVIOUS: each secret must be at least {} bytes long",
+                                crate::token::MIN_SECRET_BYTES
+                            )))
+                        } else {
+                            Ok(Secret::new(s))
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        let require_api_key = boolean(&get, "GREENLIGHT_REQUIRE_API_KEY", false)?;
+        let max_approvers = number(&get, "GREENLIGHT_MAX_APPROVERS", 100usize)?;
+        if max_approvers < 1 {
+            return Err(ConfigError(
+                "GREENLIGHT_MAX_APPROVERS must be at least 1".to_owned(),
+            ));
+        }
+        let approval_rate_limit = per_minute(&get, "GREENLIGHT_APPROVAL_RATE_LIMIT", Some(60))?;
+        let auth_failure_limit = per_minute(&get, "GREENLIGHT_AUTH_FAILURE_LIMIT", Some(10))?;
         let defaults = QueueSettings::default();
         let queue = QueueSettings {
             max_attempts: number(&get, "GREENLIGHT_JOB_MAX_ATTEMPTS", defaults.max_attempts)?,
@@ -246,6 +284,11 @@ impl Settings {
                 .unwrap_or_else(|| "outbox".to_owned())
                 .into(),
             secret,
+            secret_previous,
+            require_api_key,
+            max_approvers,
+            approval_rate_limit,
+            auth_failure_limit,
             approval_mode,
             policies,
             http_timeout: millis(&get, "GREENLIGHT_HTTP_TIMEOUT_MS", Duration::from_secs(10))?,
@@ -270,6 +313,168 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The configuration in effect, as `greenlight config` prints it:
+    /// variable names and values, secrets masked.
+    pub fn effective(&self) -> Vec<(&'static str, String)> {
+        use crate::redact::mask_url;
+        let rate = |r: Option<u32>| r.map_or("off".to_owned(), |n| format!("{n} per minute"));
+        let key = crate::domain::ReleaseKey::parse("-", None, "-").expect("a valid key");
+        let global = self.policies.resolve(&key).0;
+        let q = &self.queue;
+        vec![
+            ("GREENLIGHT_LISTEN", self.listen.clone()),
+            ("DATABASE_URL", mask_url(&self.database_url)),
+            ("GREENLIGHT_PUBLIC_URL", self.public_url.clone()),
+            (
+                "GREENLIGHT_APPROVERS_URL",
+                match &self.approvers {
+                    ApproversSource::Http(url) => mask_url(url),
+                    _ => "(not set)".to_owned(),
+                },
+            ),
+            (
+                "GREENLIGHT_APPROVERS",
+                match &self.approvers {
+                    ApproversSource::Static(list) => format!("{} approvers", list.len()),
+                    _ => "(not set)".to_owned(),
+                },
+            ),
+            (
+                "GREENLIGHT_SMTP_URL",
+                self.smtp_url.as_ref().map_or_else(
+                    || format!("(not set: emails go to {})", self.outbox_dir.display()),
+                    |u| mask_url(u.expose()),
+                ),
+            ),
+            ("GREENLIGHT_MAIL_FROM", self.mail_from.clone()),
+            (
+                "GREENLIGHT_SECRET",
+                self.secret.as_ref().map_or_else(
+                    || "(not set: generated once, kept in the database)".to_owned(),
+                    |_| "*** (set)".to_owned(),
+                ),
+            ),
+            (
+                "GREENLIGHT_SECRET_PREVIOUS",
+                format!("{} previous secrets", self.secret_previous.len()),
+            ),
+            (
+                "GREENLIGHT_APPROVAL_MODE",
+                match self.approval_mode {
+                    ApprovalMode::OneClick => "one-click".to_owned(),
+                    ApprovalMode::Confirm => "confirm".to_owned(),
+                },
+            ),
+            (
+                "GREENLIGHT_REQUIRE_API_KEY",
+                self.require_api_key.to_string(),
+            ),
+            ("GREENLIGHT_MAX_APPROVERS", self.max_approvers.to_string()),
+            (
+                "GREENLIGHT_APPROVAL_RATE_LIMIT",
+                rate(self.approval_rate_limit),
+            ),
+            (
+                "GREENLIGHT_AUTH_FAILURE_LIMIT",
+                rate(self.auth_failure_limit),
+            ),
+            (
+                "GREENLIGHT_REQUIRED_APPROVALS",
+                global.quorum.map_or("all".to_owned(), |n| n.to_string()),
+            ),
+            (
+                "GREENLIGHT_REQUESTER_CAN_APPROVE",
+                global.requester_can_approve.to_string(),
+            ),
+            (
+                "GREENLIGHT_RELEASE_TTL",
+                crate::domain::policy::format_duration(global.release_ttl),
+            ),
+            (
+                "GREENLIGHT_REMINDER_AFTER",
+                global
+                    .reminder_after
+                    .map_or("off".to_owned(), crate::domain::policy::format_duration),
+            ),
+            (
+                "projects with their own policy",
+                self.policies.project_count().to_string(),
+            ),
+            ("GREENLIGHT_JOB_MAX_ATTEMPTS", q.max_attempts.to_string()),
+            (
+                "GREENLIGHT_JOB_BACKOFF_MS",
+                q.backoff_base.as_millis().to_string(),
+            ),
+            (
+                "GREENLIGHT_JOB_BACKOFF_MAX_MS",
+                q.backoff_max.as_millis().to_string(),
+            ),
+            ("GREENLIGHT_JOB_LEASE_MS", q.lease.as_millis().to_string()),
+            (
+                "GREENLIGHT_JOB_POLL_MS",
+                q.poll_interval.as_millis().to_string(),
+            ),
+            ("GREENLIGHT_JOB_CONCURRENCY", q.concurrency.to_string()),
+            (
+                "GREENLIGHT_JOB_TIMEOUT_MS",
+                q.job_timeout.as_millis().to_string(),
+            ),
+            (
+                "GREENLIGHT_SHUTDOWN_TIMEOUT",
+                format!("{}s", q.shutdown_timeout.as_secs()),
+            ),
+            (
+                "GREENLIGHT_HTTP_TIMEOUT_MS",
+                self.http_timeout.as_millis().to_string(),
+            ),
+            (
+                "GREENLIGHT_SMTP_TIMEOUT_MS",
+                self.smtp_timeout.as_millis().to_string(),
+            ),
+            (
+                "GREENLIGHT_HTTP_WORKERS",
+                self.http_workers
+                    .map_or("(one per core)".to_owned(), |n| n.to_string()),
+            ),
+            (
+                "GREENLIGHT_DB_POOL_SIZE",
+                self.db_pool_size
+                    .map_or("(by backend)".to_owned(), |n| n.to_string()),
+            ),
+            (
+                "GREENLIGHT_DB_TIMEOUT_MS",
+                self.db_timeout.as_millis().to_string(),
+            ),
+            (
+                "GREENLIGHT_SQLITE_SYNCHRONOUS",
+                if self.sqlite_synchronous_full {
+                    "full"
+                } else {
+                    "normal"
+                }
+                .to_owned(),
+            ),
+        ]
+    }
+
+    /// Masks every configured secret (signing keys, URL credentials and
+    /// query strings) in texts meant for people and logs.
+    pub fn redactor(&self) -> crate::redact::Redactor {
+        let values = std::iter::once(&self.secret)
+            .flatten()
+            .chain(&self.secret_previous)
+            .map(Secret::expose);
+        let urls = self
+            .policies
+            .approvers_urls()
+            .into_iter()
+            .chain(self.smtp_url.as_ref().map(Secret::expose))
+            .chain(Some(self.database_url.as_str()));
+        crate::redact::Redactor::new(values, urls)
+    }
+}
+
 /// The global policy: `GREENLIGHT_REQUIRED_APPROVALS` (`all` or N),
 /// `GREENLIGHT_REQUESTER_CAN_APPROVE`, `GREENLIGHT_RELEASE_TTL` (`72h`; the
 /// older `GREENLIGHT_DECISION_TIMEOUT_HOURS` is still read when it is unset).
@@ -284,16 +489,11 @@ fn policy(get: &impl Fn(&str) -> Option<String>) -> Result<Policy, ConfigError> 
             ))
         })?),
     };
-    let requester_can_approve = match get("GREENLIGHT_REQUESTER_CAN_APPROVE").as_deref() {
-        None => defaults.requester_can_approve,
-        Some(v) if v.eq_ignore_ascii_case("true") => true,
-        Some(v) if v.eq_ignore_ascii_case("false") => false,
-        Some(v) => {
-            return Err(ConfigError(format!(
-                "GREENLIGHT_REQUESTER_CAN_APPROVE must be true or false, got {v:?}"
-            )))
-        }
-    };
+    let requester_can_approve = boolean(
+        get,
+        "GREENLIGHT_REQUESTER_CAN_APPROVE",
+        defaults.requester_can_approve,
+    )?;
     let release_ttl = match (
         get("GREENLIGHT_RELEASE_TTL"),
         get("GREENLIGHT_DECISION_TIMEOUT_HOURS"),
@@ -325,6 +525,38 @@ fn policy(get: &impl Fn(&str) -> Option<String>) -> Result<Policy, ConfigError> 
         release_ttl,
         reminder_after,
     })
+}
+
+fn boolean(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match get(key) {
+        None => Ok(default),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) => Err(ConfigError(format!(
+            "{key} must be true or false, got {v:?}"
+        ))),
+    }
+}
+
+/// A rate: a number per minute, or `off` (also `0`) for no limit.
+fn per_minute(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default: Option<u32>,
+) -> Result<Option<u32>, ConfigError> {
+    match get(key) {
+        None => Ok(default),
+        Some(v) if v.eq_ignore_ascii_case("off") => Ok(None),
+        Some(v) => v.parse::<u32>().map(|n| (n > 0).then_some(n)).map_err(|_| {
+            ConfigError(format!(
+                "{key} must be a number per minute or off, got {v:?}"
+            ))
+        }),
+    }
 }
 
 fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError> {
@@ -447,6 +679,12 @@ mod tests {
         assert!(s.smtp_url.is_none() && s.secret.is_none());
         assert_eq!(s.queue.shutdown_timeout, Duration::from_secs(25));
         assert!(s.sqlite_synchronous_full, "the safe default");
+        assert!(!s.require_api_key && s.secret_previous.is_empty());
+        assert_eq!(s.max_approvers, 100);
+        assert_eq!(
+            (s.approval_rate_limit, s.auth_failure_limit),
+            (Some(60), Some(10))
+        );
         let key = crate::domain::ReleaseKey::parse("Devx", None, "1").unwrap();
         assert_eq!(s.policies.resolve(&key).0, Policy::default());
         assert_eq!(
@@ -513,6 +751,11 @@ mod tests {
             ("GREENLIGHT_REMINDER_AFTER", "tomorrow"),
             ("GREENLIGHT_DECISION_TIMEOUT_HOURS", "0"),
             ("GREENLIGHT_SQLITE_SYNCHRONOUS", "off"),
+            ("GREENLIGHT_SECRET_PREVIOUS", "short"),
+            ("GREENLIGHT_REQUIRE_API_KEY", "yes"),
+            ("GREENLIGHT_MAX_APPROVERS", "0"),
+            ("GREENLIGHT_APPROVAL_RATE_LIMIT", "lots"),
+            ("GREENLIGHT_AUTH_FAILURE_LIMIT", "-1"),
         ] {
             let err = settings(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");

@@ -1,5 +1,7 @@
 //! Greenlight: a release approval gate for CI/CD pipelines.
 
+pub mod admin;
+pub mod api_key;
 pub mod approvers;
 pub mod config;
 pub mod db;
@@ -9,6 +11,7 @@ pub mod ids;
 pub mod jobs;
 pub mod lifecycle;
 pub mod mailer;
+pub mod redact;
 pub mod startup;
 pub mod token;
 

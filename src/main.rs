@@ -1,48 +1,83 @@
 use std::process::ExitCode;
 
+use clap::{Args, Parser, Subcommand};
 use greenlight::config::Settings;
 use greenlight::startup::Application;
 use tracing_subscriber::EnvFilter;
 
-const USAGE: &str = "\
-Greenlight: a release approval gate for CI/CD pipelines
+/// Greenlight: a release approval gate for CI/CD pipelines.
+///
+/// Configuration comes from environment variables, or the same keys in
+/// greenlight.toml (or the file named by GREENLIGHT_CONFIG); the README
+/// lists them all. `greenlight config` shows what is in effect.
+#[derive(Debug, Parser)]
+#[command(name = "greenlight", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
-Usage: greenlight [serve|migrate]
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Migrate the database, then serve the API and run the jobs (the
+    /// default). Stops gracefully on SIGTERM or Ctrl-C.
+    Serve,
+    /// Migrate the database and exit (run it before starting replicas, or
+    /// let each `serve` do it).
+    Migrate,
+    /// Print the configuration in effect, secrets masked. A wrong value
+    /// fails, naming the variable.
+    Config,
+    /// Manage API keys (needed when GREENLIGHT_REQUIRE_API_KEY=true).
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
+}
 
-  serve     migrate the database, then serve (the default)
-  migrate   migrate the database and exit
+#[derive(Debug, Subcommand)]
+enum ApiKeyCommand {
+    /// Create a key and print it once on standard output. Only its hash is
+    /// kept: store it in your pipeline's secrets now.
+    Create(CreateArgs),
+    /// List the keys: id, project, created, last used, revoked.
+    List,
+    /// Revoke a key by its id: refused from the next request on.
+    Revoke {
+        /// The key's id, as `api-key list` shows it.
+        id: i64,
+    },
+}
 
-Configuration comes from environment variables (or greenlight.toml);
-see the README for the list.";
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+struct CreateArgs {
+    /// A key for this project's pipelines: its releases only.
+    #[arg(long, value_name = "TEAM_PROJECT")]
+    project: Option<String>,
+    /// An operator's key: every project, the list, the events and the
+    /// dashboard.
+    #[arg(long)]
+    admin: bool,
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
         .init();
-    let command = std::env::args().nth(1);
-    let result = match command.as_deref() {
-        None | Some("serve") => serve().await,
-        Some("migrate") => migrate().await,
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Some("-V" | "--version") => {
-            println!("greenlight {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
-        Some(other) => {
-            eprintln!("unknown command {other:?}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::Migrate => migrate().await,
+        Command::Config => config(),
+        Command::ApiKey(command) => api_key(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
+            eprintln!("greenlight: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -62,4 +97,64 @@ async fn migrate() -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || greenlight::db::migrate(&url)).await??;
     tracing::info!("database migrated");
     Ok(())
+}
+
+fn config() -> anyhow::Result<()> {
+    let settings = Settings::load()?;
+    for (key, value) in settings.effective() {
+        println!("{key} = {value}");
+    }
+    Ok(())
+}
+
+async fn api_key(command: ApiKeyCommand) -> anyhow::Result<()> {
+    use greenlight::admin;
+    let url = Settings::load()?.database_url;
+    tokio::task::spawn_blocking(move || match command {
+        ApiKeyCommand::Create(args) => {
+            let project = match &args.project {
+                Some(p) => Some(
+                    greenlight::domain::ReleaseKey::parse(p, None, "-")
+                        .map_err(|_| anyhow::anyhow!("--project must be a team project name (1 to 256 characters, no control characters)"))?
+                        .team_project()
+                        .to_owned(),
+                ),
+                None => None,
+            };
+            let (id, key) = admin::create_key(&url, project.as_deref())?;
+            println!("{key}");
+            eprintln!(
+                "API key {id} created for {}; it is shown only this once.",
+                project.map_or_else(|| "every project (admin)".to_owned(), |p| format!("project {p}"))
+            );
+            Ok(())
+        }
+        ApiKeyCommand::List => {
+            let keys = admin::list_keys(&url)?;
+            println!("{:<6} {:<24} {:<20} {:<20} REVOKED", "ID", "PROJECT", "CREATED", "LAST USED");
+            let time = |t: Option<chrono::NaiveDateTime>| {
+                t.map_or_else(|| "-".to_owned(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            };
+            for k in keys {
+                println!(
+                    "{:<6} {:<24} {:<20} {:<20} {}",
+                    k.id,
+                    k.team_project.as_deref().unwrap_or("(admin)"),
+                    time(Some(k.created_at)),
+                    time(k.last_used_at),
+                    time(k.revoked_at),
+                );
+            }
+            Ok(())
+        }
+        ApiKeyCommand::Revoke { id } => {
+            if admin::revoke_key(&url, id)? {
+                eprintln!("API key {id} revoked.");
+                Ok(())
+            } else {
+                anyhow::bail!("no API key {id}, or it was revoked already")
+            }
+        }
+    })
+    .await?
 }

@@ -10,9 +10,12 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use tokio::sync::{watch, Notify};
 
+use crate::api_key::KeyHasher;
 use crate::approvers::ApproversClient;
 use crate::config::{ApproversSource, Settings};
 use crate::db::{self, ConnOptions, Db};
+use crate::http::auth::Auth;
+use crate::http::limits::ClientLimiter;
 use crate::http::{self, AppState};
 use crate::ids::random_id;
 use crate::jobs::{self, JobContext, Runner};
@@ -47,7 +50,9 @@ impl Application {
         })
         .await?
         .context("opening the database")?;
-        let tokens = TokenKeys::new(&signing_secret(&db, &settings).await?);
+        let (current, previous) = signing_secrets(&db, &settings).await?;
+        let tokens = TokenKeys::with_previous(&current, &previous);
+        let keys = KeyHasher::new(pepper(&db).await?.as_bytes());
         let approvers =
             ApproversClient::new(settings.http_timeout).context("building the HTTP client")?;
         let mailer = Mailer::new(&settings)?;
@@ -86,8 +91,16 @@ impl Application {
                     db::Backend::Postgresql => String::new(),
                 }
             ),
+            api_keys = if settings.require_api_key { "required" } else { "off" },
             "greenlight starting"
         );
+        if !settings.require_api_key && beyond_loopback(&listener.local_addr()?) {
+            tracing::warn!(
+                "API keys are off and Greenlight listens beyond loopback: anyone who can reach it \
+                 can create releases (and send their emails) and read every release; set \
+                 GREENLIGHT_REQUIRE_API_KEY=true and create keys with `greenlight api-key create`"
+            );
+        }
         let state = web::Data::new(AppState {
             db,
             tokens: tokens.clone(),
@@ -95,7 +108,21 @@ impl Application {
             policies: policies.clone(),
             max_attempts: settings.queue.max_attempts,
             wake: wake.clone(),
+            auth: Auth {
+                required: settings.require_api_key,
+                hasher: keys,
+                failures: settings
+                    .auth_failure_limit
+                    .and_then(ClientLimiter::per_minute),
+            },
+            approval_limit: settings
+                .approval_rate_limit
+                .and_then(ClientLimiter::per_minute),
+            public_origin: url::Url::parse(&settings.public_url)
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default(),
         });
+        forget_idle_clients(Arc::downgrade(&state.clone().into_inner()));
         let server = HttpServer::new(move || {
             App::new()
                 // The path only: approval links carry their token in the query.
@@ -121,6 +148,8 @@ impl Application {
             tokens,
             max_attempts: settings.queue.max_attempts,
             wake,
+            redactor: settings.redactor(),
+            max_approvers: settings.max_approvers,
         });
         Ok(Self {
             port,
@@ -190,6 +219,26 @@ async fn signalled() {
     }
 }
 
+/// Once a minute, the rate limiters forget clients back to a full
+/// allowance, so their memory follows the clients of the last minute.
+fn forget_idle_clients(state: std::sync::Weak<AppState>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            match state.upgrade() {
+                Some(state) => state.forget_idle_clients(),
+                None => return,
+            }
+        }
+    });
+}
+
+/// Whether the service answers beyond this machine.
+fn beyond_loopback(listen: &std::net::SocketAddr) -> bool {
+    !listen.ip().is_loopback()
+}
+
 fn describe(source: &ApproversSource) -> String {
     match source {
         // The URL may carry credentials: name its kind only.
@@ -202,22 +251,51 @@ fn describe(source: &ApproversSource) -> String {
     }
 }
 
-/// `GREENLIGHT_SECRET`, or a secret generated once and kept in the
-/// database so that every replica (and every restart) signs alike.
-async fn signing_secret(db: &Db, settings: &Settings) -> anyhow::Result<Vec<u8>> {
+/// The secret that signs and those that still verify. The signer is
+/// `GREENLIGHT_SECRET`, or a secret generated once and kept in the database
+/// so that every replica (and every restart) signs alike. A generated
+/// secret keeps verifying after `GREENLIGHT_SECRET` is set, so moving off
+/// the zero-setup default breaks no link either.
+async fn signing_secrets(db: &Db, settings: &Settings) -> anyhow::Result<(Vec<u8>, Vec<Vec<u8>>)> {
+    let mut previous: Vec<Vec<u8>> = settings
+        .secret_previous
+        .iter()
+        .map(|s| s.expose().as_bytes().to_vec())
+        .collect();
     if let Some(secret) = &settings.secret {
-        return Ok(secret.expose().as_bytes().to_vec());
+        let generated = db
+            .read(|conn| Ok(db::settings::get(conn, SIGNING_SECRET)?))
+            .await
+            .context("reading the generated signing secret")?;
+        previous.extend(generated.map(String::into_bytes));
+        return Ok((secret.expose().as_bytes().to_vec(), previous));
     }
     let candidate = format!("{}{}", random_id(), random_id());
     let stored = db
         .write(move |conn| {
             Ok(db::settings::get_or_insert(
                 conn,
-                "signing_secret",
+                SIGNING_SECRET,
                 &candidate,
             )?)
         })
         .await
         .context("reading the signing secret")?;
-    Ok(stored.into_bytes())
+    Ok((stored.into_bytes(), previous))
+}
+
+const SIGNING_SECRET: &str = "signing_secret";
+
+/// This installation's API key pepper (see `api_key`), generated once.
+async fn pepper(db: &Db) -> anyhow::Result<String> {
+    let candidate = crate::api_key::new_pepper();
+    db.write(move |conn| {
+        Ok(db::settings::get_or_insert(
+            conn,
+            crate::api_key::PEPPER_SETTING,
+            &candidate,
+        )?)
+    })
+    .await
+    .context("reading the API key pepper")
 }

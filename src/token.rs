@@ -5,6 +5,12 @@
 //! issuer and audience are fixed, and `exp`, `sub` and `jti` are required.
 //! The `jti` is the key of the approval request in the database, which is
 //! what finally binds a token to one approver and one release.
+//!
+//! Each token's header names its signing key (`kid`, derived from the
+//! secret, revealing nothing of it). `GREENLIGHT_SECRET` signs; the
+//! previous secrets still verify, so rotating the secret breaks no link of
+//! an undecided release. A `kid` that names no key we hold is refused: the
+//! header chooses among our keys, never where a key comes from.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use jsonwebtoken::errors::ErrorKind;
@@ -67,11 +73,20 @@ pub enum TokenError {
     Invalid,
 }
 
-/// Signs and verifies approval tokens with one secret.
+/// One secret, ready to verify.
+#[derive(Clone)]
+struct VerifyingKey {
+    kid: String,
+    decoding: DecodingKey,
+}
+
+/// Signs with the current secret and verifies with it and the previous ones.
 #[derive(Clone)]
 pub struct TokenKeys {
+    kid: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// The current key first.
+    verifying: Vec<VerifyingKey>,
     validation: Validation,
 }
 
@@ -81,16 +96,46 @@ impl std::fmt::Debug for TokenKeys {
     }
 }
 
+/// A secret's key id: the start of a hash of it, so a token names its key
+/// without revealing anything about the secret.
+pub fn key_id(secret: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"greenlight token key id\0")
+        .chain_update(secret)
+        .finalize();
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl TokenKeys {
     pub fn new(secret: &[u8]) -> Self {
+        Self::with_previous(secret, &[])
+    }
+
+    /// `secret` signs; `previous` secrets only verify.
+    pub fn with_previous(secret: &[u8], previous: &[Vec<u8>]) -> Self {
         let mut validation = Validation::new(ALGORITHM);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 0;
-        Self {
-            encoding: EncodingKey::from_secret(secret),
+        let mut verifying = vec![VerifyingKey {
+            kid: key_id(secret),
             decoding: DecodingKey::from_secret(secret),
+        }];
+        for old in previous {
+            let kid = key_id(old);
+            if verifying.iter().all(|k| k.kid != kid) {
+                verifying.push(VerifyingKey {
+                    kid,
+                    decoding: DecodingKey::from_secret(old),
+                });
+            }
+        }
+        Self {
+            kid: key_id(secret),
+            encoding: EncodingKey::from_secret(secret),
+            verifying,
             validation,
         }
     }
@@ -99,12 +144,24 @@ impl TokenKeys {
     /// retried email job sends the very token of its first attempt without
     /// the token ever being stored.
     pub fn mint(&self, claims: &ApprovalClaims) -> String {
-        jsonwebtoken::encode(&Header::new(ALGORITHM), claims, &self.encoding)
+        let mut header = Header::new(ALGORITHM);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding)
             .expect("HMAC signing of serialisable claims cannot fail")
     }
 
     pub fn verify(&self, token: &str) -> Result<ApprovalClaims, TokenError> {
-        jsonwebtoken::decode::<ApprovalClaims>(token, &self.decoding, &self.validation)
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        let key = match header.kid.as_deref() {
+            Some(kid) => self
+                .verifying
+                .iter()
+                .find(|k| k.kid == kid)
+                .ok_or(TokenError::Invalid)?,
+            // Tokens minted before key ids existed: the current key only.
+            None => &self.verifying[0],
+        };
+        jsonwebtoken::decode::<ApprovalClaims>(token, &key.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
@@ -228,6 +285,53 @@ mod tests {
         )
         .unwrap();
         assert_eq!(keys.verify(&token), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn tokens_name_their_key_and_previous_secrets_still_verify() {
+        const OLD: &[u8] = b"the previous secret, 32 bytes ok";
+        let c = claims(Duration::hours(1));
+        let old_token = TokenKeys::new(OLD).mint(&c);
+        let header = jsonwebtoken::decode_header(&old_token).unwrap();
+        assert_eq!(header.kid.as_deref(), Some(key_id(OLD).as_str()));
+        let rotated = TokenKeys::with_previous(SECRET, &[OLD.to_vec()]);
+        assert_eq!(
+            rotated.verify(&old_token).unwrap(),
+            c,
+            "a previous secret verifies"
+        );
+        let new_token = rotated.mint(&c);
+        assert_eq!(
+            jsonwebtoken::decode_header(&new_token).unwrap().kid,
+            Some(key_id(SECRET)),
+            "the current secret signs"
+        );
+        assert_eq!(
+            TokenKeys::new(SECRET).verify(&old_token),
+            Err(TokenError::Invalid),
+            "a removed secret no longer verifies"
+        );
+    }
+
+    #[test]
+    fn a_kid_naming_no_key_of_ours_is_refused() {
+        let keys = TokenKeys::new(SECRET);
+        let c = claims(Duration::hours(1));
+        for kid in ["/etc/passwd", "../../dev/null", "", "0000000000000000"] {
+            let mut header = Header::new(ALGORITHM);
+            header.kid = Some(kid.to_owned());
+            let token =
+                jsonwebtoken::encode(&header, &c, &EncodingKey::from_secret(SECRET)).unwrap();
+            assert_eq!(keys.verify(&token), Err(TokenError::Invalid), "{kid:?}");
+        }
+        // A token without a kid (minted before key ids) verifies with the current key.
+        let legacy = jsonwebtoken::encode(
+            &Header::new(ALGORITHM),
+            &c,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        assert_eq!(keys.verify(&legacy).unwrap(), c);
     }
 
     #[test]

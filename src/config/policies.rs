@@ -147,6 +147,22 @@ impl Policies {
         (policy, approvers)
     }
 
+    /// Every approvers URL configured, global or per project (their
+    /// credentials are secrets to keep out of every text).
+    pub fn approvers_urls(&self) -> Vec<&str> {
+        let tables = self
+            .projects
+            .values()
+            .flat_map(|p| std::iter::once(&p.overrides).chain(p.environments.values()));
+        std::iter::once(&self.global_approvers)
+            .chain(tables.filter_map(|o| o.approvers.as_ref()))
+            .filter_map(|source| match source {
+                ApproversSource::Http(url) => Some(url.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// How many projects have a policy of their own (for the start log).
     pub fn project_count(&self) -> usize {
         self.projects.len()

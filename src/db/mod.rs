@@ -1,6 +1,7 @@
 //! Storage: one diesel connection type over SQLite (the default) or
 //! PostgreSQL, a pool, embedded migrations, and the queries, grouped by table.
 
+pub mod api_keys;
 pub mod events;
 pub mod jobs;
 pub mod models;

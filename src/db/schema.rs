@@ -59,6 +59,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    api_keys (id) {
+        id -> BigInt,
+        key_hash -> Text,
+        team_project -> Nullable<Text>,
+        team_project_key -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     settings (key) {
         key -> Text,
         value -> Text,
@@ -80,4 +92,6 @@ diesel::table! {
 }
 
 diesel::joinable!(events -> releases (release_pk));
-diesel::allow_tables_to_appear_in_same_query!(events, releases, approvals, jobs, settings);
+diesel::allow_tables_to_appear_in_same_query!(
+    events, releases, approvals, jobs, settings, api_keys
+);

@@ -19,3 +19,12 @@ pub fn get_or_insert(conn: &mut DbConnection, key: &str, candidate: &str) -> Que
         .select(settings::value)
         .first(conn)
 }
+
+/// The stored value of `key`, if any.
+pub fn get(conn: &mut DbConnection, key: &str) -> QueryResult<Option<String>> {
+    settings::table
+        .find(key)
+        .select(settings::value)
+        .first(conn)
+        .optional()
+}

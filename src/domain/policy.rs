@@ -211,10 +211,29 @@ pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
     Ok(chrono::Duration::seconds(seconds))
 }
 
+/// A duration in the largest unit that writes it whole (`72h`, `7d`,
+/// `90s`): what `parse_duration` reads back.
+pub fn format_duration(d: chrono::Duration) -> String {
+    let s = d.num_seconds();
+    match s {
+        s if s > 0 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::{Duration, NaiveDate};
+
+    #[test]
+    fn durations_format_as_they_parse() {
+        for text in ["30m", "3d", "7d", "90s", "25h"] {
+            assert_eq!(format_duration(parse_duration(text).unwrap()), text);
+        }
+    }
 
     fn t0() -> NaiveDateTime {
         NaiveDate::from_ymd_opt(2026, 11, 23)

@@ -57,15 +57,22 @@ struct Outcome {
 /// Mail gateways probe links with HEAD: check the token, record nothing.
 pub async fn head(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let checked = async {
+        limit(&state, &req)?;
         let query = link_query(&req)?;
         authenticate(&state, &required(query.token, "token")?).await
     }
     .await;
-    let status = match checked {
-        Ok(_) => StatusCode::OK,
-        Err(e) => e.status_code(),
+    let mut response = match checked {
+        Ok(_) => HttpResponse::Ok(),
+        Err(e) => {
+            let mut response = HttpResponse::build(e.status_code());
+            if let Some(secs) = e.retry_after() {
+                response.insert_header((header::RETRY_AFTER, secs));
+            }
+            response
+        }
     };
-    let mut response = HttpResponse::build(status).finish();
+    let mut response = response.finish();
     harden(&mut response);
     response
 }
@@ -74,6 +81,7 @@ pub async fn head(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
 /// `decision=reject` shows the reject form. The form records nothing.
 pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let outcome = async {
+        limit(&state, &req)?;
         let query = link_query(&req)?;
         let token = required(query.token, "token")?;
         let show_only = match query.decision.as_deref() {
@@ -104,6 +112,8 @@ pub async fn post(
     payload: web::Payload,
 ) -> HttpResponse {
     let outcome = async {
+        limit(&state, &req)?;
+        same_site(&req, &state.public_origin)?;
         let body = read_body(&req, payload, MAX_BODY_BYTES).await?;
         let is_json = req
             .headers()
@@ -126,6 +136,53 @@ pub async fn post(
     }
     .await;
     respond(&req, outcome)
+}
+
+/// The per-client limit on `/approval` (tokens cannot be guessed, but a
+/// client hammering the route is answered 429 before any work).
+fn limit(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+    match &state.approval_limit {
+        Some(limiter) => limiter
+            .check(req)
+            .map_err(|wait| ApiError::TooManyRequests(super::limits::retry_after_secs(wait))),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a browser's post from another site: where a browser says where
+/// the form came from (`Origin`, else `Referer`), it must be our public
+/// URL or the host the request was sent to. Scripts send neither; the
+/// token in the body stays the credential either way.
+fn same_site(req: &HttpRequest, public_origin: &str) -> Result<(), ApiError> {
+    let headers = req.headers();
+    let origin = match headers.get(header::ORIGIN) {
+        Some(origin) => origin.to_str().map_err(|_| ApiError::CrossSite)?.to_owned(),
+        None => match headers.get(header::REFERER) {
+            Some(referer) => referer
+                .to_str()
+                .ok()
+                .and_then(|r| url::Url::parse(r).ok())
+                .map(|u| u.origin().ascii_serialization())
+                .ok_or(ApiError::CrossSite)?,
+            None => return Ok(()),
+        },
+    };
+    if origin.eq_ignore_ascii_case(public_origin) {
+        return Ok(());
+    }
+    // `null` (a sandboxed or privacy-stripped origin) parses to no host.
+    let origin_host = url::Url::parse(&origin).ok().and_then(|u| {
+        let host = u.host_str()?.to_owned();
+        Some(match u.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        })
+    });
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    match (origin_host, host) {
+        (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => Ok(()),
+        _ => Err(ApiError::CrossSite),
+    }
 }
 
 fn link_query(req: &HttpRequest) -> Result<LinkQuery, ApiError> {
@@ -340,4 +397,47 @@ fn respond(req: &HttpRequest, outcome: Result<Outcome, ApiError>) -> HttpRespons
     };
     harden(&mut response);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn check(headers: &[(&str, &str)]) -> bool {
+        let mut req = TestRequest::post().insert_header(("Host", "127.0.0.1:8080"));
+        for (name, value) in headers {
+            req = req.insert_header((*name, *value));
+        }
+        same_site(&req.to_http_request(), "https://greenlight.example.com").is_ok()
+    }
+
+    #[test]
+    fn only_our_own_pages_may_post_from_a_browser() {
+        assert!(check(&[]), "scripts send no origin");
+        assert!(check(&[("Origin", "https://greenlight.example.com")]));
+        assert!(
+            check(&[("Origin", "http://127.0.0.1:8080")]),
+            "the host asked"
+        );
+        assert!(check(&[(
+            "Referer",
+            "https://greenlight.example.com/approval?token=x"
+        )]));
+        assert!(!check(&[("Origin", "https://evil.example")]));
+        assert!(!check(&[("Origin", "null")]));
+        assert!(!check(&[(
+            "Origin",
+            "https://greenlight.example.com.evil.example"
+        )]));
+        assert!(!check(&[("Referer", "https://evil.example/form.html")]));
+        assert!(!check(&[("Referer", "not a url")]));
+        assert!(
+            !check(&[
+                ("Origin", "https://evil.example"),
+                ("Referer", "https://greenlight.example.com/")
+            ]),
+            "Origin wins over Referer"
+        );
+    }
 }

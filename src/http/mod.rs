@@ -1,8 +1,10 @@
 //! The HTTP edge: routes, request parsing, responses.
 
 mod approval;
+pub mod auth;
 pub mod document;
 mod health;
+pub mod limits;
 mod pages;
 pub mod problem;
 mod release;
@@ -29,6 +31,23 @@ pub struct AppState {
     pub max_attempts: i32,
     /// Wakes this process's worker when a request enqueues a job.
     pub wake: Arc<Notify>,
+    pub auth: auth::Auth,
+    /// Requests per client on `/approval`.
+    pub approval_limit: Option<limits::ClientLimiter>,
+    /// `scheme://host[:port]` of the public URL: where our pages post from.
+    pub public_origin: String,
+}
+
+impl AppState {
+    /// Forgets rate-limited clients that are back to a full allowance.
+    pub fn forget_idle_clients(&self) {
+        for limiter in [&self.approval_limit, &self.auth.failures]
+            .into_iter()
+            .flatten()
+        {
+            limiter.forget_idle();
+        }
+    }
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -119,7 +138,9 @@ pub fn wants_html(req: &HttpRequest) -> bool {
 pub fn harden(response: &mut HttpResponse) {
     let headers = response.headers_mut();
     for (name, value) in [
-        (header::REFERRER_POLICY, "no-referrer"),
+        // Not `no-referrer`: under it a browser sends `Origin: null` with
+        // our own forms, which the cross-site check must refuse.
+        (header::REFERRER_POLICY, "same-origin"),
         (header::CACHE_CONTROL, "no-store"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),

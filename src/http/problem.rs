@@ -35,6 +35,14 @@ pub enum ApiError {
     ReleaseDecided(ReleaseStatus),
     #[error("you already {0} this release; a decision cannot be changed")]
     AlreadyDecided(&'static str),
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("too many requests from this client; try again in {0} s")]
+    TooManyRequests(u64),
+    #[error("a form of another site posted here; decisions are made on Greenlight's own pages")]
+    CrossSite,
     #[error("no route for this method and path")]
     NotFound,
     #[error("method not allowed on this path")]
@@ -52,7 +60,11 @@ pub const RETRY_AFTER_SECS: u64 = 2;
 impl ApiError {
     /// `Retry-After` for answers that are worth retrying.
     pub fn retry_after(&self) -> Option<u64> {
-        matches!(self, Self::Unavailable(_)).then_some(RETRY_AFTER_SECS)
+        match self {
+            Self::Unavailable(_) => Some(RETRY_AFTER_SECS),
+            Self::TooManyRequests(secs) => Some(*secs),
+            _ => None,
+        }
     }
 
     /// The stable, machine-readable part of the problem.
@@ -68,6 +80,10 @@ impl ApiError {
             Self::ReleaseNotFound { .. } => "release-not-found",
             Self::ReleaseDecided(_) => "release-decided",
             Self::AlreadyDecided(_) => "already-decided",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::TooManyRequests(_) => "too-many-requests",
+            Self::CrossSite => "cross-site-request",
             Self::NotFound => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Unavailable(_) => "unavailable",
@@ -87,6 +103,10 @@ impl ApiError {
             Self::ReleaseNotFound { .. } => "Release not found",
             Self::ReleaseDecided(_) => "Release already decided",
             Self::AlreadyDecided(_) => "Already decided",
+            Self::Unauthorized(_) => "API key required",
+            Self::Forbidden(_) => "Forbidden",
+            Self::TooManyRequests(_) => "Too many requests",
+            Self::CrossSite => "Cross-site request refused",
             Self::NotFound => "Not found",
             Self::MethodNotAllowed => "Method not allowed",
             Self::Unavailable(_) => "Service unavailable",
@@ -124,7 +144,9 @@ impl ResponseError for ApiError {
             Self::MalformedBody(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::InvalidToken => StatusCode::FORBIDDEN,
+            Self::InvalidToken | Self::Forbidden(_) | Self::CrossSite => StatusCode::FORBIDDEN,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::TokenExpired => StatusCode::GONE,
             Self::UnknownApproval | Self::ReleaseNotFound { .. } | Self::NotFound => {
                 StatusCode::NOT_FOUND
@@ -141,6 +163,14 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if let Some(secs) = self.retry_after() {
             response.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
+        }
+        if matches!(self, Self::Unauthorized(_)) {
+            // A browser asks for the key; an Azure DevOps Generic service
+            // connection sends it as Basic.
+            response.insert_header((
+                actix_web::http::header::WWW_AUTHENTICATE,
+                r#"Basic realm="greenlight""#,
+            ));
         }
         response
             .content_type("application/problem+json")

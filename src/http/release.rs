@@ -23,8 +23,10 @@ pub async fn create_or_poll(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let access = state.auth.authenticate(&state.db, &req).await?;
     let body = read_body(&req, payload, MAX_BODY_BYTES).await?;
     let new = NewRelease::parse_json(&body)?;
+    access.check(&new.key.team_project_key())?;
     // Polls are the common case: they read and never write.
     let (policy, max_attempts) = (state.policies.resolve(&new.key).0, state.max_attempts);
     let key = new.key.clone();
@@ -65,15 +67,19 @@ pub struct EnvironmentQuery {
 }
 
 /// The release a `GET /releases/{team_project}/{release_id}...` route names,
-/// and the 404 to answer if there is none.
-fn path_key(
+/// and the 404 to answer if there is none; 401/403 unless the caller's key
+/// may see it.
+async fn path_key(
+    state: &AppState,
     req: &HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<(ReleaseKey, ApiError), ApiError> {
+    let access = state.auth.authenticate(&state.db, req).await?;
     let (team_project, release_id) = path.into_inner();
     let query: EnvironmentQuery = parse_query(req)?;
     let key = ReleaseKey::parse(&team_project, query.environment.as_deref(), &release_id)
         .map_err(ApiError::Validation)?;
+    access.check(&key.team_project_key())?;
     let not_found = ApiError::ReleaseNotFound {
         team_project,
         environment: key.environment().to_owned(),
@@ -87,7 +93,7 @@ pub async fn show(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (key, not_found) = path_key(&req, path)?;
+    let (key, not_found) = path_key(&state, &req, path).await?;
     let view = state
         .db
         .read(move |conn| Ok(lifecycle::find(conn, &key, db::now())?))
@@ -113,7 +119,7 @@ pub async fn events(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (key, not_found) = path_key(&req, path)?;
+    let (key, not_found) = path_key(&state, &req, path).await?;
     let (_, trail) = state
         .db
         .read(move |conn| Ok(lifecycle::events_of(conn, &key)?))
@@ -222,7 +228,15 @@ impl ListQuery {
 
 /// `GET /releases`: status documents, newest first, a page at a time.
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let filter = parse_query::<ListQuery>(&req)?.parse()?;
+    let access = state.auth.authenticate(&state.db, &req).await?;
+    let mut filter = parse_query::<ListQuery>(&req)?.parse()?;
+    // A project key lists its project; asking for another is refused.
+    if let Some(own) = access.project() {
+        if let Some(asked) = &filter.team_project_key {
+            access.check(asked)?;
+        }
+        filter.team_project_key = Some(own.to_owned());
+    }
     let limit = filter.limit;
     let page = state
         .db

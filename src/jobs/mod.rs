@@ -104,6 +104,11 @@ pub struct JobContext {
     pub max_attempts: i32,
     /// Wakes this process's runner when a job enqueues more work.
     pub wake: Arc<Notify>,
+    /// Masks configured secrets in every error a job reports (its log
+    /// lines, its stored error, the release's reason and events).
+    pub redactor: crate::redact::Redactor,
+    /// Approvers a release may have.
+    pub max_approvers: usize,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -43,6 +43,16 @@ impl Job for ProcessRelease {
                 FetchError::Transient(m) => JobError::Transient(m),
                 FetchError::Permanent(m) => JobError::Permanent(m),
             })?;
+        if approvers.len() > ctx.max_approvers {
+            // Each approver is a row, a job and an email: a source gone
+            // wrong must not send thousands.
+            return Err(JobError::Permanent(format!(
+                "the approvers source named {} approvers; a release may have at most {} \
+                 (GREENLIGHT_MAX_APPROVERS)",
+                approvers.len(),
+                ctx.max_approvers
+            )));
+        }
         let now = db::now();
         let rows: Vec<NewApprovalRow> = approvers
             .iter()

@@ -330,6 +330,13 @@ impl Runner {
         result: Result<(), JobError>,
     ) -> Result<(), crate::db::DbError> {
         let (id, token) = (claim.id, claim.lock_token.clone());
+        // Errors quote peers and libraries, which may quote a configured
+        // URL with its credentials: masked before anything keeps them.
+        let result = result.map_err(|e| match e {
+            JobError::Transient(m) => JobError::Transient(self.ctx.redactor.scrub(&m)),
+            JobError::Permanent(m) => JobError::Permanent(self.ctx.redactor.scrub(&m)),
+            JobError::LeaseLost => JobError::LeaseLost,
+        });
         match result {
             Ok(()) => {
                 self.db

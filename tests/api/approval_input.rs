@@ -79,12 +79,53 @@ async fn bad_tokens_are_refused_and_record_nothing(backend: Backend) {
         b64url(&serde_json::to_vec(&real).unwrap())
     );
     let other_key = TokenKeys::new(b"another-secret-another-secret-another").mint(&real);
+    // Our secret under another HMAC, a header that asks for RSA, and key
+    // ids that name a file, nothing, or a key we do not hold.
+    let with_header = |header: jsonwebtoken::Header| {
+        jsonwebtoken::encode(
+            &header,
+            &real,
+            &jsonwebtoken::EncodingKey::from_secret(TEST_SECRET),
+        )
+        .unwrap()
+    };
+    let hs384 = with_header(jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS384));
+    let hs512 = with_header(jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS512));
+    let rs256_header = format!(
+        "{}.{}.{}",
+        b64url(br#"{"alg":"RS256","typ":"JWT"}"#),
+        b64url(&serde_json::to_vec(&real).unwrap()),
+        tokens[0].rsplit('.').next().unwrap()
+    );
+    let kid = |kid: &str| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some(kid.to_owned());
+        with_header(header)
+    };
+    let other_kid = TokenKeys::new(b"another-secret-another-secret-another")
+        .mint(&real)
+        .split('.')
+        .next()
+        .map(|h| {
+            let signed_with_ours = keys.mint(&real);
+            let mut parts: Vec<&str> = signed_with_ours.split('.').collect();
+            parts[0] = h;
+            parts.join(".")
+        })
+        .unwrap();
+    let (kid_file, kid_empty) = (kid("/etc/passwd"), kid(""));
     for token in [
         "garbage",
         "a.b.c",
         tampered.as_str(),
         alg_none.as_str(),
         other_key.as_str(),
+        hs384.as_str(),
+        hs512.as_str(),
+        rs256_header.as_str(),
+        kid_file.as_str(),
+        kid_empty.as_str(),
+        other_kid.as_str(),
     ] {
         expect_problem(app.approve(token).await, 403, "invalid-token").await;
     }

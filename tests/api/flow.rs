@@ -148,7 +148,7 @@ async fn browsers_get_a_page(backend: Backend) {
         .to_str()
         .unwrap()
         .starts_with("text/html"));
-    assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(response.headers()["referrer-policy"], "same-origin");
     assert_eq!(response.headers()["cache-control"], "no-store");
     let page = response.text().await.unwrap();
     assert!(

@@ -144,6 +144,23 @@ impl TestDb {
         format!("{jobs:#?}")
     }
 
+    /// Every non-NULL value of `column` in `table`, as text: to search
+    /// stored rows for what must not be there.
+    pub fn texts(&self, table: &str, column: &str) -> Vec<String> {
+        #[derive(diesel::QueryableByName)]
+        struct T {
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+            t: Option<String>,
+        }
+        let sql = format!("SELECT CAST({column} AS TEXT) AS t FROM {table}");
+        let rows: Vec<T> = match &mut self.connect() {
+            DbConnection::Postgresql(c) => diesel::sql_query(&sql).load(c),
+            DbConnection::Sqlite(c) => diesel::sql_query(&sql).load(c),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        rows.into_iter().filter_map(|r| r.t).collect()
+    }
+
     /// Runs a statement (to set up states the API cannot reach quickly).
     pub fn execute(&self, sql: &str) {
         match &mut self.connect() {
@@ -384,6 +401,10 @@ pub fn test_env(db: &TestDb, smtp_port: u16, approvers: &MockServer) -> HashMap<
         // Short, so that a test's teardown (its database dropped under the
         // running app) does not wait for the default five seconds.
         ("GREENLIGHT_DB_TIMEOUT_MS", "1000".to_owned()),
+        // Tests approve from one address, many times a second; the limits
+        // have tests of their own.
+        ("GREENLIGHT_APPROVAL_RATE_LIMIT", "off".to_owned()),
+        ("GREENLIGHT_AUTH_FAILURE_LIMIT", "off".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -485,7 +506,7 @@ fn init_test_logs() {
 }
 
 /// Starts an app in this process; returns its address.
-async fn start(env: &HashMap<String, String>) -> String {
+pub async fn start(env: &HashMap<String, String>) -> String {
     init_test_logs();
     let settings = Settings::from_lookup(|k| env.get(k).cloned()).expect("test settings");
     let app = Application::build(settings).await.expect("the app builds");
@@ -637,6 +658,23 @@ impl TestApp {
         }
         panic!("the job queue never drained: {}", self.db.dump_jobs());
     }
+}
+
+/// Runs `greenlight <args>` (the real binary) to completion with `env`:
+/// (exit success, stdout, stderr).
+pub fn cli(env: &HashMap<String, String>, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_greenlight"))
+        .args(args)
+        .env_clear()
+        .envs(env)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run greenlight");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A free loopback port for a child process.

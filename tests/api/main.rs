@@ -16,3 +16,5 @@ mod process;
 mod queue;
 mod release_input;
 mod runner;
+mod secrets;
+mod security;

@@ -191,6 +191,8 @@ impl Harness {
             tokens: TokenKeys::new(b"runner-test-secret-runner-test-secret"),
             max_attempts: 3,
             wake: Arc::new(Notify::new()),
+            redactor: Default::default(),
+            max_approvers: 100,
         });
         let registry = Registry::default().register::<Probe>();
         (
