@@ -704,6 +704,16 @@ impl Service {
 
     /// Starts on a given port (a restart keeps its address) and log file.
     pub async fn start_on(env: &HashMap<String, String>, port: u16, log: &std::path::Path) -> Self {
+        Self::start_listening(env, &format!("127.0.0.1:{port}"), port, log).await
+    }
+
+    /// Starts listening on `listen` (whose port is `port`), reached on loopback.
+    pub async fn start_listening(
+        env: &HashMap<String, String>,
+        listen: &str,
+        port: u16,
+        log: &std::path::Path,
+    ) -> Self {
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -712,7 +722,7 @@ impl Service {
         let child = Command::new(env!("CARGO_BIN_EXE_greenlight"))
             .arg("serve")
             .envs(env)
-            .env("GREENLIGHT_LISTEN", format!("127.0.0.1:{port}"))
+            .env("GREENLIGHT_LISTEN", listen)
             .env(
                 "RUST_LOG",
                 env.get("RUST_LOG").map_or("warn", String::as_str),

@@ -12,6 +12,7 @@ use crate::helpers::{cli, release_body, spawn_app_with, start, Backend, TestApp,
 
 both_backends!(
     api_keys_from_the_cli_guard_every_pipeline_route,
+    the_command_line_helps_and_masks_secrets,
     wrong_keys_are_rate_limited_per_client,
     the_approval_route_is_rate_limited_per_client,
     a_cross_site_form_post_records_nothing,
@@ -69,9 +70,18 @@ async fn post(app: &TestApp, body: &Value, key: Option<(&str, Carrier)>) -> reqw
 }
 
 async fn get(app: &TestApp, path: &str, key: Option<&str>) -> reqwest::Response {
+    get_as(app, path, key, Carrier::Header).await
+}
+
+async fn get_as(
+    app: &TestApp,
+    path: &str,
+    key: Option<&str>,
+    carrier: Carrier,
+) -> reqwest::Response {
     let request = app.client.get(format!("{}{path}", app.address));
     let request = match key {
-        Some(key) => request.header("X-API-Key", key),
+        Some(key) => with_key(request, key, carrier),
         None => request,
     };
     request.send().await.unwrap()
@@ -482,4 +492,76 @@ async fn links_survive_a_signing_secret_rotation(backend: Backend) {
     // The links name the key that signed them.
     let kid = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();
     assert_eq!(kid(&tokens[1]), greenlight::token::key_id(OLD.as_bytes()));
+}
+
+async fn the_command_line_helps_and_masks_secrets(backend: Backend) {
+    let db = crate::helpers::TestDb::new(backend);
+    let env = HashMap::from([
+        ("DATABASE_URL".to_owned(), db.url.clone()),
+        (
+            "GREENLIGHT_SMTP_URL".to_owned(),
+            "smtps://mailer:hunter2-s3cr3t@mail.example.com".to_owned(),
+        ),
+        (
+            "GREENLIGHT_APPROVERS_URL".to_owned(),
+            "https://api.example.com/approvers?code=fn-key-s3cr3t".to_owned(),
+        ),
+        (
+            "GREENLIGHT_SECRET".to_owned(),
+            "signing-s3cr3t-signing-s3cr3t-signing".to_owned(),
+        ),
+    ]);
+    let (ok, version, _) = cli(&env, &["--version"]);
+    assert!(ok && version.starts_with("greenlight "), "{version}");
+    let (ok, help, _) = cli(&env, &["--help"]);
+    assert!(ok);
+    for command in ["serve", "migrate", "config", "api-key"] {
+        assert!(help.contains(command), "{help}");
+    }
+    let (ok, help, _) = cli(&env, &["api-key", "create", "--help"]);
+    assert!(
+        ok && help.contains("--project") && help.contains("--admin"),
+        "{help}"
+    );
+
+    let (ok, config, err) = cli(&env, &["config"]);
+    assert!(ok, "{err}");
+    assert!(
+        config.contains("GREENLIGHT_SMTP_URL = smtps://mailer:***@mail.example.com"),
+        "{config}"
+    );
+    assert!(
+        config.contains("GREENLIGHT_APPROVERS_URL = https://api.example.com/approvers?***"),
+        "{config}"
+    );
+    assert!(config.contains("GREENLIGHT_SECRET = *** (set)"), "{config}");
+    assert!(!config.contains("s3cr3t"), "{config}");
+
+    let mut wrong = env.clone();
+    wrong.insert("GREENLIGHT_MAX_APPROVERS".into(), "many".into());
+    let (ok, _, err) = cli(&wrong, &["config"]);
+    assert!(!ok && err.contains("GREENLIGHT_MAX_APPROVERS"), "{err}");
+    let (ok, _, err) = cli(&env, &["frobnicate"]);
+    assert!(!ok && err.contains("frobnicate"), "{err}");
+
+    // Beyond loopback without keys, the start log says so.
+    let mut open = env.clone();
+    open.remove("GREENLIGHT_SMTP_URL");
+    open.insert(
+        "GREENLIGHT_OUTBOX_DIR".into(),
+        std::env::temp_dir()
+            .join(greenlight::random_id())
+            .display()
+            .to_string(),
+    );
+    let port = crate::helpers::free_port();
+    let log = crate::helpers::log_file("open");
+    let service =
+        crate::helpers::Service::start_listening(&open, &format!("0.0.0.0:{port}"), port, &log)
+            .await;
+    let output = service.output();
+    assert!(
+        output.contains("API keys are off and Greenlight listens beyond loopback"),
+        "{output}"
+    );
 }
