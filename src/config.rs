@@ -2,14 +2,19 @@
 //! `greenlight.toml` (environment wins). Read once at start and passed
 //! down, so tests build their own `Settings`.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
+use figment::value::{Dict, Value};
+use figment::Figment;
+
 mod policies;
+mod sources;
 
 pub use policies::Policies;
+use sources::{ConfigFile, Variables};
 
 use crate::domain::approver::{self, Approver};
 use crate::domain::Policy;
@@ -40,6 +45,14 @@ pub enum ApprovalMode {
     OneClick,
     /// Opening the link shows Approve and Reject buttons.
     Confirm,
+}
+
+fn parse_approval_mode(text: &str) -> Option<ApprovalMode> {
+    match text {
+        "one-click" => Some(ApprovalMode::OneClick),
+        "confirm" => Some(ApprovalMode::Confirm),
+        _ => None,
+    }
 }
 
 /// Where approvers come from.
@@ -95,6 +108,9 @@ impl Default for QueueSettings {
 
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Where each value set came from (normalised key -> a variable's
+    /// name or a file's path), for `greenlight config`.
+    pub origins: BTreeMap<String, String>,
     pub listen: String,
     pub database_url: String,
     pub public_url: String,
@@ -141,25 +157,70 @@ impl Settings {
     /// Reads the process environment, over `greenlight.toml` if present
     /// (or the file named by `GREENLIGHT_CONFIG`).
     pub fn load() -> Result<Self, ConfigError> {
-        let path = std::env::var("GREENLIGHT_CONFIG").ok().or_else(|| {
-            Path::new("greenlight.toml")
-                .exists()
-                .then(|| "greenlight.toml".into())
-        });
-        let file = match &path {
-            Some(p) => read_toml(Path::new(p))?,
-            None => HashMap::new(),
-        };
-        Self::from_lookup(|key| match key {
-            "GREENLIGHT_CONFIG" => path.clone(),
-            _ => std::env::var(key).ok().or_else(|| file.get(key).cloned()),
-        })
+        Self::read(std::env::vars(), true)
     }
 
-    /// Builds settings from any key lookup (the environment in production,
-    /// a map in tests); the `[projects]` of the file named by
-    /// `GREENLIGHT_CONFIG`, if any.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    /// Settings from these variables, over the file `GREENLIGHT_CONFIG`
+    /// names if they name one (tests configure apps this way).
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        Self::read(vars, false)
+    }
+
+    fn read(
+        vars: impl IntoIterator<Item = (String, String)>,
+        default_file: bool,
+    ) -> Result<Self, ConfigError> {
+        let vars = Variables::new(vars);
+        let file = vars
+            .get("GREENLIGHT_CONFIG")
+            .map(PathBuf::from)
+            .or_else(|| {
+                let default = PathBuf::from("greenlight.toml");
+                (default_file && default.exists()).then_some(default)
+            });
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            figment = figment.merge(ConfigFile { path });
+        }
+        let figment = figment.merge(vars);
+        let dict: Dict = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        let origins = dict
+            .keys()
+            .filter_map(|key| {
+                let meta = figment.find_metadata(key)?;
+                let origin = match &meta.source {
+                    Some(figment::Source::File(path)) => path.display().to_string(),
+                    _ => meta.interpolate(&figment::Profile::Default, &[key]),
+                };
+                Some((key.clone(), origin))
+            })
+            .collect();
+        let projects = match dict.get("projects") {
+            None => toml::Table::new(),
+            Some(value) => value.deserialize().map_err(|e| {
+                ConfigError(format!("projects must be a table ([projects.<name>]): {e}"))
+            })?,
+        };
+        Self::from_parts(
+            |key| {
+                dict.get(&sources::normalise(key))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            },
+            &projects,
+            origins,
+        )
+    }
+
+    /// Builds settings from a key lookup (variable names), the
+    /// `[projects]` table and where each value came from.
+    fn from_parts(
+        get: impl Fn(&str) -> Option<String>,
+        projects: &toml::Table,
+        origins: BTreeMap<String, String>,
+    ) -> Result<Self, ConfigError> {
         let get = |key: &str| {
             get(key)
                 .map(|v| v.trim().to_owned())
@@ -190,14 +251,13 @@ impl Settings {
             ),
             (None, None) => ApproversSource::None,
         };
-        let approval_mode = match get("GREENLIGHT_APPROVAL_MODE").as_deref() {
-            None | Some("one-click") => ApprovalMode::OneClick,
-            Some("confirm") => ApprovalMode::Confirm,
-            Some(other) => {
-                return Err(ConfigError(format!(
-                    "GREENLIGHT_APPROVAL_MODE must be one-click or confirm, got {other:?}"
-                )))
-            }
+        let approval_mode = match get("GREENLIGHT_APPROVAL_MODE") {
+            None => ApprovalMode::OneClick,
+            Some(mode) => parse_approval_mode(&mode).ok_or_else(|| {
+                ConfigError(format!(
+                    "GREENLIGHT_APPROVAL_MODE must be one-click or confirm, got {mode:?}"
+                ))
+            })?,
         };
         let secret = get("GREENLIGHT_SECRET").map(Secret::new);
         if let Some(s) = &secret {
@@ -266,13 +326,11 @@ impl Settings {
                     .to_owned(),
             ));
         }
-        let projects = match get("GREENLIGHT_CONFIG") {
-            Some(path) => read_projects(Path::new(&path))?,
-            None => toml::Table::new(),
-        };
-        let policies =
-            Policies::global(policy(&get)?, approvers.clone()).with_projects(&projects)?;
+        let policies = Policies::global(policy(&get)?, approvers.clone())
+            .with_approval_mode(approval_mode)
+            .with_projects(projects)?;
         Ok(Self {
+            origins,
             listen,
             database_url: get("DATABASE_URL").unwrap_or_else(|| "greenlight.db".to_owned()),
             public_url,
@@ -314,6 +372,16 @@ impl Settings {
 }
 
 impl Settings {
+    /// Where the value of variable `name` came from: a variable, a file,
+    /// or the default.
+    pub fn origin(&self, name: &str) -> &str {
+        let key = match name {
+            "[projects]" => "projects".to_owned(),
+            _ => sources::normalise(name),
+        };
+        self.origins.get(&key).map_or("default", String::as_str)
+    }
+
     /// The configuration in effect, as `greenlight config` prints it:
     /// variable names and values, secrets masked.
     pub fn effective(&self) -> Vec<(&'static str, String)> {
@@ -398,8 +466,11 @@ impl Settings {
                     .map_or("off".to_owned(), crate::domain::policy::format_duration),
             ),
             (
-                "projects with their own policy",
-                self.policies.project_count().to_string(),
+                "[projects]",
+                format!(
+                    "{} projects with a policy of their own",
+                    self.policies.project_count()
+                ),
             ),
             ("GREENLIGHT_JOB_MAX_ATTEMPTS", q.max_attempts.to_string()),
             (
@@ -600,71 +671,16 @@ fn millis(
     get(key).map_or(Ok(default), |v| parse(key, &v).map(Duration::from_millis))
 }
 
-/// The `[projects]` table of a TOML file (policies per project).
-fn read_projects(path: &Path) -> Result<toml::Table, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-    let mut table: toml::Table = text
-        .parse()
-        .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-    match table.remove("projects") {
-        None => Ok(toml::Table::new()),
-        Some(toml::Value::Table(projects)) => Ok(projects),
-        Some(_) => Err(ConfigError(format!(
-            "{}: projects must be a table ([projects.<name>])",
-            path.display()
-        ))),
-    }
-}
-
-/// Reads a TOML file whose keys are the environment variables' names, in
-/// either case and with or without the `GREENLIGHT_` prefix
-/// (`listen = "0.0.0.0:8080"`, `DATABASE_URL = "..."`).
-fn read_toml(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-    let mut map = HashMap::new();
-    for (key, value) in table {
-        if key == "projects" {
-            continue; // read by `read_projects`
-        }
-        let value = match value {
-            toml::Value::String(s) => s,
-            toml::Value::Integer(i) => i.to_string(),
-            toml::Value::Boolean(b) => b.to_string(),
-            other => {
-                return Err(ConfigError(format!(
-                    "{}: {key} must be a string or a number, got a {}",
-                    path.display(),
-                    other.type_str()
-                )))
-            }
-        };
-        let upper = key.to_uppercase();
-        let canonical =
-            if upper == "DATABASE_URL" || upper == "RUST_LOG" || upper.starts_with("GREENLIGHT_") {
-                upper
-            } else {
-                format!("GREENLIGHT_{upper}")
-            };
-        map.insert(canonical, value);
-    }
-    Ok(map)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Settings::from_lookup(|k| map.get(k).cloned())
+        Settings::from_vars(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
     }
 
     #[test]
@@ -777,24 +793,5 @@ mod tests {
         .unwrap();
         let debug = format!("{s:?}");
         assert!(!debug.contains("hunter2") && !debug.contains("a-very-long-secret"));
-    }
-
-    #[test]
-    fn toml_keys_map_to_variables() {
-        let dir = std::env::temp_dir().join(format!("greenlight-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("greenlight.toml");
-        std::fs::write(
-            &path,
-            "listen = \"0.0.0.0:9000\"\ndatabase_url = \"x.db\"\nJOB_MAX_ATTEMPTS = 3\n",
-        )
-        .unwrap();
-        let map = read_toml(&path).unwrap();
-        assert_eq!(map["GREENLIGHT_LISTEN"], "0.0.0.0:9000");
-        assert_eq!(map["DATABASE_URL"], "x.db");
-        assert_eq!(map["GREENLIGHT_JOB_MAX_ATTEMPTS"], "3");
-        std::fs::write(&path, "listen = [1]\n").unwrap();
-        assert!(read_toml(&path).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

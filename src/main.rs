@@ -101,8 +101,10 @@ async fn migrate() -> anyhow::Result<()> {
 
 fn config() -> anyhow::Result<()> {
     let settings = Settings::load()?;
-    for (key, value) in settings.effective() {
-        println!("{key} = {value}");
+    let effective = settings.effective();
+    let width = effective.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (key, value) in &effective {
+        println!("{key:<width$} = {value}    # {}", settings.origin(key));
     }
     Ok(())
 }

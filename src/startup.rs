@@ -104,7 +104,6 @@ impl Application {
         let state = web::Data::new(AppState {
             db,
             tokens: tokens.clone(),
-            approval_mode: settings.approval_mode,
             policies: policies.clone(),
             max_attempts: settings.queue.max_attempts,
             wake: wake.clone(),

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::{ApproversSource, ConfigError};
+use super::{ApprovalMode, ApproversSource, ConfigError};
 use crate::domain::approver;
 use crate::domain::policy::parse_duration;
 use crate::domain::release::fold;
@@ -34,9 +34,9 @@ struct Table {
     approvers_url: Option<String>,
     release_ttl: Option<String>,
     requester_can_approve: Option<bool>,
-    /// Policy keys of DESIGN.md that this version takes globally only.
     reminder_after: Option<String>,
-    approval_mode: Option<toml::Value>,
+    approval_mode: Option<String>,
+    /// A policy key of DESIGN.md that this version does not take yet.
     webhook_url: Option<toml::Value>,
     /// Only under a project.
     environments: Option<HashMap<String, toml::Value>>,
@@ -52,6 +52,7 @@ struct Overrides {
     requester_can_approve: Option<bool>,
     /// `Some(None)`: "off", over a global reminder.
     reminder_after: Option<Option<chrono::Duration>>,
+    approval_mode: Option<ApprovalMode>,
 }
 
 impl Overrides {
@@ -86,6 +87,7 @@ struct ProjectPolicy {
 pub struct Policies {
     global: Policy,
     global_approvers: ApproversSource,
+    global_mode: ApprovalMode,
     projects: HashMap<String, ProjectPolicy>,
 }
 
@@ -94,8 +96,26 @@ impl Policies {
         Self {
             global: policy,
             global_approvers: approvers,
+            global_mode: ApprovalMode::OneClick,
             projects: HashMap::new(),
         }
+    }
+
+    /// What an approval link does unless a project or environment says.
+    pub fn with_approval_mode(mut self, mode: ApprovalMode) -> Self {
+        self.global_mode = mode;
+        self
+    }
+
+    /// What opening an approval link of this release does. Read when the
+    /// link is opened (not stored with the release): a page's behaviour,
+    /// not a rule the release was decided by.
+    pub fn approval_mode(&self, key: &ReleaseKey) -> ApprovalMode {
+        let project = self.projects.get(&key.team_project_key());
+        let env = project.and_then(|p| p.environments.get(&key.environment_key()));
+        env.and_then(|o| o.approval_mode)
+            .or_else(|| project.and_then(|p| p.overrides.approval_mode))
+            .unwrap_or(self.global_mode)
     }
 
     /// Reads the `[projects]` table of `greenlight.toml`.
@@ -179,18 +199,22 @@ fn table_of(at: &str, value: toml::Value) -> Result<Table, ConfigError> {
 }
 
 fn overrides(at: &str, table: &Table) -> Result<Overrides, ConfigError> {
-    for (key, set) in [
-        ("approval_mode", table.approval_mode.is_some()),
-        ("webhook_url", table.webhook_url.is_some()),
-    ] {
-        if set {
-            return Err(ConfigError(format!(
-                "{at}.{key}: not settable per project or environment in this version; \
-                 set GREENLIGHT_{} globally",
-                key.to_ascii_uppercase()
-            )));
-        }
+    if table.webhook_url.is_some() {
+        return Err(ConfigError(format!(
+            "{at}.webhook_url: webhooks are not built in this version"
+        )));
     }
+    let approval_mode = table
+        .approval_mode
+        .as_deref()
+        .map(|m| {
+            super::parse_approval_mode(m).ok_or_else(|| {
+                ConfigError(format!(
+                    "{at}.approval_mode must be one-click or confirm, got {m:?}"
+                ))
+            })
+        })
+        .transpose()?;
     let quorum = match &table.required_approvals {
         None => None,
         Some(toml::Value::String(s)) if s.eq_ignore_ascii_case("all") => Some(None),
@@ -199,7 +223,12 @@ fn overrides(at: &str, table: &Table) -> Result<Overrides, ConfigError> {
         }
         Some(other) => {
             return Err(ConfigError(format!(
-                "{at}.required_approvals must be \"all\" or a number of at least 1, got {other:?}"
+                "{at}.required_approvals must be \"all\" or a number of at least 1, got {}",
+                match other {
+                    toml::Value::Integer(n) => n.to_string(),
+                    toml::Value::String(s) => format!("{s:?}"),
+                    other => format!("a {}", other.type_str()),
+                }
             )))
         }
     };
@@ -242,6 +271,7 @@ fn overrides(at: &str, table: &Table) -> Result<Overrides, ConfigError> {
         release_ttl,
         requester_can_approve: table.requester_can_approve,
         reminder_after,
+        approval_mode,
     })
 }
 
@@ -330,8 +360,12 @@ mod tests {
             ("[projects]\nDevx = 3", "projects.Devx must be a table"),
             ("[projects.Devx]\n[projects.devx]", "set twice"),
             (
-                "[projects.Devx]\napproval_mode = \"confirm\"",
-                "GREENLIGHT_APPROVAL_MODE globally",
+                "[projects.Devx]\napproval_mode = \"sometimes\"",
+                "projects.Devx.approval_mode must be one-click or confirm",
+            ),
+            (
+                "[projects.Devx]\nwebhook_url = \"https://x\"",
+                "projects.Devx.webhook_url",
             ),
         ] {
             let err = policies(text).unwrap_err().to_string();

@@ -9,9 +9,9 @@ use super::pages::{self, PageForm};
 use super::problem::ApiError;
 use super::{harden, read_body, wants_html, AppState};
 use crate::config::ApprovalMode;
-use crate::db::models::Approval;
+use crate::db::models::{Approval, Release};
 use crate::db::{self, releases};
-use crate::domain::Decision;
+use crate::domain::{Decision, ReleaseKey};
 use crate::lifecycle::{self, DecisionOutcome, ReleaseView};
 use crate::token::TokenError;
 
@@ -84,21 +84,21 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
         limit(&state, &req)?;
         let query = link_query(&req)?;
         let token = required(query.token, "token")?;
-        let show_only = match query.decision.as_deref() {
-            Some("reject") => Some(PageForm::Reject),
-            None | Some("approve") if state.approval_mode == ApprovalMode::Confirm => {
-                Some(PageForm::Confirm)
-            }
-            None | Some("approve") => None,
+        let reject = match query.decision.as_deref() {
+            Some("reject") => true,
+            None | Some("approve") => false,
             Some(other) => {
                 return Err(ApiError::BadRequest(format!(
                     "decision must be approve or reject, got {other:?}"
                 )))
             }
         };
-        match show_only {
-            Some(form) => show(&state, token, form).await,
-            None => decide(&state, token, Decision::Approved, None).await,
+        if reject {
+            show(&state, token, PageForm::Reject).await
+        } else if confirm_first(&state, &token).await? {
+            show(&state, token, PageForm::Confirm).await
+        } else {
+            decide(&state, token, Decision::Approved, None).await
         }
     }
     .await;
@@ -225,7 +225,7 @@ fn parse_comment(raw: Option<String>) -> Result<Option<String>, ApiError> {
 /// Verifies the token and finds the approval request it names: the
 /// signature and expiry first, then that the stored request belongs to
 /// the approver and the release the token names.
-async fn authenticate(state: &AppState, token: &str) -> Result<Approval, ApiError> {
+async fn authenticate(state: &AppState, token: &str) -> Result<(Approval, Release), ApiError> {
     let claims = state.tokens.verify(token).map_err(|e| match e {
         TokenError::Expired => ApiError::TokenExpired,
         TokenError::Invalid => ApiError::InvalidToken,
@@ -248,11 +248,24 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Approval, ApiErro
     if !bound {
         return Err(ApiError::InvalidToken);
     }
-    Ok(approval)
+    Ok((approval, release))
+}
+
+/// Whether this release's policy (`approval_mode`) wants the approver to
+/// press a button rather than approve by opening the link.
+async fn confirm_first(state: &AppState, token: &str) -> Result<bool, ApiError> {
+    let (_, release) = authenticate(state, token).await?;
+    let key = ReleaseKey::parse(
+        &release.team_project,
+        Some(&release.environment),
+        &release.release_id,
+    )
+    .map_err(|_| ApiError::Internal(anyhow::anyhow!("a stored release key is not valid")))?;
+    Ok(state.policies.approval_mode(&key) == ApprovalMode::Confirm)
 }
 
 async fn show(state: &AppState, token: String, form: PageForm) -> Result<Outcome, ApiError> {
-    let approval = authenticate(state, &token).await?;
+    let (approval, _) = authenticate(state, &token).await?;
     let pk = approval.release_pk;
     let view = state
         .db
@@ -298,7 +311,7 @@ async fn decide(
     decision: Decision,
     comment: Option<String>,
 ) -> Result<Outcome, ApiError> {
-    let approval = authenticate(state, &token).await?;
+    let (approval, _) = authenticate(state, &token).await?;
     let mine = approval.clone();
     let (outcome, view) = state
         .db

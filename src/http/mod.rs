@@ -16,7 +16,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use tokio::sync::Notify;
 
-use crate::config::ApprovalMode;
 use crate::db::Db;
 use crate::token::TokenKeys;
 use problem::ApiError;
@@ -25,7 +24,6 @@ use problem::ApiError;
 pub struct AppState {
     pub db: Db,
     pub tokens: TokenKeys,
-    pub approval_mode: ApprovalMode,
     /// The policies new releases are created with.
     pub policies: Arc<crate::config::Policies>,
     pub max_attempts: i32,

@@ -167,7 +167,7 @@ async fn releases_stored_before_environments_migrate_to_production(backend: Back
     // And the service finds it, whatever the case.
     let mut env = crate::helpers::test_env(&db, 1, &wiremock::MockServer::start().await);
     env.remove("GREENLIGHT_SMTP_URL");
-    let settings = greenlight::config::Settings::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let settings = greenlight::config::Settings::from_vars(env.clone()).unwrap();
     let app = greenlight::startup::Application::build(settings)
         .await
         .unwrap();

@@ -508,7 +508,7 @@ fn init_test_logs() {
 /// Starts an app in this process; returns its address.
 pub async fn start(env: &HashMap<String, String>) -> String {
     init_test_logs();
-    let settings = Settings::from_lookup(|k| env.get(k).cloned()).expect("test settings");
+    let settings = Settings::from_vars(env.clone()).expect("test settings");
     let app = Application::build(settings).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());

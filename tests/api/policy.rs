@@ -203,6 +203,7 @@ async fn projects_and_environments_have_policies_of_their_own(backend: Backend) 
         [projects.devx.environments.Staging]
         required_approvals = 1
         release_ttl = "4h"
+        approval_mode = "confirm"
         "#,
     )
     .unwrap();
@@ -256,6 +257,30 @@ async fn projects_and_environments_have_policies_of_their_own(backend: Backend) 
         .map(|r| r.url.path().to_owned())
         .collect();
     assert_eq!(asked, ["/approvers/Other/p2"]);
+
+    // Staging's links show buttons first; production's approve on opening.
+    let mails = app.smtp.mails();
+    let link_of = |subject_part: &str| {
+        mails
+            .iter()
+            .find(|m| m.subject.contains(subject_part) && m.to.contains("ana@example.com"))
+            .unwrap_or_else(|| panic!("no mail to ana for {subject_part}"))
+            .token()
+    };
+    let opened: Value = app
+        .approve(&link_of("[staging]"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(opened["recorded"], false, "{opened}");
+    let opened: Value = app
+        .approve(&link_of("[production]"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(opened["recorded"], true, "{opened}");
 }
 
 async fn undecided_approvers_get_one_reminder(backend: Backend) {

@@ -100,7 +100,11 @@ impl Job for Probe {
     }
 }
 
-const LEASE: Duration = Duration::from_millis(600);
+/// Short, so that tests watch several leases pass; long enough that a
+/// heartbeat (every third of it) delayed by a starved machine does not lose
+/// the claim: at 600 ms one run in about 200 lost it while CI built on the
+/// same two cores, and the retaken job then waited forever for a permit.
+const LEASE: Duration = Duration::from_millis(1200);
 
 fn queue_settings(lease: Duration) -> QueueSettings {
     QueueSettings {
@@ -182,7 +186,7 @@ impl Harness {
         .await
         .unwrap()
         .unwrap();
-        let settings = Settings::from_lookup(|_| None).unwrap();
+        let settings = Settings::from_vars([]).unwrap();
         let ctx = Arc::new(JobContext {
             db: handle.clone(),
             approvers: ApproversClient::new(Duration::from_secs(1)).unwrap(),
