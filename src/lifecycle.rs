@@ -431,10 +431,19 @@ pub fn fail(
 
 /// Expires a release still pending at its deadline: the scheduled job's
 /// body. The job is due by the database's clock, so this process's clock
-/// is not asked again: the release is judged as of its deadline. False if
-/// it was decided first.
-pub fn expire(conn: &mut DbConnection, release_pk: i64) -> QueryResult<bool> {
+/// is not asked again: the release is judged as of its deadline.
+/// `Some(false)` if it was decided first, `None` if the claim was lost.
+pub fn expire(
+    conn: &mut DbConnection,
+    claim: &Claim,
+    release_pk: i64,
+) -> QueryResult<Option<bool>> {
     conn.transaction(|conn| {
+        // The job ends with the change it makes: a reader never sees the
+        // release expired while its expiry job still waits to finish.
+        if !claim.complete(conn)? {
+            return Ok(None);
+        }
         releases::lock(conn, release_pk)?;
         let release = releases::by_pk(conn, release_pk)?;
         let approvals = releases::approvals_of(conn, release_pk)?;
@@ -446,9 +455,9 @@ pub fn expire(conn: &mut DbConnection, release_pk: i64) -> QueryResult<bool> {
             deadline,
         );
         if next != ReleaseStatus::Expired || release.status().is_decided() {
-            return Ok(false);
+            return Ok(Some(false));
         }
-        settle(conn, release_pk, next, None, deadline)
+        settle(conn, release_pk, next, None, deadline).map(Some)
     })
 }
 

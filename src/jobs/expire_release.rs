@@ -19,10 +19,16 @@ impl Job for ExpireRelease {
         self.release_pk
     }
 
-    async fn run(&self, ctx: &JobContext, _claim: &Claim) -> Result<(), JobError> {
-        let pk = self.release_pk;
-        if ctx.db.write(move |c| Ok(lifecycle::expire(c, pk)?)).await? {
-            tracing::info!(release = pk, "release expired");
+    async fn run(&self, ctx: &JobContext, claim: &Claim) -> Result<(), JobError> {
+        let (pk, claim) = (self.release_pk, claim.clone());
+        match ctx
+            .db
+            .write(move |c| Ok(lifecycle::expire(c, &claim, pk)?))
+            .await?
+        {
+            Some(true) => tracing::info!(release = pk, "release expired"),
+            Some(false) => {}
+            None => return Err(JobError::LeaseLost),
         }
         Ok(())
     }
