@@ -136,7 +136,7 @@ fn too_large() -> FetchError {
 /// reqwest's Display omits the cause; the cause is what an operator needs.
 /// The URL is left out: it may carry a key in its query string or its
 /// credentials, and this text becomes a release's public `reason`.
-fn describe(e: reqwest::Error) -> String {
+pub fn describe(e: reqwest::Error) -> String {
     let e = e.without_url();
     let mut text = if e.is_timeout() {
         "timed out".to_owned()

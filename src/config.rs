@@ -47,6 +47,17 @@ pub enum ApprovalMode {
     Confirm,
 }
 
+/// A webhook target: an http(s) URL.
+fn webhook_url(url: &str) -> Result<String, String> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(url.to_owned()),
+        _ => Err(format!(
+            "must be an http(s) URL, got {:?}",
+            crate::redact::mask_url(url)
+        )),
+    }
+}
+
 fn parse_approval_mode(text: &str) -> Option<ApprovalMode> {
     match text {
         "one-click" => Some(ApprovalMode::OneClick),
@@ -121,6 +132,8 @@ pub struct Settings {
     pub secret: Option<Secret>,
     /// Secrets that signed before `secret`: their tokens still verify.
     pub secret_previous: Vec<Secret>,
+    /// The HMAC key of webhook signatures.
+    pub webhook_secret: Option<Secret>,
     /// Pipelines and operators must present an API key.
     pub require_api_key: bool,
     /// A release whose approvers source names more fails with a reason.
@@ -326,9 +339,23 @@ impl Settings {
                     .to_owned(),
             ));
         }
+        let webhook = get("GREENLIGHT_WEBHOOK_URL")
+            .filter(|v| !v.eq_ignore_ascii_case("off"))
+            .map(|url| {
+                webhook_url(&url).map_err(|e| ConfigError(format!("GREENLIGHT_WEBHOOK_URL {e}")))
+            })
+            .transpose()?;
         let policies = Policies::global(policy(&get)?, approvers.clone())
             .with_approval_mode(approval_mode)
+            .with_webhook(webhook)
             .with_projects(projects)?;
+        let webhook_secret = get("GREENLIGHT_WEBHOOK_SECRET").map(Secret::new);
+        if policies.any_webhook() && webhook_secret.is_none() {
+            return Err(ConfigError(
+                "GREENLIGHT_WEBHOOK_SECRET must be set to sign the webhooks that are configured"
+                    .to_owned(),
+            ));
+        }
         Ok(Self {
             origins,
             listen,
@@ -343,6 +370,7 @@ impl Settings {
                 .into(),
             secret,
             secret_previous,
+            webhook_secret,
             require_api_key,
             max_approvers,
             approval_rate_limit,
@@ -533,12 +561,13 @@ impl Settings {
     /// query strings) in texts meant for people and logs.
     pub fn redactor(&self) -> crate::redact::Redactor {
         let values = std::iter::once(&self.secret)
+            .chain(std::iter::once(&self.webhook_secret))
             .flatten()
             .chain(&self.secret_previous)
             .map(Secret::expose);
         let urls = self
             .policies
-            .approvers_urls()
+            .urls()
             .into_iter()
             .chain(self.smtp_url.as_ref().map(Secret::expose))
             .chain(Some(self.database_url.as_str()));
@@ -772,6 +801,7 @@ mod tests {
             ("GREENLIGHT_MAX_APPROVERS", "0"),
             ("GREENLIGHT_APPROVAL_RATE_LIMIT", "lots"),
             ("GREENLIGHT_AUTH_FAILURE_LIMIT", "-1"),
+            ("GREENLIGHT_WEBHOOK_URL", "ftp://x"),
         ] {
             let err = settings(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");

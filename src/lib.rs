@@ -11,6 +11,7 @@ pub mod ids;
 pub mod jobs;
 pub mod lifecycle;
 pub mod mailer;
+pub mod notifier;
 pub mod redact;
 pub mod startup;
 pub mod token;

@@ -10,13 +10,15 @@ use diesel::prelude::*;
 
 use crate::db::events::{self, NewEventRow};
 use crate::db::models::{Approval, NewApprovalRow, NewReleaseRow, Release};
+use crate::db::subscribers::{self, NewSubscriberRow, SubscriberRow};
 use crate::db::{jobs as queue, releases, DbConnection};
+use crate::domain::notification::Subscriber;
 use crate::domain::policy::{decide, required_approvals, Decision, Policy, ReleaseStatus, Tally};
 use crate::domain::EventKind;
 use crate::domain::{NewRelease, ReleaseKey};
 use crate::jobs::{
     self, Claim, ExpireRelease, Job, ProcessRelease, RemindApprovers, SendApprovalEmail,
-    SendReminder,
+    SendAzureCallback, SendReminder, SendWebhook,
 };
 use queue::RunAt;
 
@@ -125,13 +127,21 @@ pub fn find(
         .map(|(release, approvals)| as_of(release, approvals, now)))
 }
 
-/// Stores a new release with the job that fetches its approvers and the
-/// one that expires it at its deadline, in one transaction. `None` if it
-/// exists already.
+/// Someone to tell of the decision, with the secret it is told with.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub subscriber: Subscriber,
+    pub credential: Option<String>,
+}
+
+/// Stores a new release with the job that fetches its approvers, the one
+/// that expires it at its deadline, and who is to be told of its
+/// decision, in one transaction. `None` if it exists already.
 pub fn create(
     conn: &mut DbConnection,
     new: &NewRelease,
     policy: &Policy,
+    subscriptions: &[Subscription],
     now: NaiveDateTime,
     max_attempts: i32,
 ) -> QueryResult<Option<ReleaseView>> {
@@ -195,6 +205,9 @@ pub fn create(
             max_attempts,
             RunAt::At(expires_at),
         )?;
+        for subscription in subscriptions {
+            subscribe(conn, &release, subscription, now, max_attempts)?;
+        }
         Ok(Some(ReleaseView {
             release,
             approvals: Vec::new(),
@@ -405,6 +418,10 @@ fn settle(
         };
         record(conn, release_pk, at, kind, None, detail)?;
     }
+    // Whoever waits for the decision is told.
+    for subscriber in subscribers::waiting(conn, release_pk)? {
+        notify(conn, release_pk, &subscriber)?;
+    }
     // What was scheduled for a pending release is pointless now.
     for kind in [
         ExpireRelease::KIND,
@@ -416,6 +433,99 @@ fn settle(
         }
     }
     Ok(true)
+}
+
+/// Adds someone to tell of `release`'s decision (once per kind and key:
+/// a pipeline that asks again is not told twice). Told at once if the
+/// release is decided already.
+pub fn subscribe(
+    conn: &mut DbConnection,
+    release: &Release,
+    subscription: &Subscription,
+    now: NaiveDateTime,
+    max_attempts: i32,
+) -> QueryResult<()> {
+    let target = serde_json::to_string(&subscription.subscriber)
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    let dedupe_key = subscription.subscriber.dedupe_key();
+    let inserted = subscribers::insert_new(
+        conn,
+        &NewSubscriberRow {
+            release_pk: release.id,
+            kind: subscription.subscriber.kind(),
+            target: &target,
+            credential: subscription.credential.as_deref(),
+            dedupe_key: &dedupe_key,
+            max_attempts,
+            created_at: now,
+        },
+    )?;
+    if let Some(id) = inserted {
+        if release.status().is_decided() {
+            let row = subscribers::by_pk(conn, id)?;
+            notify(conn, release.id, &row)?;
+        }
+    }
+    Ok(())
+}
+
+/// Queues the job that tells one subscriber of the decision.
+fn notify(conn: &mut DbConnection, release_pk: i64, subscriber: &SubscriberRow) -> QueryResult<()> {
+    let (subscriber_pk, attempts) = (subscriber.id, subscriber.max_attempts);
+    match subscriber.kind.as_str() {
+        "webhook" => jobs::enqueue(
+            conn,
+            &SendWebhook {
+                release_pk,
+                subscriber_pk,
+                delivery_id: crate::ids::random_id(),
+            },
+            attempts,
+            RunAt::Now,
+        ),
+        _ => jobs::enqueue(
+            conn,
+            &SendAzureCallback {
+                release_pk,
+                subscriber_pk,
+            },
+            attempts,
+            RunAt::Now,
+        ),
+    }
+}
+
+/// Records that a subscriber was told, completing the job that told it,
+/// in one transaction. False if the claim was lost (roll back).
+pub fn notified(
+    conn: &mut DbConnection,
+    claim: &Claim,
+    subscriber_pk: i64,
+    release_pk: i64,
+    kind: EventKind,
+    detail: serde_json::Value,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    conn.transaction(|conn| {
+        if !claim.complete(conn)? {
+            return Ok(false);
+        }
+        if subscribers::mark_notified(conn, subscriber_pk, now)? {
+            record(conn, release_pk, now, kind, None, detail)?;
+        }
+        Ok(true)
+    })
+}
+
+/// Records that a subscriber could not be told (the job gave up).
+pub fn notify_failed(
+    conn: &mut DbConnection,
+    release_pk: i64,
+    kind: EventKind,
+    detail: serde_json::Value,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    record(conn, release_pk, now, kind, None, detail)
 }
 
 /// Fails a pending release with a reason its pipeline can read. Runs

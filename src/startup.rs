@@ -20,6 +20,7 @@ use crate::http::{self, AppState};
 use crate::ids::random_id;
 use crate::jobs::{self, JobContext, Runner};
 use crate::mailer::Mailer;
+use crate::notifier::Notifier;
 use crate::token::TokenKeys;
 
 pub struct Application {
@@ -148,6 +149,8 @@ impl Application {
             max_attempts: settings.queue.max_attempts,
             wake,
             redactor: settings.redactor(),
+            notifier: Notifier::new(settings.http_timeout, settings.webhook_secret.clone())
+                .context("building the HTTP client")?,
             max_approvers: settings.max_approvers,
         });
         Ok(Self {

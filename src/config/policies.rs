@@ -36,8 +36,7 @@ struct Table {
     requester_can_approve: Option<bool>,
     reminder_after: Option<String>,
     approval_mode: Option<String>,
-    /// A policy key of DESIGN.md that this version does not take yet.
-    webhook_url: Option<toml::Value>,
+    webhook_url: Option<String>,
     /// Only under a project.
     environments: Option<HashMap<String, toml::Value>>,
 }
@@ -53,6 +52,8 @@ struct Overrides {
     /// `Some(None)`: "off", over a global reminder.
     reminder_after: Option<Option<chrono::Duration>>,
     approval_mode: Option<ApprovalMode>,
+    /// `Some(None)`: "off", over a global webhook.
+    webhook_url: Option<Option<String>>,
 }
 
 impl Overrides {
@@ -88,6 +89,7 @@ pub struct Policies {
     global: Policy,
     global_approvers: ApproversSource,
     global_mode: ApprovalMode,
+    global_webhook: Option<String>,
     projects: HashMap<String, ProjectPolicy>,
 }
 
@@ -97,6 +99,7 @@ impl Policies {
             global: policy,
             global_approvers: approvers,
             global_mode: ApprovalMode::OneClick,
+            global_webhook: None,
             projects: HashMap::new(),
         }
     }
@@ -105,6 +108,39 @@ impl Policies {
     pub fn with_approval_mode(mut self, mode: ApprovalMode) -> Self {
         self.global_mode = mode;
         self
+    }
+
+    /// Where every decision is posted unless a project or environment says.
+    pub fn with_webhook(mut self, url: Option<String>) -> Self {
+        self.global_webhook = url;
+        self
+    }
+
+    /// Where this release's decision is posted, if anywhere (resolved at
+    /// creation: the release keeps the subscriber it was created with).
+    pub fn webhook_url(&self, key: &ReleaseKey) -> Option<&str> {
+        let project = self.projects.get(&key.team_project_key());
+        let env = project.and_then(|p| p.environments.get(&key.environment_key()));
+        env.and_then(|o| o.webhook_url.as_ref())
+            .or_else(|| project.and_then(|p| p.overrides.webhook_url.as_ref()))
+            .map_or(self.global_webhook.as_deref(), Option::as_deref)
+    }
+
+    /// Whether any release may have a webhook (its secret is then needed).
+    pub fn any_webhook(&self) -> bool {
+        self.webhook_urls().next().is_some()
+    }
+
+    /// Every webhook URL configured.
+    pub fn webhook_urls(&self) -> impl Iterator<Item = &str> {
+        let tables = self
+            .projects
+            .values()
+            .flat_map(|p| std::iter::once(&p.overrides).chain(p.environments.values()));
+        self.global_webhook
+            .as_deref()
+            .into_iter()
+            .chain(tables.filter_map(|o| o.webhook_url.as_ref()?.as_deref()))
     }
 
     /// What opening an approval link of this release does. Read when the
@@ -167,9 +203,15 @@ impl Policies {
         (policy, approvers)
     }
 
-    /// Every approvers URL configured, global or per project (their
-    /// credentials are secrets to keep out of every text).
-    pub fn approvers_urls(&self) -> Vec<&str> {
+    /// Every approvers and webhook URL configured, global or per project
+    /// (their credentials are secrets to keep out of every text).
+    pub fn urls(&self) -> Vec<&str> {
+        let mut urls = self.approvers_urls();
+        urls.extend(self.webhook_urls());
+        urls
+    }
+
+    fn approvers_urls(&self) -> Vec<&str> {
         let tables = self
             .projects
             .values()
@@ -199,11 +241,13 @@ fn table_of(at: &str, value: toml::Value) -> Result<Table, ConfigError> {
 }
 
 fn overrides(at: &str, table: &Table) -> Result<Overrides, ConfigError> {
-    if table.webhook_url.is_some() {
-        return Err(ConfigError(format!(
-            "{at}.webhook_url: webhooks are not built in this version"
-        )));
-    }
+    let webhook_url = match table.webhook_url.as_deref() {
+        None => None,
+        Some(off) if off.eq_ignore_ascii_case("off") => Some(None),
+        Some(url) => Some(Some(
+            super::webhook_url(url).map_err(|e| ConfigError(format!("{at}.webhook_url {e}")))?,
+        )),
+    };
     let approval_mode = table
         .approval_mode
         .as_deref()
@@ -272,6 +316,7 @@ fn overrides(at: &str, table: &Table) -> Result<Overrides, ConfigError> {
         requester_can_approve: table.requester_can_approve,
         reminder_after,
         approval_mode,
+        webhook_url,
     })
 }
 
@@ -364,8 +409,8 @@ mod tests {
                 "projects.Devx.approval_mode must be one-click or confirm",
             ),
             (
-                "[projects.Devx]\nwebhook_url = \"https://x\"",
-                "projects.Devx.webhook_url",
+                "[projects.Devx]\nwebhook_url = \"ftp://x\"",
+                "projects.Devx.webhook_url must be an http(s) URL",
             ),
         ] {
             let err = policies(text).unwrap_err().to_string();

@@ -8,6 +8,7 @@ pub mod models;
 pub mod releases;
 pub mod schema;
 pub mod settings;
+pub mod subscribers;
 mod writer;
 
 use std::sync::Arc;

@@ -71,6 +71,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    subscribers (id) {
+        id -> BigInt,
+        release_pk -> BigInt,
+        kind -> Text,
+        target -> Text,
+        credential -> Nullable<Text>,
+        dedupe_key -> Text,
+        max_attempts -> Integer,
+        created_at -> Timestamp,
+        notified_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     settings (key) {
         key -> Text,
         value -> Text,
@@ -92,6 +106,13 @@ diesel::table! {
 }
 
 diesel::joinable!(events -> releases (release_pk));
+diesel::joinable!(subscribers -> releases (release_pk));
 diesel::allow_tables_to_appear_in_same_query!(
-    events, releases, approvals, jobs, settings, api_keys
+    events,
+    releases,
+    approvals,
+    jobs,
+    settings,
+    api_keys,
+    subscribers
 );

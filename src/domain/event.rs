@@ -15,6 +15,10 @@ pub enum EventKind {
     ReleaseRejected,
     ReleaseExpired,
     ReleaseFailed,
+    CallbackSent,
+    CallbackFailed,
+    WebhookSent,
+    WebhookFailed,
 }
 
 impl EventKind {
@@ -32,6 +36,10 @@ impl EventKind {
             Self::ReleaseRejected => "release.rejected",
             Self::ReleaseExpired => "release.expired",
             Self::ReleaseFailed => "release.failed",
+            Self::CallbackSent => "callback.sent",
+            Self::CallbackFailed => "callback.failed",
+            Self::WebhookSent => "webhook.sent",
+            Self::WebhookFailed => "webhook.failed",
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod approver;
 pub mod event;
+pub mod notification;
 pub mod policy;
 pub mod release;
 

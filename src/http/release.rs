@@ -8,12 +8,17 @@ use super::problem::ApiError;
 use super::{parse_query, read_body, AppState};
 use crate::db;
 use crate::db::releases::ListFilter;
+use crate::domain::notification::{AzureCallback, Subscriber};
 use crate::domain::{FieldError, NewRelease, ReleaseKey, ReleaseStatus};
-use crate::lifecycle;
+use crate::lifecycle::{self, Subscription};
 
 /// A release request is three short strings; 64 KiB leaves room for
 /// pipelines that send more fields than we read.
 const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How long an Azure DevOps job's AuthToken lives: a release in callback
+/// mode expires within it.
+const AZURE_TOKEN_LIFE: chrono::Duration = chrono::Duration::hours(48);
 
 /// Creates the release (202) or answers its current status (200). No
 /// network call happens here: the worker does the slow part.
@@ -27,27 +32,69 @@ pub async fn create_or_poll(
     let body = read_body(&req, payload, MAX_BODY_BYTES).await?;
     let new = NewRelease::parse_json(&body)?;
     access.check(&new.key.team_project_key())?;
-    // Polls are the common case: they read and never write.
-    let (policy, max_attempts) = (state.policies.resolve(&new.key).0, state.max_attempts);
+    let callback = AzureCallback::from_headers(|name| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    })
+    .map_err(ApiError::Validation)?;
+    let mut policy = state.policies.resolve(&new.key).0;
+    let mut subscriptions = Vec::new();
+    if let Some(url) = state.policies.webhook_url(&new.key) {
+        subscriptions.push(Subscription {
+            subscriber: Subscriber::Webhook {
+                url: url.to_owned(),
+            },
+            credential: None,
+        });
+    }
+    // The task waiting in callback mode, told once the release is decided.
+    let task = callback.map(|(callback, token)| Subscription {
+        subscriber: Subscriber::AzureDevops(callback),
+        credential: Some(token),
+    });
+    if task.is_some() {
+        // The AuthToken lives 48 hours: a decision after it could not be told.
+        policy.release_ttl = policy.release_ttl.min(AZURE_TOKEN_LIFE);
+        subscriptions.extend(task.clone());
+    }
+    let max_attempts = state.max_attempts;
     let key = new.key.clone();
+    let polling = task.is_none();
+    // Polls are the common case: they read and never write. A task in
+    // callback mode writes: it asks to be told.
     let (created, view) = state
         .db
         .read_or_write(
-            move |conn| Ok(lifecycle::find(conn, &key, db::now())?.map(|found| (false, found))),
+            move |conn| {
+                if !polling {
+                    return Ok(None);
+                }
+                Ok(lifecycle::find(conn, &key, db::now())?.map(|found| (false, found)))
+            },
             move |conn| {
                 let now = db::now();
-                if let Some(created) = lifecycle::create(conn, &new, &policy, now, max_attempts)? {
+                if let Some(created) =
+                    lifecycle::create(conn, &new, &policy, &subscriptions, now, max_attempts)?
+                {
                     return Ok((true, created));
                 }
-                // Another request created it between the read and the write.
+                // It existed (or another request created it meanwhile).
                 let existing =
                     lifecycle::find(conn, &new.key, now)?.ok_or(diesel::result::Error::NotFound)?;
+                if let Some(task) = &task {
+                    lifecycle::subscribe(conn, &existing.release, task, now, max_attempts)?;
+                }
                 Ok((false, existing))
             },
         )
         .await?;
-    let status = if created {
+    if created || !polling {
+        // New jobs (or a callback for a release decided already).
         state.wake.notify_one();
+    }
+    let status = if created {
         tracing::info!(
             team_project = %view.release.team_project,
             release_id = %view.release.release_id,

@@ -5,11 +5,14 @@
 //! causes them, so work that was accepted is never lost.
 
 mod expire_release;
+mod notify;
 mod process_release;
 mod remind_approvers;
 pub mod runner;
 mod send_approval_email;
+mod send_azure_callback;
 mod send_reminder;
+mod send_webhook;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,7 +32,9 @@ pub use process_release::ProcessRelease;
 pub use remind_approvers::RemindApprovers;
 pub use runner::{Registry, Runner};
 pub use send_approval_email::SendApprovalEmail;
+pub use send_azure_callback::SendAzureCallback;
 pub use send_reminder::SendReminder;
+pub use send_webhook::SendWebhook;
 
 /// A kind of background work.
 pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -69,6 +74,8 @@ pub fn registry() -> Registry {
         .register::<ExpireRelease>()
         .register::<RemindApprovers>()
         .register::<SendReminder>()
+        .register::<SendWebhook>()
+        .register::<SendAzureCallback>()
 }
 
 /// Stores a job (inside the caller's transaction).
@@ -109,6 +116,8 @@ pub struct JobContext {
     pub redactor: crate::redact::Redactor,
     /// Approvers a release may have.
     pub max_approvers: usize,
+    /// Posts decisions to webhooks and Azure DevOps.
+    pub notifier: crate::notifier::Notifier,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -7,6 +7,7 @@ mod environments;
 mod events;
 mod flow;
 mod list;
+mod notify;
 // Shared with the chaos suite, which uses parts these tests do not.
 #[allow(dead_code)]
 mod helpers;

@@ -197,6 +197,7 @@ impl Harness {
             wake: Arc::new(Notify::new()),
             redactor: Default::default(),
             max_approvers: 100,
+            notifier: greenlight::notifier::Notifier::new(Duration::from_secs(1), None).unwrap(),
         });
         let registry = Registry::default().register::<Probe>();
         (

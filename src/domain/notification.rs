@@ -1,0 +1,294 @@
+//! Telling other systems of a decision: who is told (a subscriber), and
+//! what each one is sent. Pure: the jobs do the sending.
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use super::release::FieldError;
+use super::ReleaseStatus;
+
+/// An Azure DevOps task waiting in callback mode: the Invoke REST API
+/// task's headers, as `POST /release` received them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AzureCallback {
+    pub plan_url: String,
+    pub project_id: String,
+    pub hub_name: String,
+    pub plan_id: String,
+    pub job_id: String,
+    pub task_instance_id: String,
+    pub timeline_id: Option<String>,
+}
+
+/// The headers of callback mode, as Azure DevOps' documentation names them.
+const REQUIRED: [&str; 7] = [
+    "PlanUrl",
+    "ProjectId",
+    "HubName",
+    "PlanId",
+    "JobId",
+    "TaskInstanceId",
+    "AuthToken",
+];
+
+impl AzureCallback {
+    /// Reads callback mode from request headers: `None` if the request
+    /// sends none of its headers; every one of them is then required.
+    /// Returns the target and its AuthToken (a secret, kept apart).
+    pub fn from_headers(
+        header: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<(Self, String)>, Vec<FieldError>> {
+        if REQUIRED.iter().all(|h| header(h).is_none()) {
+            return Ok(None);
+        }
+        let mut errors = Vec::new();
+        let mut value = |name: &'static str, check: fn(&str) -> bool, what: &str| match header(name)
+            .map(|v| v.trim().to_owned())
+        {
+            Some(v) if !v.is_empty() && v.len() <= 2048 && check(&v) => Some(v),
+            Some(_) => {
+                errors.push(FieldError::new(name, format!("must be {what}")));
+                None
+            }
+            None => {
+                errors.push(FieldError::new(
+                        name,
+                        "is required in callback mode (with PlanUrl, ProjectId, HubName, PlanId, JobId, TaskInstanceId, AuthToken)",
+                    ));
+                None
+            }
+        };
+        let plan_url = value("PlanUrl", is_http_url, "an http(s) URL");
+        let project_id = value("ProjectId", is_segment, "an id (letters, digits, - _ .)");
+        let hub_name = value("HubName", is_segment, "a hub name (letters, digits, - _ .)");
+        let plan_id = value("PlanId", is_segment, "an id (letters, digits, - _ .)");
+        let job_id = value("JobId", is_segment, "an id (letters, digits, - _ .)");
+        let task_instance_id = value(
+            "TaskInstanceId",
+            is_segment,
+            "an id (letters, digits, - _ .)",
+        );
+        let auth_token = value(
+            "AuthToken",
+            is_token,
+            "a token without spaces or control characters",
+        );
+        let timeline_id = header("TimelineId")
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty());
+        if let Some(t) = &timeline_id {
+            if !is_segment(t) {
+                errors.push(FieldError::new(
+                    "TimelineId",
+                    "must be an id (letters, digits, - _ .)",
+                ));
+            }
+        }
+        match (
+            plan_url,
+            project_id,
+            hub_name,
+            plan_id,
+            job_id,
+            task_instance_id,
+            auth_token,
+        ) {
+            (
+                Some(plan_url),
+                Some(project_id),
+                Some(hub_name),
+                Some(plan_id),
+                Some(job_id),
+                Some(task_instance_id),
+                Some(token),
+            ) if errors.is_empty() => Ok(Some((
+                Self {
+                    plan_url,
+                    project_id,
+                    hub_name,
+                    plan_id,
+                    job_id,
+                    task_instance_id,
+                    timeline_id,
+                },
+                token,
+            ))),
+            _ => Err(errors),
+        }
+    }
+
+    /// Where `TaskCompleted` is posted: one `/` between the parts whether
+    /// or not the plan URL ends with one.
+    pub fn events_url(&self) -> String {
+        format!(
+            "{}/{}/_apis/distributedtask/hubs/{}/plans/{}/events?api-version=2.0-preview.1",
+            self.plan_url.trim_end_matches('/'),
+            self.project_id,
+            self.hub_name,
+            self.plan_id
+        )
+    }
+
+    /// One TaskCompleted per (PlanId, TaskInstanceId).
+    pub fn dedupe_key(&self) -> String {
+        format!("{}/{}", self.plan_id, self.task_instance_id)
+    }
+
+    /// The event that ends the waiting task: succeeded only if approved.
+    pub fn task_completed(&self, status: ReleaseStatus) -> serde_json::Value {
+        serde_json::json!({
+            "name": "TaskCompleted",
+            "taskId": self.task_instance_id,
+            "jobId": self.job_id,
+            "result": if status == ReleaseStatus::Approved { "succeeded" } else { "failed" },
+        })
+    }
+}
+
+fn is_http_url(v: &str) -> bool {
+    url::Url::parse(v).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+}
+
+/// A path segment needing no encoding (GUIDs, `build`, `release`).
+fn is_segment(v: &str) -> bool {
+    v.len() <= 256
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn is_token(v: &str) -> bool {
+    v.chars().all(|c| !c.is_control() && !c.is_whitespace())
+}
+
+/// Who is told of a release's decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Subscriber {
+    /// The policy's `webhook_url`: every decision, signed.
+    Webhook { url: String },
+    /// A task waiting in Azure DevOps' callback mode.
+    AzureDevops(AzureCallback),
+}
+
+impl Subscriber {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Webhook { .. } => "webhook",
+            Self::AzureDevops(_) => "azure_devops",
+        }
+    }
+
+    /// Two subscribers with one key are one: told once.
+    pub fn dedupe_key(&self) -> String {
+        match self {
+            Self::Webhook { url } => url.clone(),
+            Self::AzureDevops(callback) => callback.dedupe_key(),
+        }
+    }
+}
+
+/// `Greenlight-Signature`: `t=<unix seconds>,v1=<hex HMAC-SHA256 of
+/// "<t>.<body>">`, so a receiver checks the body and its age with one key.
+pub fn webhook_signature(secret: &[u8], t: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("t={t},v1={hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn headers(pairs: &[(&str, &str)]) -> Result<Option<(AzureCallback, String)>, Vec<FieldError>> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        AzureCallback::from_headers(|name| map.get(name).cloned())
+    }
+
+    const FULL: [(&str, &str); 8] = [
+        ("PlanUrl", "https://dev.azure.com/contoso/"),
+        ("ProjectId", "1f2e3d4c-0000-4000-8000-000000000001"),
+        ("HubName", "build"),
+        ("PlanId", "plan-7"),
+        ("JobId", "job-3"),
+        ("TaskInstanceId", "task-9"),
+        ("AuthToken", "eyJ0eXAi.secret"),
+        ("TimelineId", "tl-1"),
+    ];
+
+    #[test]
+    fn the_task_headers_make_a_callback_and_its_url() {
+        let (callback, token) = headers(&FULL).unwrap().unwrap();
+        assert_eq!(token, "eyJ0eXAi.secret");
+        assert_eq!(
+            callback.events_url(),
+            "https://dev.azure.com/contoso/1f2e3d4c-0000-4000-8000-000000000001/_apis/distributedtask/hubs/build/plans/plan-7/events?api-version=2.0-preview.1"
+        );
+        let mut no_slash = callback.clone();
+        no_slash.plan_url = "https://dev.azure.com/contoso".into();
+        assert_eq!(no_slash.events_url(), callback.events_url());
+        assert_eq!(
+            callback.task_completed(ReleaseStatus::Approved)["result"],
+            "succeeded"
+        );
+        for status in [
+            ReleaseStatus::Rejected,
+            ReleaseStatus::Expired,
+            ReleaseStatus::Failed,
+        ] {
+            let body = callback.task_completed(status);
+            assert_eq!(body["result"], "failed");
+            assert_eq!(
+                (
+                    body["name"].as_str(),
+                    body["taskId"].as_str(),
+                    body["jobId"].as_str()
+                ),
+                (Some("TaskCompleted"), Some("task-9"), Some("job-3"))
+            );
+        }
+    }
+
+    #[test]
+    fn no_header_is_polling_and_some_are_an_error() {
+        assert_eq!(headers(&[]), Ok(None));
+        let errors = headers(&FULL[..3]).unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["PlanId", "JobId", "TaskInstanceId", "AuthToken"]);
+        let mut bad = FULL.to_vec();
+        bad[0] = ("PlanUrl", "file:///etc/passwd");
+        bad[3] = ("PlanId", "../../x");
+        let fields: Vec<&str> = headers(&bad).unwrap_err().iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["PlanUrl", "PlanId"]);
+    }
+
+    #[test]
+    fn signatures_cover_the_time_and_the_body() {
+        let sig = webhook_signature(b"whsec", 1_700_000_000, b"{\"a\":1}");
+        assert!(sig.starts_with("t=1700000000,v1=") && sig.len() == "t=1700000000,v1=".len() + 64);
+        assert_ne!(
+            sig,
+            webhook_signature(b"whsec", 1_700_000_001, b"{\"a\":1}")
+        );
+        assert_ne!(
+            sig,
+            webhook_signature(b"whsec", 1_700_000_000, b"{\"a\":2}")
+        );
+        assert_ne!(
+            sig,
+            webhook_signature(b"other", 1_700_000_000, b"{\"a\":1}")
+        );
+    }
+}

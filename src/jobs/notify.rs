@@ -1,0 +1,71 @@
+//! What the jobs that tell subscribers share: loading the subscriber and
+//! its decided release, and recording the delivery.
+
+use super::{Claim, JobContext, JobError};
+use crate::db::{self, releases, subscribers, DbConnection};
+use crate::domain::notification::Subscriber;
+use crate::domain::EventKind;
+use crate::lifecycle::{self, ReleaseView};
+
+/// The subscriber (as stored) and its release, which must be decided.
+pub async fn load(
+    ctx: &JobContext,
+    subscriber_pk: i64,
+    release_pk: i64,
+) -> Result<(Subscriber, ReleaseView), JobError> {
+    let (row, view) = ctx
+        .db
+        .read(move |c| {
+            let row = subscribers::by_pk(c, subscriber_pk)?;
+            let release = releases::by_pk(c, release_pk)?;
+            let view = lifecycle::view(c, release, db::now())?;
+            Ok((row, view))
+        })
+        .await?;
+    if !view.release.status().is_decided() {
+        return Err(JobError::Permanent("the release is not decided".to_owned()));
+    }
+    let subscriber = serde_json::from_str(&row.target)
+        .map_err(|e| JobError::Permanent(format!("the stored subscriber is not readable: {e}")))?;
+    Ok((subscriber, view))
+}
+
+/// The stored subscriber, for a give-up's event.
+pub fn subscriber(
+    conn: &mut DbConnection,
+    subscriber_pk: i64,
+) -> diesel::QueryResult<Option<Subscriber>> {
+    let row = subscribers::by_pk(conn, subscriber_pk)?;
+    Ok(serde_json::from_str(&row.target).ok())
+}
+
+/// Records the delivery with its event and completes the job, together.
+pub async fn record_sent(
+    ctx: &JobContext,
+    claim: &Claim,
+    subscriber_pk: i64,
+    release_pk: i64,
+    kind: EventKind,
+    detail: serde_json::Value,
+) -> Result<(), JobError> {
+    let claim = claim.clone();
+    let held = ctx
+        .db
+        .write(move |c| {
+            Ok(lifecycle::notified(
+                c,
+                &claim,
+                subscriber_pk,
+                release_pk,
+                kind,
+                detail,
+                db::now(),
+            )?)
+        })
+        .await?;
+    if held {
+        Ok(())
+    } else {
+        Err(JobError::LeaseLost)
+    }
+}

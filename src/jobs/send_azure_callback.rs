@@ -1,0 +1,94 @@
+//! Tells a task waiting in Azure DevOps' callback mode that the release
+//! is decided: `TaskCompleted`, succeeded only if approved.
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use super::{Claim, Job, JobContext, JobError};
+use crate::db::{self, DbConnection};
+use crate::domain::notification::Subscriber;
+use crate::domain::EventKind;
+use crate::lifecycle;
+
+/// Queued when the release is decided (or at once, for a task that asks
+/// after the decision), one per (PlanId, TaskInstanceId).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SendAzureCallback {
+    pub release_pk: i64,
+    pub subscriber_pk: i64,
+}
+
+impl Job for SendAzureCallback {
+    const KIND: &'static str = "send_azure_callback";
+
+    fn release_pk(&self) -> i64 {
+        self.release_pk
+    }
+
+    async fn run(&self, ctx: &JobContext, claim: &Claim) -> Result<(), JobError> {
+        let (subscriber, view) =
+            super::notify::load(ctx, self.subscriber_pk, self.release_pk).await?;
+        let Subscriber::AzureDevops(callback) = subscriber else {
+            return Err(JobError::Permanent(
+                "the subscriber is not an Azure DevOps task".to_owned(),
+            ));
+        };
+        let pk = self.subscriber_pk;
+        let token = ctx
+            .db
+            .read(move |c| Ok(crate::db::subscribers::by_pk(c, pk)?.credential))
+            .await?
+            .ok_or_else(|| JobError::Permanent("the callback has no AuthToken".to_owned()))?;
+        let status = view.release.status();
+        let body = callback.task_completed(status);
+        let result = body["result"].clone();
+        // Azure DevOps takes the job's token as the password of Basic.
+        let authorization = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!(":{token}"))
+        );
+        claim.ensure_held(&ctx.db).await?;
+        ctx.notifier
+            .post(
+                &callback.events_url(),
+                &[("Authorization", authorization)],
+                body.to_string().into_bytes(),
+            )
+            .await
+            .map_err(|e| JobError::Transient(format!("Azure DevOps {e}")))?;
+        let detail = serde_json::json!({
+            "plan_id": callback.plan_id,
+            "task_instance_id": callback.task_instance_id,
+            "result": result,
+        });
+        super::notify::record_sent(
+            ctx,
+            claim,
+            self.subscriber_pk,
+            self.release_pk,
+            EventKind::CallbackSent,
+            detail,
+        )
+        .await
+    }
+
+    fn give_up(
+        &self,
+        conn: &mut DbConnection,
+        error: &str,
+        attempts: i32,
+    ) -> diesel::QueryResult<()> {
+        let (plan_id, task) = match super::notify::subscriber(conn, self.subscriber_pk)? {
+            Some(Subscriber::AzureDevops(c)) => (c.plan_id, c.task_instance_id),
+            _ => (String::new(), String::new()),
+        };
+        let reason = super::runner::reason("could not tell Azure DevOps", error, attempts);
+        lifecycle::notify_failed(
+            conn,
+            self.release_pk,
+            EventKind::CallbackFailed,
+            serde_json::json!({"plan_id": plan_id, "task_instance_id": task, "reason": reason}),
+            db::now(),
+        )
+    }
+}

@@ -1,0 +1,68 @@
+//! Outbound posts that tell other systems of a decision (webhooks, Azure
+//! DevOps callbacks). Redirects are not followed: a receiver that moved
+//! is a configuration to fix, and a redirect must not carry a credential
+//! elsewhere.
+
+use std::time::Duration;
+
+use crate::approvers::describe;
+use crate::config::Secret;
+
+#[derive(Clone)]
+pub struct Notifier {
+    http: reqwest::Client,
+    webhook_secret: Option<Secret>,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Notifier")
+    }
+}
+
+impl Notifier {
+    pub fn new(timeout: Duration, webhook_secret: Option<Secret>) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("greenlight/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            webhook_secret,
+        })
+    }
+
+    pub fn webhook_secret(&self) -> Option<&[u8]> {
+        self.webhook_secret.as_ref().map(|s| s.expose().as_bytes())
+    }
+
+    /// POSTs a JSON body; `Err` (worth retrying) unless the answer is 2xx.
+    /// The error names no URL: it may carry credentials.
+    pub async fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> Result<(), String> {
+        let mut request = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("unreachable: {}", describe(e)))?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!("answered HTTP {}", status.as_u16()))
+        }
+    }
+}

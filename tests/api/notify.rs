@@ -1,0 +1,376 @@
+//! Telling other systems of a decision: signed webhooks, and Azure DevOps
+//! tasks waiting in callback mode, each told once, retried until they
+//! answer, on both backends.
+
+use std::time::Duration;
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use wiremock::matchers::{header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::both_backends;
+use crate::helpers::{release_body, spawn_app_with, Backend, TestApp};
+
+both_backends!(
+    webhooks_are_signed_retried_and_delivered_once,
+    azure_devops_tasks_are_told_once_each,
+    a_refused_release_fails_the_task_and_an_unreachable_one_gives_up,
+);
+
+const WEBHOOK_SECRET: &str = "whsec-test-secret";
+const AUTH_TOKEN: &str = "azdo-job-token-s3cr3t";
+
+async fn approve_all(app: &TestApp, n: usize) {
+    for mail in app.wait_for_mails(n).await.iter().rev().take(2) {
+        let _ = app.approve(&mail.token()).await;
+    }
+}
+
+/// Waits until `server` has received `n` requests; returns them all.
+async fn received(server: &MockServer, n: usize) -> Vec<wiremock::Request> {
+    for _ in 0..200 {
+        let requests = server.received_requests().await.unwrap();
+        if requests.len() >= n {
+            return requests;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("fewer than {n} requests arrived");
+}
+
+fn event_types(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn webhooks_are_signed_retried_and_delivered_once(backend: Backend) {
+    let receiver = MockServer::start().await;
+    // Down for the first delivery attempt, then up.
+    Mock::given(method("POST"))
+        .and(path("/hooks/greenlight"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .mount(&receiver)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/hooks/greenlight"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    let url = format!("{}/hooks/greenlight", receiver.uri());
+    let app = spawn_app_with(
+        backend,
+        |env| {
+            env.insert("GREENLIGHT_WEBHOOK_URL".into(), url.clone());
+            env.insert("GREENLIGHT_WEBHOOK_SECRET".into(), WEBHOOK_SECRET.into());
+        },
+        true,
+    )
+    .await;
+    assert_eq!(app.post_release(&release_body("w1")).await.status(), 202);
+    approve_all(&app, 2).await;
+    let requests = received(&receiver, 2).await;
+    app.wait_for_idle_queue().await;
+    let requests: Vec<_> = requests
+        .into_iter()
+        .chain(
+            receiver
+                .received_requests()
+                .await
+                .unwrap()
+                .into_iter()
+                .skip(2),
+        )
+        .collect();
+    assert_eq!(requests.len(), 2, "one failed attempt, one delivery");
+    let delivery = requests[0].headers["greenlight-delivery"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for request in &requests {
+        assert_eq!(
+            request.headers["greenlight-delivery"],
+            delivery.as_str(),
+            "a retry keeps its id"
+        );
+        assert_eq!(request.headers["greenlight-event"], "release.approved");
+        assert_eq!(request.headers["content-type"], "application/json");
+        // The receiver's check, written from the documented recipe.
+        let signature = request.headers["greenlight-signature"].to_str().unwrap();
+        let (t, v1) = signature
+            .strip_prefix("t=")
+            .and_then(|s| s.split_once(",v1="))
+            .expect("t=...,v1=...");
+        let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
+        mac.update(format!("{t}.").as_bytes());
+        mac.update(&request.body);
+        let expected: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(v1, expected, "the signature verifies");
+        let age = chrono::Utc::now().timestamp() - t.parse::<i64>().unwrap();
+        assert!((0..60).contains(&age), "{age}");
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(body["id"], delivery.as_str());
+        assert_eq!(body["type"], "release.approved");
+        assert_eq!(body["release"]["status"], "approved");
+        assert_eq!(body["release"]["release_id"], "w1");
+        assert_eq!(body["release"]["approvals"], 2);
+    }
+    let events = app.events("w1").await;
+    let types = event_types(&events);
+    assert_eq!(
+        types.iter().filter(|t| *t == "webhook.sent").count(),
+        1,
+        "{types:?}"
+    );
+    assert_eq!(
+        types.last().unwrap(),
+        "webhook.sent",
+        "after the decision: {types:?}"
+    );
+    let sent = events.last().unwrap();
+    assert_eq!(sent["detail"]["delivery"], delivery.as_str());
+    assert_eq!(sent["detail"]["to"], url.as_str());
+}
+
+fn task_headers(plan_url: &str, plan: &str, task: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("PlanUrl", plan_url.to_owned()),
+        ("ProjectId", "4f3c5a10-proj".to_owned()),
+        ("HubName", "build".to_owned()),
+        ("PlanId", plan.to_owned()),
+        ("JobId", "job-1".to_owned()),
+        ("TimelineId", "timeline-1".to_owned()),
+        ("TaskInstanceId", task.to_owned()),
+        ("AuthToken", AUTH_TOKEN.to_owned()),
+    ]
+}
+
+async fn post_with(
+    app: &TestApp,
+    body: &Value,
+    headers: &[(&'static str, String)],
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(format!("{}/release", app.address))
+        .json(body);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    request.send().await.unwrap()
+}
+
+/// An Azure DevOps events endpoint for `plan`, checking what the real one
+/// checks: method, path, api-version, the job token as Basic password.
+async fn azure_stub(server: &MockServer, plan: &str, status: u16) {
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(":{AUTH_TOKEN}"));
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/contoso/4f3c5a10-proj/_apis/distributedtask/hubs/build/plans/{plan}/events"
+        )))
+        .and(query_param("api-version", "2.0-preview.1"))
+        .and(header("authorization", format!("Basic {basic}").as_str()))
+        .and(header("content-type", "application/json"))
+        .respond_with(ResponseTemplate::new(status))
+        .mount(server)
+        .await;
+}
+
+fn completed(request: &wiremock::Request) -> Value {
+    serde_json::from_slice(&request.body).unwrap()
+}
+
+async fn azure_devops_tasks_are_told_once_each(backend: Backend) {
+    let azure = MockServer::start().await;
+    azure_stub(&azure, "plan-1", 200).await;
+    let plan_url = format!("{}/contoso/", azure.uri());
+    let app = spawn_app_with(backend, |_| {}, true).await;
+    let task = task_headers(&plan_url, "plan-1", "task-1");
+
+    let created = post_with(&app, &release_body("cb"), &task).await;
+    assert_eq!(created.status(), 202);
+    let doc: Value = created.json().await.unwrap();
+    let at = |k: &str| chrono::DateTime::parse_from_rfc3339(doc[k].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (at("expires_at") - at("created_at")).num_hours(),
+        48,
+        "capped at the AuthToken's life"
+    );
+    // The check asks again (a retry): still one task to tell.
+    assert_eq!(
+        post_with(&app, &release_body("cb"), &task).await.status(),
+        200
+    );
+    // A release without the headers is never called back.
+    assert_eq!(app.post_release(&release_body("plain")).await.status(), 202);
+
+    let mails = app.wait_for_mails(4).await;
+    for mail in &mails {
+        let _ = app.approve(&mail.token()).await;
+    }
+    app.wait_for_status("cb", "approved").await;
+    app.wait_for_status("plain", "approved").await;
+    let requests = received(&azure, 1).await;
+    app.wait_for_idle_queue().await;
+    let requests: Vec<_> = requests
+        .into_iter()
+        .chain(azure.received_requests().await.unwrap().into_iter().skip(1))
+        .collect();
+    assert_eq!(requests.len(), 1, "told once, and only the task that asked");
+    assert_eq!(
+        completed(&requests[0]),
+        json!({"name": "TaskCompleted", "taskId": "task-1", "jobId": "job-1", "result": "succeeded"})
+    );
+
+    // The same task asking after the decision is not told again; another
+    // task (a re-run of the check) is told at once.
+    assert_eq!(
+        post_with(&app, &release_body("cb"), &task).await.status(),
+        200
+    );
+    let rerun = task_headers(&plan_url, "plan-1", "task-2");
+    let answer: Value = post_with(&app, &release_body("cb"), &rerun)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["status"], "approved");
+    let requests = received(&azure, 2).await;
+    app.wait_for_idle_queue().await;
+    assert_eq!(azure.received_requests().await.unwrap().len(), 2);
+    assert_eq!(completed(&requests[1])["taskId"], "task-2");
+
+    let events = app.events("cb").await;
+    let types = event_types(&events);
+    assert_eq!(
+        types.iter().filter(|t| *t == "callback.sent").count(),
+        2,
+        "{types:?}"
+    );
+    // The AuthToken is in no answer and no event.
+    let everything = format!("{events:?} {answer} {doc}");
+    assert!(!everything.contains(AUTH_TOKEN), "{everything}");
+    let listed = app.get_json("/releases").await.to_string();
+    assert!(!listed.contains(AUTH_TOKEN));
+}
+
+async fn a_refused_release_fails_the_task_and_an_unreachable_one_gives_up(backend: Backend) {
+    let azure = MockServer::start().await;
+    // Down once, then up.
+    Mock::given(method("POST"))
+        .and(path(
+            "/contoso/4f3c5a10-proj/_apis/distributedtask/hubs/build/plans/plan-r/events",
+        ))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .mount(&azure)
+        .await;
+    azure_stub(&azure, "plan-r", 200).await;
+    azure_stub(&azure, "plan-down", 503).await;
+    let plan_url = format!("{}/contoso", azure.uri());
+    let app = spawn_app_with(backend, |_| {}, true).await;
+
+    // Some of the headers: a clear 422 naming the missing ones, nothing stored.
+    let partial = &task_headers(&plan_url, "plan-r", "t")[..3];
+    let refused = post_with(&app, &release_body("r"), partial).await;
+    assert_eq!(refused.status(), 422);
+    let problem: Value = refused.json().await.unwrap();
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["PlanId", "JobId", "TaskInstanceId", "AuthToken"]);
+    assert_eq!(app.db.count("SELECT COUNT(*) FROM releases"), 0);
+
+    assert_eq!(
+        post_with(
+            &app,
+            &release_body("r"),
+            &task_headers(&plan_url, "plan-r", "t1")
+        )
+        .await
+        .status(),
+        202
+    );
+    assert_eq!(
+        post_with(
+            &app,
+            &release_body("d"),
+            &task_headers(&plan_url, "plan-down", "t2")
+        )
+        .await
+        .status(),
+        202
+    );
+    let mails = app.wait_for_mails(4).await;
+    let token_of = |release: &str| {
+        mails
+            .iter()
+            .find(|m| m.subject.contains(&format!("#{release})")))
+            .unwrap()
+            .token()
+    };
+    let rejected = app
+        .post_decision(&[
+            ("token", &token_of("r")),
+            ("decision", "reject"),
+            ("comment", "not today"),
+        ])
+        .await;
+    assert_eq!(rejected.status(), 200);
+    let _ = app
+        .post_decision(&[("token", &token_of("d")), ("decision", "reject")])
+        .await;
+    received(&azure, 2).await;
+    app.wait_for_idle_queue().await;
+    let to_r: Vec<Value> = azure
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().contains("plan-r"))
+        .map(completed)
+        .collect();
+    assert_eq!(to_r.len(), 2, "retried after the 500");
+    assert!(
+        to_r.iter()
+            .all(|b| b["result"] == "failed" && b["taskId"] == "t1"),
+        "{to_r:?}"
+    );
+    assert_eq!(
+        event_types(&app.events("r").await).last().unwrap(),
+        "callback.sent"
+    );
+
+    // Always 503: retried up to the attempts, then a callback.failed event.
+    let events = app.events("d").await;
+    let failed = events
+        .iter()
+        .find(|e| e["type"] == "callback.failed")
+        .expect("callback.failed");
+    assert_eq!(failed["detail"]["task_instance_id"], "t2");
+    assert!(
+        failed["detail"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 503"),
+        "{failed}"
+    );
+    assert_eq!(
+        app.status("d").await["status"],
+        "rejected",
+        "the release's decision stands"
+    );
+}
