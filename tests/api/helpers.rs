@@ -86,12 +86,14 @@ impl TestDb {
                     .execute(&mut conn)
                     .expect("create the test database");
                 let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-                // Loopback needs no TLS; and without it libpq never enters
-                // OpenSSL, whose exit handlers otherwise race the pool's
-                // reconnecting threads when a test process exits (a SIGSEGV
-                // in about one run in ten).
+                // Loopback needs no TLS and no Kerberos; without them libpq
+                // never enters OpenSSL or krb5, whose exit handlers otherwise
+                // race the pool's reconnecting threads when a test process
+                // exits: a SIGSEGV in OpenSSL (about one run in ten before
+                // sslmode), and a SIGABRT in krb5's k5_mutex_lock ("Received
+                // error 22") from GSS encryption, tried first by default.
                 Self {
-                    url: format!("{base}/{name}?sslmode=disable"),
+                    url: format!("{base}/{name}?sslmode=disable&gssencmode=disable"),
                     pg_name: Some(name),
                     _dir: None,
                 }

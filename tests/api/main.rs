@@ -15,6 +15,7 @@ mod outage;
 mod policy;
 mod process;
 mod queue;
+mod recipes;
 mod release_input;
 mod runner;
 mod secrets;

@@ -21,6 +21,14 @@ both_backends!(
 );
 
 const WEBHOOK_SECRET: &str = "whsec-test-secret";
+const VERIFY_PY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/docs/examples/verify-webhook.py"
+);
+const VERIFY_SH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/docs/examples/verify-webhook.sh"
+);
 const AUTH_TOKEN: &str = "azdo-job-token-s3cr3t";
 
 async fn approve_all(app: &TestApp, n: usize) {
@@ -118,6 +126,29 @@ async fn webhooks_are_signed_retried_and_delivered_once(backend: Backend) {
         assert_eq!(v1, expected, "the signature verifies");
         let age = chrono::Utc::now().timestamp() - t.parse::<i64>().unwrap();
         assert!((0..60).contains(&age), "{age}");
+        // And the documented verifiers, Python and shell, as written.
+        for tampered in [false, true] {
+            let file = tempfile::NamedTempFile::new().unwrap();
+            let mut bytes = request.body.clone();
+            if tampered {
+                bytes.extend_from_slice(b" ");
+            }
+            std::fs::write(file.path(), &bytes).unwrap();
+            for verifier in [["python3", VERIFY_PY], ["sh", VERIFY_SH]] {
+                let out = std::process::Command::new(verifier[0])
+                    .arg(verifier[1])
+                    .arg(signature)
+                    .arg(file.path())
+                    .env("WEBHOOK_SECRET", WEBHOOK_SECRET)
+                    .output()
+                    .unwrap();
+                assert_eq!(
+                    out.status.success(),
+                    !tampered,
+                    "{verifier:?} tampered={tampered}: {out:?}"
+                );
+            }
+        }
         let body: Value = serde_json::from_slice(&request.body).unwrap();
         assert_eq!(body["id"], delivery.as_str());
         assert_eq!(body["type"], "release.approved");

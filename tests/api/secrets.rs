@@ -57,6 +57,11 @@ async fn no_secret_reaches_an_answer_a_row_or_the_log(backend: Backend) {
         "redir-qs-s3cr3t",
         "smtpuser-s3cr3t",
         "smtppass-s3cr3t",
+        "hookpass-s3cr3t",
+        "hook-qs-s3cr3t",
+        "webhook-signing-s3cr3t",
+        "azdo-token-s3cr3t",
+        "plan-pass-s3cr3t",
         SIGNING,
         PREVIOUS,
     ];
@@ -76,6 +81,12 @@ async fn no_secret_reaches_an_answer_a_row_or_the_log(backend: Backend) {
                 "GREENLIGHT_SMTP_URL",
                 format!("smtp://smtpuser-s3cr3t:smtppass-s3cr3t@127.0.0.1:{dead}"),
             ),
+            // Every decision posted to a webhook that is down.
+            (
+                "GREENLIGHT_WEBHOOK_URL",
+                format!("http://hookuser:hookpass-s3cr3t@127.0.0.1:{dead}/hook?token=hook-qs-s3cr3t"),
+            ),
+            ("GREENLIGHT_WEBHOOK_SECRET", "webhook-signing-s3cr3t".to_owned()),
             ("GREENLIGHT_SECRET", SIGNING.to_owned()),
             ("GREENLIGHT_SECRET_PREVIOUS", PREVIOUS.to_owned()),
             ("GREENLIGHT_REQUIRE_API_KEY", "true".to_owned()),
@@ -102,10 +113,27 @@ async fn no_secret_reaches_an_answer_a_row_or_the_log(backend: Backend) {
 
     let client = reqwest::Client::new();
     let mut bodies = Vec::new();
+    // Mail's pipeline waits in Azure DevOps' callback mode, on a dead host.
+    let plan_url = format!("http://plan-user:plan-pass-s3cr3t@127.0.0.1:{dead}/org");
+    let callback = [
+        ("PlanUrl", plan_url.as_str()),
+        ("ProjectId", "p1"),
+        ("HubName", "build"),
+        ("PlanId", "plan-1"),
+        ("JobId", "job-1"),
+        ("TaskInstanceId", "task-1"),
+        ("AuthToken", "azdo-token-s3cr3t"),
+    ];
     for project in ["Devx", "Mail", "Redir"] {
-        let response = client
+        let mut request = client
             .post(format!("{}/release", service.address))
-            .header("X-API-Key", &admin)
+            .header("X-API-Key", &admin);
+        if project == "Mail" {
+            for (name, value) in callback {
+                request = request.header(name, value);
+            }
+        }
+        let response = request
             .json(&json!({"ReleaseName": "R", "ReleaseId": "1", "TeamProject": project}))
             .send()
             .await
@@ -163,7 +191,9 @@ async fn no_secret_reaches_an_answer_a_row_or_the_log(backend: Backend) {
     let redir: Value = serde_json::from_str(&bodies[bodies.len() - 3]).unwrap();
     assert_eq!(redir["status"], "failed", "{redir}");
     let mail_events = &bodies[bodies.len() - 4];
-    assert!(mail_events.contains("email.failed"), "{mail_events}");
+    for kind in ["email.failed", "callback.failed", "webhook.failed"] {
+        assert!(mail_events.contains(kind), "{kind}: {mail_events}");
+    }
 
     let mut stored = Vec::new();
     for (table, column) in [
@@ -174,6 +204,8 @@ async fn no_secret_reaches_an_answer_a_row_or_the_log(backend: Backend) {
         ("approvals", "comment"),
         ("jobs", "last_error"),
         ("jobs", "payload"),
+        // Not `subscribers`: where to deliver (the configured URL, the
+        // AuthToken) is private configuration that no API shows.
     ] {
         stored.extend(db.texts(table, column));
     }
