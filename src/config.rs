@@ -47,6 +47,52 @@ pub enum ApprovalMode {
     Confirm,
 }
 
+/// The GitHub App: all of its three variables, or none.
+fn github(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<crate::github::GithubSettings>, ConfigError> {
+    const NEEDED: [&str; 3] = [
+        "GREENLIGHT_GITHUB_APP_ID",
+        "GREENLIGHT_GITHUB_PRIVATE_KEY",
+        "GREENLIGHT_GITHUB_WEBHOOK_SECRET",
+    ];
+    let values: Vec<Option<String>> = NEEDED.iter().map(|k| get(k)).collect();
+    if values.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    if let Some(missing) = NEEDED.iter().zip(&values).find(|(_, v)| v.is_none()) {
+        return Err(ConfigError(format!(
+            "{} must be set with the other GitHub App variables ({})",
+            missing.0,
+            NEEDED.join(", ")
+        )));
+    }
+    let [app_id, key, webhook_secret] = <[Option<String>; 3]>::try_from(values)
+        .expect("three values")
+        .map(Option::unwrap_or_default);
+    // The PEM itself (newlines escaped as \n in some secret stores), or
+    // the path of the file GitHub handed out.
+    let private_key = if key.starts_with("-----BEGIN") {
+        key.replace("\\n", "\n")
+    } else {
+        std::fs::read_to_string(&key).map_err(|e| {
+            ConfigError(format!(
+                "GREENLIGHT_GITHUB_PRIVATE_KEY: neither a PEM key nor a readable file ({e})"
+            ))
+        })?
+    };
+    let settings = crate::github::GithubSettings {
+        app_id,
+        private_key,
+        webhook_secret,
+        api_url: get("GREENLIGHT_GITHUB_API_URL")
+            .unwrap_or_else(|| "https://api.github.com".to_owned()),
+    };
+    // Checked now, so that a bad key fails at start naming its variable.
+    crate::github::GithubApp::new(&settings, Duration::from_secs(1)).map_err(ConfigError)?;
+    Ok(Some(settings))
+}
+
 /// A webhook target: an http(s) URL.
 fn webhook_url(url: &str) -> Result<String, String> {
     match url::Url::parse(url) {
@@ -134,6 +180,8 @@ pub struct Settings {
     pub secret_previous: Vec<Secret>,
     /// The HMAC key of webhook signatures.
     pub webhook_secret: Option<Secret>,
+    /// Greenlight as a GitHub App (deployment protection rules).
+    pub github: Option<crate::github::GithubSettings>,
     /// Pipelines and operators must present an API key.
     pub require_api_key: bool,
     /// A release whose approvers source names more fails with a reason.
@@ -350,6 +398,7 @@ impl Settings {
             .with_webhook(webhook)
             .with_projects(projects)?;
         let webhook_secret = get("GREENLIGHT_WEBHOOK_SECRET").map(Secret::new);
+        let github = github(&get)?;
         if policies.any_webhook() && webhook_secret.is_none() {
             return Err(ConfigError(
                 "GREENLIGHT_WEBHOOK_SECRET must be set to sign the webhooks that are configured"
@@ -371,6 +420,7 @@ impl Settings {
             secret,
             secret_previous,
             webhook_secret,
+            github,
             require_api_key,
             max_approvers,
             approval_rate_limit,
@@ -560,11 +610,16 @@ impl Settings {
     /// Masks every configured secret (signing keys, URL credentials and
     /// query strings) in texts meant for people and logs.
     pub fn redactor(&self) -> crate::redact::Redactor {
+        let github = self
+            .github
+            .iter()
+            .flat_map(|g| [g.webhook_secret.as_str(), g.private_key.as_str()]);
         let values = std::iter::once(&self.secret)
             .chain(std::iter::once(&self.webhook_secret))
             .flatten()
             .chain(&self.secret_previous)
-            .map(Secret::expose);
+            .map(Secret::expose)
+            .chain(github);
         let urls = self
             .policies
             .urls()
@@ -802,6 +857,8 @@ mod tests {
             ("GREENLIGHT_APPROVAL_RATE_LIMIT", "lots"),
             ("GREENLIGHT_AUTH_FAILURE_LIMIT", "-1"),
             ("GREENLIGHT_WEBHOOK_URL", "ftp://x"),
+            ("GREENLIGHT_GITHUB_APP_ID", "1"),
+            ("GREENLIGHT_GITHUB_PRIVATE_KEY", "/nonexistent/key.pem"),
         ] {
             let err = settings(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");

@@ -6,6 +6,7 @@ pub mod approvers;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod github;
 pub mod http;
 pub mod ids;
 pub mod jobs;

@@ -18,7 +18,7 @@ use crate::domain::EventKind;
 use crate::domain::{NewRelease, ReleaseKey};
 use crate::jobs::{
     self, Claim, ExpireRelease, Job, ProcessRelease, RemindApprovers, SendApprovalEmail,
-    SendAzureCallback, SendReminder, SendWebhook,
+    SendAzureCallback, SendGithubReview, SendReminder, SendWebhook,
 };
 use queue::RunAt;
 
@@ -479,6 +479,15 @@ fn notify(conn: &mut DbConnection, release_pk: i64, subscriber: &SubscriberRow) 
                 release_pk,
                 subscriber_pk,
                 delivery_id: crate::ids::random_id(),
+            },
+            attempts,
+            RunAt::Now,
+        ),
+        "github" => jobs::enqueue(
+            conn,
+            &SendGithubReview {
+                release_pk,
+                subscriber_pk,
             },
             attempts,
             RunAt::Now,

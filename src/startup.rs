@@ -14,6 +14,7 @@ use crate::api_key::KeyHasher;
 use crate::approvers::ApproversClient;
 use crate::config::{ApproversSource, Settings};
 use crate::db::{self, ConnOptions, Db};
+use crate::github::GithubApp;
 use crate::http::auth::Auth;
 use crate::http::limits::ClientLimiter;
 use crate::http::{self, AppState};
@@ -58,6 +59,12 @@ impl Application {
             ApproversClient::new(settings.http_timeout).context("building the HTTP client")?;
         let mailer = Mailer::new(&settings)?;
         let wake = Arc::new(Notify::new());
+        let github = match &settings.github {
+            Some(g) => Some(Arc::new(
+                GithubApp::new(g, settings.http_timeout).map_err(anyhow::Error::msg)?,
+            )),
+            None => None,
+        };
         let policies = Arc::new(settings.policies.clone());
 
         let listener = TcpListener::bind(&settings.listen)
@@ -121,6 +128,7 @@ impl Application {
             public_origin: url::Url::parse(&settings.public_url)
                 .map(|u| u.origin().ascii_serialization())
                 .unwrap_or_default(),
+            github: github.clone(),
         });
         forget_idle_clients(Arc::downgrade(&state.clone().into_inner()));
         let server = HttpServer::new(move || {
@@ -149,6 +157,7 @@ impl Application {
             max_attempts: settings.queue.max_attempts,
             wake,
             redactor: settings.redactor(),
+            github,
             notifier: Notifier::new(settings.http_timeout, settings.webhook_secret.clone())
                 .context("building the HTTP client")?,
             max_approvers: settings.max_approvers,

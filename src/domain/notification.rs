@@ -169,6 +169,12 @@ pub enum Subscriber {
     Webhook { url: String },
     /// A task waiting in Azure DevOps' callback mode.
     AzureDevops(AzureCallback),
+    /// A GitHub Actions job waiting on a deployment protection rule.
+    Github {
+        callback_url: String,
+        installation_id: i64,
+        environment: String,
+    },
 }
 
 impl Subscriber {
@@ -176,6 +182,7 @@ impl Subscriber {
         match self {
             Self::Webhook { .. } => "webhook",
             Self::AzureDevops(_) => "azure_devops",
+            Self::Github { .. } => "github",
         }
     }
 
@@ -184,8 +191,40 @@ impl Subscriber {
         match self {
             Self::Webhook { url } => url.clone(),
             Self::AzureDevops(callback) => callback.dedupe_key(),
+            Self::Github { callback_url, .. } => callback_url.clone(),
         }
     }
+}
+
+/// GitHub's review of a deployment: approved only if the release was;
+/// rejected, expired and failed all reject, the comment saying why.
+pub fn github_review(
+    environment: &str,
+    status: ReleaseStatus,
+    why: Option<&str>,
+) -> serde_json::Value {
+    let (state, comment) = match status {
+        ReleaseStatus::Approved => ("approved", "Approved in Greenlight.".to_owned()),
+        ReleaseStatus::Rejected => (
+            "rejected",
+            format!(
+                "Rejected in Greenlight{}",
+                why.map_or(".".to_owned(), |c| format!(": {c}"))
+            ),
+        ),
+        ReleaseStatus::Expired => (
+            "rejected",
+            "Expired in Greenlight: nobody decided in time.".to_owned(),
+        ),
+        ReleaseStatus::Failed | ReleaseStatus::Pending => (
+            "rejected",
+            format!(
+                "Failed in Greenlight{}",
+                why.map_or(".".to_owned(), |r| format!(": {r}"))
+            ),
+        ),
+    };
+    serde_json::json!({"environment_name": environment, "state": state, "comment": comment})
 }
 
 /// `Greenlight-Signature`: `t=<unix seconds>,v1=<hex HMAC-SHA256 of

@@ -3,6 +3,7 @@
 mod approval;
 pub mod auth;
 pub mod document;
+mod github;
 mod health;
 pub mod limits;
 mod pages;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub approval_limit: Option<limits::ClientLimiter>,
     /// `scheme://host[:port]` of the public URL: where our pages post from.
     pub public_origin: String,
+    /// The GitHub App, if configured (`POST /integrations/github`).
+    pub github: Option<Arc<crate::github::GithubApp>>,
 }
 
 impl AppState {
@@ -74,6 +77,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/releases/{team_project}/{release_id}/events")
             .route(web::get().to(release::events))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/integrations/github")
+            .route(web::post().to(github::webhook))
             .default_service(web::to(method_not_allowed)),
     )
     .route("/healthz", web::get().to(health::healthz))

@@ -11,6 +11,7 @@ mod remind_approvers;
 pub mod runner;
 mod send_approval_email;
 mod send_azure_callback;
+mod send_github_review;
 mod send_reminder;
 mod send_webhook;
 
@@ -33,6 +34,7 @@ pub use remind_approvers::RemindApprovers;
 pub use runner::{Registry, Runner};
 pub use send_approval_email::SendApprovalEmail;
 pub use send_azure_callback::SendAzureCallback;
+pub use send_github_review::SendGithubReview;
 pub use send_reminder::SendReminder;
 pub use send_webhook::SendWebhook;
 
@@ -76,6 +78,7 @@ pub fn registry() -> Registry {
         .register::<SendReminder>()
         .register::<SendWebhook>()
         .register::<SendAzureCallback>()
+        .register::<SendGithubReview>()
 }
 
 /// Stores a job (inside the caller's transaction).
@@ -118,6 +121,8 @@ pub struct JobContext {
     pub max_approvers: usize,
     /// Posts decisions to webhooks and Azure DevOps.
     pub notifier: crate::notifier::Notifier,
+    /// The GitHub App, if configured.
+    pub github: Option<Arc<crate::github::GithubApp>>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -6,6 +6,7 @@ mod browser;
 mod environments;
 mod events;
 mod flow;
+mod github;
 mod list;
 mod notify;
 // Shared with the chaos suite, which uses parts these tests do not.

@@ -198,6 +198,7 @@ impl Harness {
             redactor: Default::default(),
             max_approvers: 100,
             notifier: greenlight::notifier::Notifier::new(Duration::from_secs(1), None).unwrap(),
+            github: None,
         });
         let registry = Registry::default().register::<Probe>();
         (

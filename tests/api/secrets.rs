@@ -17,6 +17,7 @@ both_backends!(no_secret_reaches_an_answer_a_row_or_the_log);
 
 const SIGNING: &str = "signing-s3cr3t-signing-s3cr3t-signing";
 const PREVIOUS: &str = "previous-s3cr3t-previous-s3cr3t-previous";
+const GITHUB_KEY: &str = include_str!("../fixtures/github-app-test.pem");
 
 async fn no_secret_reaches_an_answer_a_row_or_the_log(backend: Backend) {
     let db = TestDb::new(backend);
@@ -62,6 +63,8 @@ async fn no_secret_reaches_an_answer_a_row_or_the_log(backend: Backend) {
         "webhook-signing-s3cr3t",
         "azdo-token-s3cr3t",
         "plan-pass-s3cr3t",
+        "gh-hook-s3cr3t",
+        GITHUB_KEY.lines().nth(5).unwrap(),
         SIGNING,
         PREVIOUS,
     ];
@@ -87,6 +90,9 @@ async fn no_secret_reaches_an_answer_a_row_or_the_log(backend: Backend) {
                 format!("http://hookuser:hookpass-s3cr3t@127.0.0.1:{dead}/hook?token=hook-qs-s3cr3t"),
             ),
             ("GREENLIGHT_WEBHOOK_SECRET", "webhook-signing-s3cr3t".to_owned()),
+            ("GREENLIGHT_GITHUB_APP_ID", "12345".to_owned()),
+            ("GREENLIGHT_GITHUB_PRIVATE_KEY", GITHUB_KEY.to_owned()),
+            ("GREENLIGHT_GITHUB_WEBHOOK_SECRET", "gh-hook-s3cr3t".to_owned()),
             ("GREENLIGHT_SECRET", SIGNING.to_owned()),
             ("GREENLIGHT_SECRET_PREVIOUS", PREVIOUS.to_owned()),
             ("GREENLIGHT_REQUIRE_API_KEY", "true".to_owned()),

@@ -1,0 +1,284 @@
+//! Greenlight as a GitHub App: checking the signature of GitHub's
+//! webhooks, and answering a deployment protection rule with the app's
+//! installation token (minted from an RS256 app JWT, cached until shortly
+//! before it expires).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use sha2::Sha256;
+
+use crate::approvers::describe;
+
+/// The app's settings, checked at start.
+#[derive(Clone)]
+pub struct GithubSettings {
+    pub app_id: String,
+    /// PEM, as GitHub hands it out (PKCS#1 or PKCS#8).
+    pub private_key: String,
+    pub webhook_secret: String,
+    /// `https://api.github.com`, or a GitHub Enterprise (or test) server.
+    pub api_url: String,
+}
+
+impl std::fmt::Debug for GithubSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GithubSettings(app {}, {})", self.app_id, self.api_url)
+    }
+}
+
+/// An installation token is renewed this long before GitHub says it expires.
+const TOKEN_MARGIN: chrono::Duration = chrono::Duration::minutes(5);
+
+pub struct GithubApp {
+    app_id: String,
+    key: EncodingKey,
+    webhook_secret: Vec<u8>,
+    api: url::Url,
+    http: reqwest::Client,
+    /// Installation tokens by installation. Held across a fetch, so that
+    /// jobs finishing together ask GitHub once, not once each.
+    tokens: tokio::sync::Mutex<HashMap<i64, (String, DateTime<Utc>)>>,
+}
+
+impl std::fmt::Debug for GithubApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GithubApp({})", self.app_id)
+    }
+}
+
+impl GithubApp {
+    pub fn new(settings: &GithubSettings, timeout: Duration) -> Result<Self, String> {
+        let key = EncodingKey::from_rsa_pem(settings.private_key.as_bytes()).map_err(|e| {
+            format!("GREENLIGHT_GITHUB_PRIVATE_KEY is not an RSA private key in PEM: {e}")
+        })?;
+        let api = url::Url::parse(settings.api_url.trim_end_matches('/'))
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+            .ok_or("GREENLIGHT_GITHUB_API_URL must be an http(s) URL")?;
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("greenlight/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            app_id: settings.app_id.clone(),
+            key,
+            webhook_secret: settings.webhook_secret.as_bytes().to_vec(),
+            api,
+            http,
+            tokens: tokio::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// `X-Hub-Signature-256: sha256=<hex>` over the raw body, compared in
+    /// constant time (`Mac::verify_slice`).
+    pub fn signature_valid(&self, body: &[u8], header: Option<&str>) -> bool {
+        let Some(hex) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else {
+            return false;
+        };
+        let Some(expected) = decode_hex(hex) else {
+            return false;
+        };
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.webhook_secret)
+            .expect("HMAC takes keys of any length");
+        mac.update(body);
+        mac.verify_slice(&expected).is_ok()
+    }
+
+    /// Whether GitHub may make us post to `url`: only the configured API
+    /// host (a forged event must not turn Greenlight into a proxy).
+    pub fn callback_allowed(&self, url: &str) -> bool {
+        url::Url::parse(url).is_ok_and(|u| {
+            u.scheme() == self.api.scheme()
+                && u.host_str() == self.api.host_str()
+                && u.port_or_known_default() == self.api.port_or_known_default()
+                && u.path().starts_with(self.api.path().trim_end_matches('/'))
+        })
+    }
+
+    /// The app's own JWT: RS256, `iss` the app id, ten minutes at most
+    /// (issued a minute early for clock drift, as GitHub advises).
+    pub fn app_jwt(&self) -> String {
+        let now = Utc::now().timestamp();
+        let claims = serde_json::json!({"iat": now - 60, "exp": now + 540, "iss": self.app_id});
+        jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key)
+            .expect("RS256 signing of JSON claims with a checked key")
+    }
+
+    /// An installation's token, from the cache while it has some life left.
+    pub async fn installation_token(&self, installation_id: i64) -> Result<String, String> {
+        let mut tokens = self.tokens.lock().await;
+        if let Some((token, expires)) = tokens.get(&installation_id) {
+            if *expires - TOKEN_MARGIN > Utc::now() {
+                return Ok(token.clone());
+            }
+        }
+        let url = format!(
+            "{}/app/installations/{installation_id}/access_tokens",
+            self.api.as_str().trim_end_matches('/')
+        );
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(self.app_jwt())
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28")
+            .send()
+            .await
+            .map_err(|e| format!("GitHub unreachable: {}", describe(e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!(
+                "GitHub answered HTTP {} for an installation token",
+                status.as_u16()
+            ));
+        }
+        #[derive(serde::Deserialize)]
+        struct Token {
+            token: String,
+            expires_at: DateTime<Utc>,
+        }
+        let token: Token = response
+            .json()
+            .await
+            .map_err(|e| format!("GitHub's installation token: {}", describe(e)))?;
+        tokens.insert(installation_id, (token.token.clone(), token.expires_at));
+        Ok(token.token)
+    }
+
+    /// Posts a deployment protection rule's answer to its callback URL.
+    pub async fn review(
+        &self,
+        callback_url: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> Result<(), String> {
+        if !self.callback_allowed(callback_url) {
+            return Err("the callback URL is not on the configured GitHub API host".to_owned());
+        }
+        let response = self
+            .http
+            .post(callback_url)
+            .bearer_auth(token)
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28")
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| format!("GitHub unreachable: {}", describe(e)))?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            if status == reqwest::StatusCode::UNAUTHORIZED {
+                // A revoked or rotated token: ask for a new one next time.
+                self.tokens.lock().await.clear();
+            }
+            Err(format!("GitHub answered HTTP {}", status.as_u16()))
+        }
+    }
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(api_url: &str) -> GithubApp {
+        GithubApp::new(
+            &GithubSettings {
+                app_id: "12345".into(),
+                private_key: include_str!("../tests/fixtures/github-app-test.pem").into(),
+                webhook_secret: "gh-secret".into(),
+                api_url: api_url.into(),
+            },
+            Duration::from_secs(5),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn signatures_are_checked_over_the_raw_body() {
+        let app = app("https://api.github.com");
+        let body = br#"{"action":"requested"}"#;
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"gh-secret").unwrap();
+        mac.update(body);
+        let hex: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(app.signature_valid(body, Some(&format!("sha256={hex}"))));
+        assert!(!app.signature_valid(
+            b"{\"action\":\"requested\" }",
+            Some(&format!("sha256={hex}"))
+        ));
+        for bad in [
+            None,
+            Some(hex.as_str()),
+            Some("sha256="),
+            Some("sha256=zz"),
+            Some("sha1=abcd"),
+        ] {
+            assert!(!app.signature_valid(body, bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn callbacks_go_to_the_api_host_only() {
+        let public = app("https://api.github.com");
+        assert!(public.callback_allowed(
+            "https://api.github.com/repos/o/r/actions/runs/1/deployment_protection_rule"
+        ));
+        for url in [
+            "http://api.github.com/repos/o/r",
+            "https://api.github.com.evil.example/repos",
+            "https://evil.example/https://api.github.com/",
+            "https://api.github.com:8443/repos",
+            "not a url",
+        ] {
+            assert!(!public.callback_allowed(url), "{url}");
+        }
+        let enterprise = app("https://ghe.example.com/api/v3");
+        assert!(enterprise.callback_allowed(
+            "https://ghe.example.com/api/v3/repos/o/r/actions/runs/1/deployment_protection_rule"
+        ));
+        assert!(!enterprise.callback_allowed("https://ghe.example.com/elsewhere"));
+    }
+
+    #[test]
+    fn the_app_jwt_is_rs256_and_verifies_with_the_public_key() {
+        let token = app("https://api.github.com").app_jwt();
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(include_bytes!(
+            "../tests/fixtures/github-app-test.pub.pem"
+        ))
+        .unwrap();
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
+        validation.set_required_spec_claims(&["exp", "iss", "iat"]);
+        validation.set_issuer(&["12345"]);
+        let claims = jsonwebtoken::decode::<serde_json::Value>(&token, &key, &validation)
+            .unwrap()
+            .claims;
+        let (iat, exp) = (
+            claims["iat"].as_i64().unwrap(),
+            claims["exp"].as_i64().unwrap(),
+        );
+        assert!(exp - iat <= 600, "at most ten minutes");
+    }
+}

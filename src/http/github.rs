@@ -1,0 +1,187 @@
+//! `POST /integrations/github`: a GitHub App's webhooks. The signature is
+//! checked over the raw body before anything is parsed; a
+//! `deployment_protection_rule` request creates (or finds) the release and
+//! subscribes the deployment to its decision. Every other event and
+//! action is acknowledged and ignored, as GitHub expects.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use super::document::StatusDocument;
+use super::problem::ApiError;
+use super::{read_body, AppState};
+use crate::db;
+use crate::domain::notification::Subscriber;
+use crate::domain::{FieldError, NewRelease, ReleaseKey};
+use crate::lifecycle::{self, Subscription};
+
+/// GitHub's deliveries are at most 25 MB; a protection rule's is a few KiB.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Deserialize)]
+struct ProtectionRule {
+    action: Option<String>,
+    environment: String,
+    deployment_callback_url: String,
+    deployment: Option<Deployment>,
+    repository: Repository,
+    installation: Installation,
+}
+
+#[derive(Debug, Deserialize)]
+struct Deployment {
+    #[serde(rename = "ref")]
+    git_ref: Option<String>,
+    sha: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Repository {
+    full_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Installation {
+    id: i64,
+}
+
+fn ignored(why: &str) -> HttpResponse {
+    HttpResponse::Accepted().json(serde_json::json!({"ignored": why}))
+}
+
+pub async fn webhook(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let github = state.github.clone().ok_or(ApiError::NotFound)?;
+    let body = read_body(&req, payload, MAX_BODY_BYTES).await?;
+    let signature = req
+        .headers()
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
+    if !github.signature_valid(&body, signature) {
+        return Err(ApiError::Unauthorized(
+            "the X-Hub-Signature-256 of this delivery does not match GREENLIGHT_GITHUB_WEBHOOK_SECRET",
+        ));
+    }
+    let event = req
+        .headers()
+        .get("x-github-event")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if event != "deployment_protection_rule" {
+        return Ok(ignored("not a deployment_protection_rule event"));
+    }
+    let rule: ProtectionRule = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::MalformedBody(format!("not a deployment_protection_rule: {e}")))?;
+    if rule.action.as_deref() != Some("requested") {
+        return Ok(ignored("not a requested deployment review"));
+    }
+    if !github.callback_allowed(&rule.deployment_callback_url) {
+        return Err(invalid(
+            "deployment_callback_url",
+            "must be on the configured GitHub API host (GREENLIGHT_GITHUB_API_URL)",
+        ));
+    }
+    let run_id = run_id(&rule.deployment_callback_url).ok_or_else(|| {
+        invalid(
+            "deployment_callback_url",
+            "names no workflow run (.../actions/runs/<id>/...)",
+        )
+    })?;
+    let key = ReleaseKey::parse(&rule.repository.full_name, Some(&rule.environment), &run_id)
+        .map_err(ApiError::Validation)?;
+    let name = match &rule.deployment {
+        Some(Deployment { git_ref, sha }) => format!(
+            "{} {}",
+            git_ref.as_deref().unwrap_or("deployment"),
+            sha.as_deref().map_or("", |s| &s[..s.len().min(7)])
+        ),
+        None => "deployment".to_owned(),
+    };
+    let new = NewRelease {
+        key: key.clone(),
+        name: name.trim().chars().take(256).collect(),
+        requested_for: None,
+    };
+    let subscription = Subscription {
+        subscriber: Subscriber::Github {
+            callback_url: rule.deployment_callback_url.clone(),
+            installation_id: rule.installation.id,
+            environment: rule.environment.clone(),
+        },
+        credential: None,
+    };
+    let policy = state.policies.resolve(&key).0;
+    let webhook = state.policies.webhook_url(&key).map(|url| Subscription {
+        subscriber: Subscriber::Webhook {
+            url: url.to_owned(),
+        },
+        credential: None,
+    });
+    let max_attempts = state.max_attempts;
+    let (created, view) = state
+        .db
+        .write(move |conn| {
+            let now = db::now();
+            let mut all = vec![subscription.clone()];
+            all.extend(webhook);
+            if let Some(created) = lifecycle::create(conn, &new, &policy, &all, now, max_attempts)?
+            {
+                return Ok((true, created));
+            }
+            let existing =
+                lifecycle::find(conn, &new.key, now)?.ok_or(diesel::result::Error::NotFound)?;
+            lifecycle::subscribe(conn, &existing.release, &subscription, now, max_attempts)?;
+            Ok((false, existing))
+        })
+        .await?;
+    state.wake.notify_one();
+    if created {
+        tracing::info!(repository = %rule.repository.full_name, run = %run_id, "deployment review requested");
+    }
+    Ok(HttpResponse::build(if created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    })
+    .json(StatusDocument::from(&view)))
+}
+
+fn invalid(field: &'static str, message: &str) -> ApiError {
+    ApiError::Validation(vec![FieldError::new(field, message)])
+}
+
+/// The workflow run a callback URL belongs to:
+/// `.../repos/{owner}/{repo}/actions/runs/{run_id}/deployment_protection_rule`.
+fn run_id(callback_url: &str) -> Option<String> {
+    let url = url::Url::parse(callback_url).ok()?;
+    let mut segments = url.path_segments()?;
+    segments.find(|s| *s == "runs")?;
+    segments
+        .next()
+        .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_id;
+
+    #[test]
+    fn the_run_id_comes_from_the_callback_url() {
+        assert_eq!(
+            run_id("https://api.github.com/repos/octo/app/actions/runs/4242/deployment_protection_rule").as_deref(),
+            Some("4242")
+        );
+        for url in [
+            "https://api.github.com/repos/o/r/actions/runs/",
+            "https://api.github.com/repos/o/r",
+            "https://api.github.com/runs/x1/y",
+        ] {
+            assert_eq!(run_id(url), None, "{url}");
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! Greenlight as a GitHub App's deployment protection rule, against a
+//! stub of GitHub's API that checks what GitHub checks.
+
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::both_backends;
+use crate::helpers::{spawn_app_with, Backend, TestApp};
+
+both_backends!(a_deployment_protection_rule_is_answered_with_the_decision);
+
+const APP_ID: &str = "12345";
+const WEBHOOK_SECRET: &str = "gh-webhook-secret";
+const INSTALLATION_TOKEN: &str = "ghs_installation_token_for_tests";
+const PRIVATE_KEY: &str = include_str!("../fixtures/github-app-test.pem");
+const PUBLIC_KEY: &[u8] = include_bytes!("../fixtures/github-app-test.pub.pem");
+
+fn sign(body: &[u8], secret: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+fn rule(api: &str, run: u64, environment: &str) -> Value {
+    json!({
+        "action": "requested",
+        "environment": environment,
+        "event": "push",
+        "deployment_callback_url": format!("{api}/repos/octo/app/actions/runs/{run}/deployment_protection_rule"),
+        "deployment": {"ref": "main", "sha": "0123456789abcdef0123456789abcdef01234567"},
+        "repository": {"full_name": "octo/app"},
+        "installation": {"id": 42},
+        "sender": {"login": "octocat"}
+    })
+}
+
+async fn deliver(app: &TestApp, event: &str, body: &Value, secret: &str) -> reqwest::Response {
+    let raw = serde_json::to_vec(body).unwrap();
+    app.client
+        .post(format!("{}/integrations/github", app.address))
+        .header("X-GitHub-Event", event)
+        .header("X-GitHub-Delivery", "d-1")
+        .header("X-Hub-Signature-256", sign(&raw, secret))
+        .header("Content-Type", "application/json")
+        .body(raw)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn reviews(api: &MockServer, n: usize) -> Vec<(String, Value)> {
+    for _ in 0..200 {
+        let got: Vec<(String, Value)> = api
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.url.path().ends_with("/deployment_protection_rule"))
+            .map(|r| {
+                (
+                    r.url.path().to_owned(),
+                    serde_json::from_slice(&r.body).unwrap(),
+                )
+            })
+            .collect();
+        if got.len() >= n {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("fewer than {n} reviews reached GitHub");
+}
+
+async fn a_deployment_protection_rule_is_answered_with_the_decision(backend: Backend) {
+    let api = MockServer::start().await;
+    let expires = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    Mock::given(method("POST"))
+        .and(path("/app/installations/42/access_tokens"))
+        .and(header("accept", "application/vnd.github+json"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"token": INSTALLATION_TOKEN, "expires_at": expires})),
+        )
+        .mount(&api)
+        .await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::path_regex(
+            r"^/repos/octo/app/actions/runs/\d+/deployment_protection_rule$",
+        ))
+        .and(header(
+            "authorization",
+            format!("Bearer {INSTALLATION_TOKEN}").as_str(),
+        ))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&api)
+        .await;
+    let app = spawn_app_with(
+        backend,
+        |env| {
+            env.insert("GREENLIGHT_GITHUB_APP_ID".into(), APP_ID.into());
+            env.insert("GREENLIGHT_GITHUB_PRIVATE_KEY".into(), PRIVATE_KEY.into());
+            env.insert(
+                "GREENLIGHT_GITHUB_WEBHOOK_SECRET".into(),
+                WEBHOOK_SECRET.into(),
+            );
+            env.insert("GREENLIGHT_GITHUB_API_URL".into(), api.uri());
+        },
+        true,
+    )
+    .await;
+    let uri = api.uri();
+
+    // A bad signature is refused before anything is read; nothing is created.
+    let forged = deliver(
+        &app,
+        "deployment_protection_rule",
+        &rule(&uri, 777, "production"),
+        "wrong",
+    )
+    .await;
+    assert_eq!(forged.status(), 401);
+    assert_eq!(app.db.count("SELECT COUNT(*) FROM releases"), 0);
+    // Other events and actions: acknowledged, ignored.
+    assert_eq!(
+        deliver(&app, "push", &json!({"ref": "main"}), WEBHOOK_SECRET)
+            .await
+            .status(),
+        202
+    );
+    let mut completed = rule(&uri, 777, "production");
+    completed["action"] = json!("completed");
+    assert_eq!(
+        deliver(
+            &app,
+            "deployment_protection_rule",
+            &completed,
+            WEBHOOK_SECRET
+        )
+        .await
+        .status(),
+        202
+    );
+    assert_eq!(app.db.count("SELECT COUNT(*) FROM releases"), 0);
+    // A callback URL elsewhere than the API host: refused.
+    let elsewhere = rule("https://evil.example", 777, "production");
+    assert_eq!(
+        deliver(
+            &app,
+            "deployment_protection_rule",
+            &elsewhere,
+            WEBHOOK_SECRET
+        )
+        .await
+        .status(),
+        422
+    );
+
+    // The real thing: a release per run and environment.
+    let created = deliver(
+        &app,
+        "deployment_protection_rule",
+        &rule(&uri, 777, "production"),
+        WEBHOOK_SECRET,
+    )
+    .await;
+    assert_eq!(created.status(), 202);
+    let doc: Value = created.json().await.unwrap();
+    assert_eq!(
+        (
+            doc["team_project"].as_str(),
+            doc["environment"].as_str(),
+            doc["release_id"].as_str(),
+            doc["release_name"].as_str()
+        ),
+        (
+            Some("octo/app"),
+            Some("production"),
+            Some("777"),
+            Some("main 0123456")
+        )
+    );
+    // GitHub redelivers: the same release, reviewed once.
+    assert_eq!(
+        deliver(
+            &app,
+            "deployment_protection_rule",
+            &rule(&uri, 777, "production"),
+            WEBHOOK_SECRET
+        )
+        .await
+        .status(),
+        200
+    );
+    assert_eq!(
+        deliver(
+            &app,
+            "deployment_protection_rule",
+            &rule(&uri, 778, "staging"),
+            WEBHOOK_SECRET
+        )
+        .await
+        .status(),
+        202
+    );
+
+    let mails = app.wait_for_mails(4).await;
+    for mail in mails.iter().filter(|m| m.subject.contains("#777)")) {
+        assert_eq!(app.approve(&mail.token()).await.status(), 200);
+    }
+    let staging = mails
+        .iter()
+        .find(|m| m.subject.contains("#778)"))
+        .unwrap()
+        .token();
+    app.post_decision(&[
+        ("token", &staging),
+        ("decision", "reject"),
+        ("comment", "staging is frozen"),
+    ])
+    .await;
+
+    let mut got = reviews(&api, 2).await;
+    app.wait_for_idle_queue().await;
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(
+        got[0].0,
+        "/repos/octo/app/actions/runs/777/deployment_protection_rule"
+    );
+    assert_eq!(got[0].1["environment_name"], "production");
+    assert_eq!(got[0].1["state"], "approved");
+    assert_eq!(got[1].1["environment_name"], "staging");
+    assert_eq!(got[1].1["state"], "rejected");
+    assert!(
+        got[1].1["comment"]
+            .as_str()
+            .unwrap()
+            .contains("staging is frozen"),
+        "{:?}",
+        got[1]
+    );
+
+    // One installation token for both (cached), asked for with a JWT that
+    // verifies with the app's public key.
+    let token_requests: Vec<_> = api
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() == "/app/installations/42/access_tokens")
+        .collect();
+    assert_eq!(token_requests.len(), 1, "the installation token is cached");
+    let bearer = token_requests[0].headers["authorization"].to_str().unwrap();
+    let jwt = bearer.strip_prefix("Bearer ").unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_issuer(&[APP_ID]);
+    let key = jsonwebtoken::DecodingKey::from_rsa_pem(PUBLIC_KEY).unwrap();
+    jsonwebtoken::decode::<Value>(jwt, &key, &validation).expect("the app JWT verifies");
+
+    let events: Vec<String> = app.get_json("/releases/octo%2Fapp/777/events").await["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        events.iter().filter(|t| *t == "callback.sent").count(),
+        1,
+        "{events:?}"
+    );
+}
