@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import base64
 import datetime
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -41,6 +44,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +58,8 @@ WRK_SCRIPT = BENCH / "wrk.lua"
 PG_HOST = os.environ.get("PGHOST", "127.0.0.1")
 PG_PORT = os.environ.get("PGPORT", "5432")
 PG_USER = os.environ.get("PGUSER", "postgres")
+# The services' signing secret: the notify scenario mints approval tokens with it.
+BENCH_SECRET = "bench-secret-0123456789abcdef0123456789"
 
 # Service settings the operator may set to experiment (README's table); they
 # pass through to every service the bench starts and are printed in the report.
@@ -83,7 +90,8 @@ class Plan:
     e2e_releases: int = 200  # the burst: all at once, then the drain
     paced_releases: int = 60  # a steady trickle well below the worker's capacity
     paced_rate: int = 10  # releases/s
-    scenarios: tuple = ("new", "polls", "e2e")
+    notify_releases: int = 50  # decisions timed to the pipeline's callback and webhook
+    scenarios: tuple = ("new", "polls", "e2e", "notify")
     # SQLite new releases (with emails) also run at the other synchronous
     # mode at these concurrencies: "the cost of synchronous=FULL". Cheap
     # enough for --quick too.
@@ -91,7 +99,7 @@ class Plan:
 
     @classmethod
     def quick(cls):
-        return cls(seconds=2, large=20_000)
+        return cls(seconds=2, large=20_000, notify_releases=10)
 
     def poll_levels(self) -> tuple:
         """Concurrencies of the POST polls, their /healthz ceiling and their
@@ -449,6 +457,8 @@ class Stubs:
     approvers_port: int
     smtp_port: int
     mail_log: Path
+    receiver_port: int
+    receiver_log: Path
 
     def approvers_url(self, failing: bool) -> str:
         # /fail/... answers 404: a permanent failure, the release fails after one try.
@@ -461,14 +471,17 @@ class Stubs:
 
 
 def start_stubs(run: Run) -> Stubs:
-    stubs = Stubs(free_port(), free_port(), run.workdir / "mail.jsonl")
+    stubs = Stubs(free_port(), free_port(), run.workdir / "mail.jsonl",
+                  free_port(), run.workdir / "received.jsonl")
     stubs.mail_log.touch()
+    stubs.receiver_log.touch()
     py = sys.executable
-    for args in (["approvers", stubs.approvers_port], ["smtp", stubs.smtp_port, stubs.mail_log]):
+    for args in (["approvers", stubs.approvers_port], ["smtp", stubs.smtp_port, stubs.mail_log],
+                 ["receiver", stubs.receiver_port, stubs.receiver_log]):
         cmd = [py, BENCH / "stubs.py", *args]
         run.record(cmd)
         run.spawn(cmd, run.workdir / f"stub-{args[0]}.log")
-    for port in (stubs.approvers_port, stubs.smtp_port):
+    for port in (stubs.approvers_port, stubs.smtp_port, stubs.receiver_port):
         wait_port(port, 20)
     return stubs
 
@@ -552,7 +565,7 @@ class Service:
             "GREENLIGHT_LISTEN": f"127.0.0.1:{self.port}",
             "GREENLIGHT_APPROVERS_URL": stubs.approvers_url(failing_approvers),
             "GREENLIGHT_SMTP_URL": f"smtp://127.0.0.1:{stubs.smtp_port}",
-            "GREENLIGHT_SECRET": "bench-secret-0123456789abcdef0123456789",
+            "GREENLIGHT_SECRET": BENCH_SECRET,
             # The load comes from one address: per-client limits would
             # measure 429s (the bench approves hundreds a second).
             "GREENLIGHT_APPROVAL_RATE_LIMIT": "off",
@@ -870,6 +883,112 @@ def scenario_end_to_end(run: Run, db, stubs: Stubs) -> dict:
     return out
 
 
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def approval_token(email: str, team_project: str, release_id: str, token_id: str) -> str:
+    """An approval link's token, as the service mints it (HS256, our bench
+    secret): the approver's click without reading their email."""
+    now = int(time.time())
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    claims = b64url(json.dumps({"iss": "greenlight", "aud": "greenlight-approval", "sub": email,
+                                "tp": team_project, "rid": release_id, "jti": token_id,
+                                "iat": now, "exp": now + 3600}).encode())
+    mac = hmac.new(BENCH_SECRET.encode(), f"{header}.{claims}".encode(), hashlib.sha256).digest()
+    return f"{header}.{claims}.{b64url(mac)}"
+
+
+def request_status(method: str, url: str, body: bytes | None = None, headers: dict | None = None) -> int:
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            r.read()
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def scenario_notify(run: Run, db, stubs: Stubs) -> dict:
+    """6: an approver's click -> the pipeline told. Each release waits in
+    Azure DevOps' callback mode and its policy has a webhook; one approval
+    decides it (quorum 1). Timed from just before the approving request to
+    the TaskCompleted and the webhook arriving at the receiver stub."""
+    n = run.plan.notify_releases
+    url = db.create(f"{db.key}_notify")
+    receiver = f"http://127.0.0.1:{stubs.receiver_port}"
+    svc = Service(run, db, url, stubs, label=f"{db.key}_notify", extra_env={
+        "GREENLIGHT_WEBHOOK_URL": f"{receiver}/webhook",
+        "GREENLIGHT_WEBHOOK_SECRET": "bench-webhook-secret",
+        "GREENLIGHT_REQUIRED_APPROVALS": "1",
+    })
+    base = f"http://127.0.0.1:{svc.port}"
+    offset = stubs.receiver_log.stat().st_size
+    clicked, answered = {}, []
+    for i in range(n):
+        rid = f"{db.key}-notify-{i}"
+        body = json.dumps({"ReleaseName": "Bench", "ReleaseId": rid, "TeamProject": "Bench"}).encode()
+        start = time.time()
+        status = request_status("POST", f"{base}/release", body, {
+            "Content-Type": "application/json", "PlanUrl": f"{receiver}/azure", "ProjectId": "bench",
+            "HubName": "build", "PlanId": f"plan-{rid}", "JobId": "job", "TaskInstanceId": "task",
+            "AuthToken": "bench-azure-token"})
+        if status != 202:
+            run.problem(f"{db.name} notify: POST /release answered {status}")
+            continue
+        answered.append((time.time() - start) * 1000)
+        row = ""
+        deadline = time.time() + 20
+        while not row and time.time() < deadline:
+            row = str(db.scalar(url, "SELECT COALESCE((SELECT a.token_id || ' ' || a.email FROM approvals a "
+                                     "JOIN releases r ON r.id = a.release_pk "
+                                     f"WHERE r.release_id = '{rid}' ORDER BY a.id LIMIT 1), '')") or "")
+            if not row:
+                time.sleep(0.01)
+        if not row:
+            run.problem(f"{db.name} notify: release {rid} never got its approvers")
+            continue
+        token_id, email = row.split(" ", 1)
+        token = approval_token(email, "Bench", rid, token_id)
+        clicked[rid] = time.time()
+        code = request_status("GET", f"{base}/approval?token={token}", headers={"Accept": "application/json"})
+        if code != 200:
+            run.problem(f"{db.name} notify: the approval answered {code}")
+    callback, webhook = {}, {}
+    deadline = time.time() + 30
+    with open(stubs.receiver_log) as f:
+        f.seek(offset)
+        buf = ""
+        while time.time() < deadline and (len(callback) < len(clicked) or len(webhook) < len(clicked)):
+            buf += f.read()
+            *lines, buf = buf.split("\n")
+            for line in lines:
+                m = json.loads(line)
+                if m["path"].startswith("/azure/"):
+                    plan = re.search(r"/plans/plan-([^/]+)/events", m["path"])
+                    if plan:
+                        callback.setdefault(plan.group(1), m["t"])
+                elif m["path"] == "/webhook":
+                    rid = json.loads(m["body"])["release"]["release_id"]
+                    webhook.setdefault(rid, m["t"])
+            time.sleep(0.01)
+    svc.stop()
+    db.drop(url)
+    lat = lambda arrivals: sorted((arrivals[r] - clicked[r]) * 1000 for r in clicked if r in arrivals)
+    cb, wh = lat(callback), lat(webhook)
+    if len(cb) < len(clicked) or len(wh) < len(clicked):
+        run.problem(f"{db.name} notify: {len(clicked) - len(cb)} callbacks and {len(clicked) - len(wh)} "
+                    "webhooks never arrived")
+    answered.sort()
+    res = {"releases": n, "decided": len(clicked), "callbacks": len(cb), "webhooks": len(wh),
+           "callback_p50_ms": percentile(cb, 50), "callback_p99_ms": percentile(cb, 99),
+           "webhook_p50_ms": percentile(wh, 50), "webhook_p99_ms": percentile(wh, 99),
+           "post_p99_ms": percentile(answered, 99)}
+    print(f"  {db.name} notify: callback p50 {res['callback_p50_ms']:.1f} ms p99 {res['callback_p99_ms']:.1f} ms; "
+          f"webhook p50 {res['webhook_p50_ms']:.1f} ms p99 {res['webhook_p99_ms']:.1f} ms", flush=True)
+    return res
+
+
 def show(label: str, r: Result):
     print(f"  {label}: {r.rps:10.0f}/s  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms"
           + (f"  ERRORS {r.errors}" if r.errors else ""), flush=True)
@@ -1013,6 +1132,7 @@ def report(run: Run, facts: dict, results: dict, elapsed: float, path: Path):
     write_sync_cost(w, results, p, facts)
     write_polls(w, results, p)
     write_e2e(w, results, p)
+    write_notify(w, results, p)
     write_scale(w, results, p)
     write_memory(w, results, p)
     write_method(w, p)
@@ -1122,6 +1242,15 @@ def write_targets(w, results, p):
             "accepted", key, f"{secs(x['drain_s'])} s{incomplete(x)}", "< 1 s",
             False if x["complete"] < x["releases"] else below(x["drain_s"], 1))
 
+    for key, r in each_backend(results, "notify"):
+        x = r["notify"]
+        complete = x["callbacks"] == x["decided"] == x["releases"] and x["webhooks"] == x["releases"]
+        row("approval → Azure DevOps `TaskCompleted` received (callback mode): p50", key,
+            f"{ms(x['callback_p50_ms'])} ms (p99 {ms(x['callback_p99_ms'])}; polling floor 300,000 ms)", "< 100 ms",
+            complete and below(x["callback_p50_ms"], 100))
+        row("approval → signed webhook received: p50", key,
+            f"{ms(x['webhook_p50_ms'])} ms (p99 {ms(x['webhook_p99_ms'])})", "< 100 ms",
+            complete and below(x["webhook_p50_ms"], 100))
     for key, r in each_backend(results, "polls"):
         for conns in (1, 16):
             small, large = r["polls"][("scale_small", conns)], r["polls"][("scale_large", conns)]
@@ -1293,6 +1422,27 @@ def write_e2e(w, results, p):
     w("")
 
 
+def write_notify(w, results, p):
+    if not each_backend(results, "notify"):
+        return
+    w("## 6. Decision to pipeline: the callback and the webhook")
+    w("")
+    w(f"{p.notify_releases} releases, one at a time, each waiting in Azure DevOps' callback mode (headers on "
+      "`POST /release`) with a webhook in its policy, and decided by one approval (quorum 1). Timed from just "
+      "before the approving `GET /approval` to the `TaskCompleted` and the signed webhook arriving at a loopback "
+      "receiver (`bench/stubs.py receiver`). The polling floor for comparison: an Azure DevOps release gate "
+      "samples at most every **5 minutes** (300,000 ms), so a polled gate moves on average 150 s after the "
+      "decision, up to 300 s.")
+    w("")
+    w("| backend | decided | callback p50 ms | callback p99 ms | webhook p50 ms | webhook p99 ms | callback-mode `POST /release` p99 ms |")
+    w("|---|---|---|---|---|---|---|")
+    for key, r in each_backend(results, "notify"):
+        x = r["notify"]
+        w(f"| {NAMES[key]} | {x['decided']}/{x['releases']} | {ms(x['callback_p50_ms'])} | {ms(x['callback_p99_ms'])} | "
+          f"{ms(x['webhook_p50_ms'])} | {ms(x['webhook_p99_ms'])} | {ms(x['post_p99_ms'])} |")
+    w("")
+
+
 def write_scale(w, results, p):
     if not each_backend(results, "polls"):
         return
@@ -1398,8 +1548,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smoke run: 2 s per measurement, 20k releases for scale")
     ap.add_argument("--seconds", type=int, help="seconds per measurement (overrides the mode's default)")
     ap.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
-    ap.add_argument("--scenarios", default="new,polls,e2e",
-                    help="comma-separated subset of new (1, 5), polls (2, 4), e2e (3)")
+    ap.add_argument("--scenarios", default="new,polls,e2e,notify",
+                    help="comma-separated subset of new (1, 5), polls (2, 4), e2e (3), notify (6)")
     ap.add_argument("--output", help="report path (default: BENCHMARKS.md, or bench/out/BENCHMARKS.quick.md with --quick)")
     args = ap.parse_args()
 
@@ -1431,7 +1581,8 @@ def main():
     results = {}
     for db in backends:
         print(f"== {db.name}", flush=True)
-        scenarios = {"new": scenario_new_releases, "polls": scenario_polls_and_scale, "e2e": scenario_end_to_end}
+        scenarios = {"new": scenario_new_releases, "polls": scenario_polls_and_scale, "e2e": scenario_end_to_end,
+                     "notify": scenario_notify}
         results[db.key] = {name: scenarios[name](run, db, stubs) for name in plan.scenarios}
     elapsed = time.time() - started
     facts["load_after"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])

@@ -3,6 +3,8 @@
 
     stubs.py approvers PORT        approvers API (the challenge's mock)
     stubs.py smtp PORT LOG.jsonl   SMTP sink that records each message
+    stubs.py receiver PORT LOG.jsonl   HTTP sink for webhooks and Azure
+                                   DevOps callbacks: one JSON line per POST
 
 `approvers` answers GET /<anything> with three approvers, and GET /fail/...
 with 404, which Greenlight treats as a permanent failure (the release fails
@@ -55,6 +57,36 @@ def serve_approvers(port):
     server.serve_forever()
 
 
+class ReceiverHandler(BaseHTTPRequestHandler):
+    """Takes every POST (a webhook, an Azure DevOps TaskCompleted) and logs
+    its arrival time, path and body."""
+
+    protocol_version = "HTTP/1.1"
+    out = None
+    lock = threading.Lock()
+
+    def do_POST(self):
+        arrived = time.time()
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        line = json.dumps({"t": arrived, "path": self.path, "body": body.decode("utf-8", "replace")})
+        with self.lock:
+            self.out.write(line + "\n")
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def serve_receiver(port, path):
+    ReceiverHandler.out = open(path, "a", buffering=1)
+    server = ThreadingHTTPServer(("127.0.0.1", port), ReceiverHandler)
+    server.daemon_threads = True
+    print(f"receiver stub on 127.0.0.1:{port}, log {path}", flush=True)
+    server.serve_forever()
+
+
 HEADER = re.compile(rb"^(subject|message-id):[ \t]*(.*)$", re.I | re.M)
 
 
@@ -104,5 +136,7 @@ if __name__ == "__main__":
         serve_approvers(int(sys.argv[2]))
     elif sys.argv[1:2] == ["smtp"]:
         serve_smtp(int(sys.argv[2]), sys.argv[3])
+    elif sys.argv[1:2] == ["receiver"]:
+        serve_receiver(int(sys.argv[2]), sys.argv[3])
     else:
         sys.exit(__doc__)

@@ -211,8 +211,16 @@ async fn a_deployment_protection_rule_is_answered_with_the_decision(backend: Bac
         .status(),
         202
     );
+    let qa = deliver(
+        &app,
+        "deployment_protection_rule",
+        &rule(&uri, 779, "qa"),
+        WEBHOOK_SECRET,
+    )
+    .await;
+    assert_eq!(qa.status(), 202);
 
-    let mails = app.wait_for_mails(4).await;
+    let mails = app.wait_for_mails(6).await;
     for mail in mails.iter().filter(|m| m.subject.contains("#777)")) {
         assert_eq!(app.approve(&mail.token()).await.status(), 200);
     }
@@ -228,10 +236,18 @@ async fn a_deployment_protection_rule_is_answered_with_the_decision(backend: Bac
     ])
     .await;
 
-    let mut got = reviews(&api, 2).await;
+    // Nobody decides run 779 in time: its deadline moved into the past.
+    app.db
+        .execute("UPDATE releases SET expires_at = '2000-01-01 00:00:00' WHERE release_id = '779'");
+    app.db.execute(
+        "UPDATE jobs SET run_at = '2000-01-01 00:00:00' WHERE kind = 'expire_release' \
+         AND release_pk = (SELECT id FROM releases WHERE release_id = '779')",
+    );
+
+    let mut got = reviews(&api, 3).await;
     app.wait_for_idle_queue().await;
     got.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got.len(), 3, "{got:?}");
     assert_eq!(
         got[0].0,
         "/repos/octo/app/actions/runs/777/deployment_protection_rule"

@@ -18,6 +18,7 @@ both_backends!(
     webhooks_are_signed_retried_and_delivered_once,
     azure_devops_tasks_are_told_once_each,
     a_refused_release_fails_the_task_and_an_unreachable_one_gives_up,
+    an_azure_devops_that_was_down_is_told_once_it_is_back,
 );
 
 const WEBHOOK_SECRET: &str = "whsec-test-secret";
@@ -126,27 +127,43 @@ async fn webhooks_are_signed_retried_and_delivered_once(backend: Backend) {
         assert_eq!(v1, expected, "the signature verifies");
         let age = chrono::Utc::now().timestamp() - t.parse::<i64>().unwrap();
         assert!((0..60).contains(&age), "{age}");
-        // And the documented verifiers, Python and shell, as written.
-        for tampered in [false, true] {
+        // And the documented verifiers, Python and shell, as written: the
+        // delivery passes; a changed body, or a replay ten minutes old
+        // (signed right, but late), fails.
+        let stale_t = chrono::Utc::now().timestamp() - 600;
+        let mut stale = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
+        stale.update(format!("{stale_t}.").as_bytes());
+        stale.update(&request.body);
+        let stale_hex: String = stale
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let stale_signature = format!("t={stale_t},v1={stale_hex}");
+        let mut changed = request.body.clone();
+        changed.extend_from_slice(b" ");
+        for (case, header, bytes, valid) in [
+            ("as delivered", signature, &request.body, true),
+            ("a changed body", signature, &changed, false),
+            (
+                "an old timestamp",
+                stale_signature.as_str(),
+                &request.body,
+                false,
+            ),
+        ] {
             let file = tempfile::NamedTempFile::new().unwrap();
-            let mut bytes = request.body.clone();
-            if tampered {
-                bytes.extend_from_slice(b" ");
-            }
-            std::fs::write(file.path(), &bytes).unwrap();
+            std::fs::write(file.path(), bytes).unwrap();
             for verifier in [["python3", VERIFY_PY], ["sh", VERIFY_SH]] {
                 let out = std::process::Command::new(verifier[0])
                     .arg(verifier[1])
-                    .arg(signature)
+                    .arg(header)
                     .arg(file.path())
                     .env("WEBHOOK_SECRET", WEBHOOK_SECRET)
                     .output()
                     .unwrap();
-                assert_eq!(
-                    out.status.success(),
-                    !tampered,
-                    "{verifier:?} tampered={tampered}: {out:?}"
-                );
+                assert_eq!(out.status.success(), valid, "{verifier:?} {case}: {out:?}");
             }
         }
         let body: Value = serde_json::from_slice(&request.body).unwrap();
@@ -404,4 +421,49 @@ async fn a_refused_release_fails_the_task_and_an_unreachable_one_gives_up(backen
         "rejected",
         "the release's decision stands"
     );
+}
+
+async fn an_azure_devops_that_was_down_is_told_once_it_is_back(backend: Backend) {
+    // Nothing listens on the plan URL's port until the first attempts failed.
+    let port = crate::helpers::free_port();
+    let app = spawn_app_with(
+        backend,
+        |env| {
+            env.insert("GREENLIGHT_JOB_MAX_ATTEMPTS".into(), "50".into());
+        },
+        true,
+    )
+    .await;
+    let plan_url = format!("http://127.0.0.1:{port}/contoso");
+    let task = task_headers(&plan_url, "plan-b", "t-back");
+    assert_eq!(
+        post_with(&app, &release_body("b"), &task).await.status(),
+        202
+    );
+    approve_all(&app, 2).await;
+    let failed_once =
+        "SELECT COUNT(*) FROM jobs WHERE kind = 'send_azure_callback' AND attempts >= 1 \
+                       AND last_error LIKE '%unreachable%'";
+    for _ in 0..200 {
+        if app.db.count(failed_once) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(app.db.count(failed_once), 1, "{}", app.db.dump_jobs());
+    // Azure DevOps is back.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let azure = MockServer::builder().listener(listener).start().await;
+    azure_stub(&azure, "plan-b", 200).await;
+    let requests = received(&azure, 1).await;
+    app.wait_for_idle_queue().await;
+    assert_eq!(azure.received_requests().await.unwrap().len(), 1);
+    assert_eq!(completed(&requests[0])["result"], "succeeded");
+    let types = event_types(&app.events("b").await);
+    assert_eq!(
+        types.iter().filter(|t| *t == "callback.sent").count(),
+        1,
+        "{types:?}"
+    );
+    assert!(!types.iter().any(|t| t == "callback.failed"), "{types:?}");
 }
