@@ -333,6 +333,10 @@ async fn decide(
                 decision = decision.as_str(),
                 "decision recorded"
             );
+            if view.release.status().is_decided() {
+                // Its pipelines are waiting: tell them now, not at the next poll.
+                state.wake.notify_one();
+            }
             let message = match decision {
                 Decision::Approved => "Thank you: your approval was recorded.",
                 Decision::Rejected => "Your rejection was recorded.",

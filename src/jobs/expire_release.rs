@@ -26,7 +26,11 @@ impl Job for ExpireRelease {
             .write(move |c| Ok(lifecycle::expire(c, &claim, pk)?))
             .await?
         {
-            Some(true) => tracing::info!(release = pk, "release expired"),
+            Some(true) => {
+                tracing::info!(release = pk, "release expired");
+                // Its subscribers were queued with the expiry: tell them now.
+                ctx.wake.notify_one();
+            }
             Some(false) => {}
             None => return Err(JobError::LeaseLost),
         }

@@ -371,6 +371,9 @@ impl Runner {
                         })?)
                     })
                     .await?;
+                // Giving up may have settled a release, whose subscribers
+                // wait to be told.
+                self.ctx.wake.notify_one();
             }
         }
         Ok(())
