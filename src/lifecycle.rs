@@ -437,7 +437,8 @@ fn settle(
 
 /// Adds someone to tell of `release`'s decision (once per kind and key:
 /// a pipeline that asks again is not told twice). Told at once if the
-/// release is decided already.
+/// release is decided already (as stored: a release only shown expired is
+/// told by its expiry job).
 pub fn subscribe(
     conn: &mut DbConnection,
     release: &Release,
@@ -445,6 +446,10 @@ pub fn subscribe(
     now: NaiveDateTime,
     max_attempts: i32,
 ) -> QueryResult<()> {
+    // Under the release's lock, like settling: either the decision sees
+    // this subscriber waiting, or this sees the decision. Never neither.
+    releases::lock(conn, release.id)?;
+    let decided = releases::by_pk(conn, release.id)?.status().is_decided();
     let target = serde_json::to_string(&subscription.subscriber)
         .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
     let dedupe_key = subscription.subscriber.dedupe_key();
@@ -461,7 +466,7 @@ pub fn subscribe(
         },
     )?;
     if let Some(id) = inserted {
-        if release.status().is_decided() {
+        if decided {
             let row = subscribers::by_pk(conn, id)?;
             notify(conn, release.id, &row)?;
         }

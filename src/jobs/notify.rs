@@ -7,12 +7,13 @@ use crate::domain::notification::Subscriber;
 use crate::domain::EventKind;
 use crate::lifecycle::{self, ReleaseView};
 
-/// The subscriber (as stored) and its release, which must be decided.
+/// The subscriber (as stored) and its release, which must be decided;
+/// `None` if the subscriber was told already (by a job queued twice).
 pub async fn load(
     ctx: &JobContext,
     subscriber_pk: i64,
     release_pk: i64,
-) -> Result<(Subscriber, ReleaseView), JobError> {
+) -> Result<Option<(Subscriber, ReleaseView)>, JobError> {
     let (row, view) = ctx
         .db
         .read(move |c| {
@@ -22,12 +23,15 @@ pub async fn load(
             Ok((row, view))
         })
         .await?;
+    if row.notified_at.is_some() {
+        return Ok(None);
+    }
     if !view.release.status().is_decided() {
         return Err(JobError::Permanent("the release is not decided".to_owned()));
     }
     let subscriber = serde_json::from_str(&row.target)
         .map_err(|e| JobError::Permanent(format!("the stored subscriber is not readable: {e}")))?;
-    Ok((subscriber, view))
+    Ok(Some((subscriber, view)))
 }
 
 /// The stored subscriber, for a give-up's event.

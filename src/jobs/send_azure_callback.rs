@@ -26,8 +26,11 @@ impl Job for SendAzureCallback {
     }
 
     async fn run(&self, ctx: &JobContext, claim: &Claim) -> Result<(), JobError> {
-        let (subscriber, view) =
-            super::notify::load(ctx, self.subscriber_pk, self.release_pk).await?;
+        let Some((subscriber, view)) =
+            super::notify::load(ctx, self.subscriber_pk, self.release_pk).await?
+        else {
+            return Ok(()); // told already
+        };
         let Subscriber::AzureDevops(callback) = subscriber else {
             return Err(JobError::Permanent(
                 "the subscriber is not an Azure DevOps task".to_owned(),

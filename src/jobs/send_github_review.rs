@@ -28,8 +28,11 @@ impl Job for SendGithubReview {
             .github
             .as_ref()
             .ok_or_else(|| JobError::Permanent("the GitHub App is not configured".to_owned()))?;
-        let (subscriber, view) =
-            super::notify::load(ctx, self.subscriber_pk, self.release_pk).await?;
+        let Some((subscriber, view)) =
+            super::notify::load(ctx, self.subscriber_pk, self.release_pk).await?
+        else {
+            return Ok(()); // told already
+        };
         let Subscriber::Github {
             callback_url,
             installation_id,

@@ -28,8 +28,11 @@ impl Job for SendWebhook {
     }
 
     async fn run(&self, ctx: &JobContext, claim: &Claim) -> Result<(), JobError> {
-        let (subscriber, view) =
-            super::notify::load(ctx, self.subscriber_pk, self.release_pk).await?;
+        let Some((subscriber, view)) =
+            super::notify::load(ctx, self.subscriber_pk, self.release_pk).await?
+        else {
+            return Ok(()); // told already
+        };
         let Subscriber::Webhook { url } = subscriber else {
             return Err(JobError::Permanent(
                 "the subscriber is not a webhook".to_owned(),
