@@ -39,6 +39,16 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// For people: one line of text per event.
+    Text,
+    /// For log pipelines: one JSON object per line, with the span fields
+    /// (the request id) beside the event's.
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApprovalMode {
     /// Opening the link approves.
@@ -182,6 +192,7 @@ pub struct Settings {
     pub webhook_secret: Option<Secret>,
     /// Greenlight as a GitHub App (deployment protection rules).
     pub github: Option<crate::github::GithubSettings>,
+    pub log_format: LogFormat,
     /// Pipelines and operators must present an API key.
     pub require_api_key: bool,
     /// A release whose approvers source names more fails with a reason.
@@ -421,6 +432,18 @@ impl Settings {
             secret_previous,
             webhook_secret,
             github,
+            log_format: match get("GREENLIGHT_LOG_FORMAT")
+                .map(|v| v.to_ascii_lowercase())
+                .as_deref()
+            {
+                None | Some("text") => LogFormat::Text,
+                Some("json") => LogFormat::Json,
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "GREENLIGHT_LOG_FORMAT must be text or json, got {other:?}"
+                    )))
+                }
+            },
             require_api_key,
             max_approvers,
             approval_rate_limit,
@@ -859,6 +882,7 @@ mod tests {
             ("GREENLIGHT_WEBHOOK_URL", "ftp://x"),
             ("GREENLIGHT_GITHUB_APP_ID", "1"),
             ("GREENLIGHT_GITHUB_PRIVATE_KEY", "/nonexistent/key.pem"),
+            ("GREENLIGHT_LOG_FORMAT", "xml"),
         ] {
             let err = settings(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use greenlight::config::Settings;
+use greenlight::config::{LogFormat, Settings};
 use greenlight::startup::Application;
 use tracing_subscriber::EnvFilter;
 
@@ -59,16 +59,31 @@ struct CreateArgs {
     admin: bool,
 }
 
+/// Logs on standard error (standard output carries commands' results),
+/// filtered by `RUST_LOG` (default `info`).
+fn init_logs(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .init(),
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let result = match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if !matches!(command, Command::Serve) {
+        init_logs(LogFormat::Text);
+    }
+    let result = match command {
         Command::Serve => serve().await,
         Command::Migrate => migrate().await,
         Command::Config => config(),
@@ -85,6 +100,7 @@ async fn main() -> ExitCode {
 
 async fn serve() -> anyhow::Result<()> {
     let settings = Settings::load()?;
+    init_logs(settings.log_format);
     Application::build(settings)
         .await?
         .run_until_stopped()

@@ -5,7 +5,6 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::Logger;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use tokio::sync::{watch, Notify};
@@ -133,11 +132,9 @@ impl Application {
         forget_idle_clients(Arc::downgrade(&state.clone().into_inner()));
         let server = HttpServer::new(move || {
             App::new()
-                // The path only: approval links carry their token in the query.
-                .wrap(
-                    Logger::new("%a \"%{method}xi %U\" %s %b %Dms")
-                        .custom_request_replace("method", |req| req.method().to_string()),
-                )
+                // Every line of a request carries its id; this writes the
+                // access line too.
+                .wrap(actix_web::middleware::from_fn(http::request_id::middleware))
                 .app_data(state.clone())
                 .configure(http::routes)
         })

@@ -9,6 +9,7 @@ pub mod limits;
 mod pages;
 pub mod problem;
 mod release;
+pub mod request_id;
 
 use std::sync::Arc;
 

@@ -8,6 +8,7 @@ mod events;
 mod flow;
 mod github;
 mod list;
+mod logs;
 mod notify;
 // Shared with the chaos suite, which uses parts these tests do not.
 #[allow(dead_code)]

@@ -1,0 +1,95 @@
+//! Request ids and JSON logs, from the real binary's own output.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::helpers::{
+    approvers_stub, release_body, test_env, Backend, Service, SmtpServer, TestDb,
+};
+
+both_backends!(every_line_of_a_request_carries_its_id);
+
+async fn every_line_of_a_request_carries_its_id(backend: Backend) {
+    let db = TestDb::new(backend);
+    let smtp = SmtpServer::start();
+    let approvers = approvers_stub(&["ana@example.com"], Duration::ZERO).await;
+    let mut env = test_env(&db, smtp.port, &approvers);
+    env.insert("GREENLIGHT_LOG_FORMAT".into(), "json".into());
+    env.insert("RUST_LOG".into(), "info".into());
+    let service = Service::start(&env).await;
+    let client = reqwest::Client::new();
+
+    let created = client
+        .post(format!("{}/release", service.address))
+        .header("X-Request-Id", "pipeline-run-42")
+        .json(&release_body("r1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 202);
+    assert_eq!(
+        created.headers()["x-request-id"],
+        "pipeline-run-42",
+        "the caller's id comes back"
+    );
+    // No id, or one not fit for a log line: a new one.
+    for sent in [None, Some("two words")] {
+        let mut request = client.get(format!("{}/healthz", service.address));
+        if let Some(id) = sent {
+            request = request.header("X-Request-Id", id);
+        }
+        let answer = request.send().await.unwrap();
+        let id = answer.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{id}"
+        );
+    }
+    // The worker's lines for this release (approvers fetched, email sent).
+    for _ in 0..200 {
+        if !smtp.mails().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(smtp.mails().len(), 1);
+
+    let log = service.output();
+    let lines: Vec<Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let of_request: Vec<&Value> = lines
+        .iter()
+        .filter(|l| {
+            l["spans"]
+                .as_array()
+                .is_some_and(|spans| spans.iter().any(|s| s["request_id"] == "pipeline-run-42"))
+        })
+        .collect();
+    let messages: Vec<&str> = of_request
+        .iter()
+        .filter_map(|l| l["fields"]["message"].as_str())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.contains("release accepted")),
+        "{messages:?}"
+    );
+    let access = of_request
+        .iter()
+        .find(|l| l["fields"]["message"] == "POST /release")
+        .expect("the access line");
+    assert_eq!(access["fields"]["status"], 202, "{access}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "greenlight starting"),
+        "{log}"
+    );
+}
