@@ -921,6 +921,7 @@ def scenario_notify(run: Run, db, stubs: Stubs) -> dict:
         "GREENLIGHT_WEBHOOK_URL": f"{receiver}/webhook",
         "GREENLIGHT_WEBHOOK_SECRET": "bench-webhook-secret",
         "GREENLIGHT_REQUIRED_APPROVALS": "1",
+        "GREENLIGHT_AZURE_DEVOPS_HOSTS": "127.0.0.1",
     })
     base = f"http://127.0.0.1:{svc.port}"
     offset = stubs.receiver_log.stat().st_size

@@ -193,6 +193,9 @@ pub struct Settings {
     /// Greenlight as a GitHub App (deployment protection rules).
     pub github: Option<crate::github::GithubSettings>,
     pub log_format: LogFormat,
+    /// Hosts an Azure DevOps PlanUrl may name (callback mode): Greenlight
+    /// posts there with the caller's token, so not to just anywhere.
+    pub azure_devops_hosts: Vec<String>,
     /// Pipelines and operators must present an API key.
     pub require_api_key: bool,
     /// A release whose approvers source names more fails with a reason.
@@ -432,6 +435,12 @@ impl Settings {
             secret_previous,
             webhook_secret,
             github,
+            azure_devops_hosts: get("GREENLIGHT_AZURE_DEVOPS_HOSTS")
+                .unwrap_or_else(|| "dev.azure.com,*.visualstudio.com".to_owned())
+                .split(',')
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
             log_format: match get("GREENLIGHT_LOG_FORMAT")
                 .map(|v| v.to_ascii_lowercase())
                 .as_deref()

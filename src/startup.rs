@@ -128,6 +128,7 @@ impl Application {
                 .map(|u| u.origin().ascii_serialization())
                 .unwrap_or_default(),
             github: github.clone(),
+            azure_devops_hosts: settings.azure_devops_hosts.clone(),
         });
         forget_idle_clients(Arc::downgrade(&state.clone().into_inner()));
         let server = HttpServer::new(move || {

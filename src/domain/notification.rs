@@ -146,6 +146,26 @@ impl AzureCallback {
     }
 }
 
+/// Whether the plan URL's host is one of `allowed`: exact names, or
+/// `*.suffix` for any subdomain; `*` alone allows every host.
+pub fn host_allowed(allowed: &[String], plan_url: &str) -> bool {
+    let Some(host) = url::Url::parse(plan_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+    else {
+        return false;
+    };
+    allowed
+        .iter()
+        .any(|pattern| match pattern.strip_prefix("*") {
+            Some("") => true,
+            Some(suffix) => {
+                suffix.starts_with('.') && host.ends_with(suffix) && host.len() > suffix.len()
+            }
+            None => host == *pattern,
+        })
+}
+
 fn is_http_url(v: &str) -> bool {
     url::Url::parse(v).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
 }
@@ -311,6 +331,29 @@ mod tests {
         bad[3] = ("PlanId", "../../x");
         let fields: Vec<&str> = headers(&bad).unwrap_err().iter().map(|e| e.field).collect();
         assert_eq!(fields, ["PlanUrl", "PlanId"]);
+    }
+
+    #[test]
+    fn plan_urls_must_be_on_an_allowed_host() {
+        let allowed = ["dev.azure.com".to_owned(), "*.visualstudio.com".to_owned()];
+        for ok in [
+            "https://dev.azure.com/contoso/",
+            "https://contoso.visualstudio.com/",
+            "https://DEV.azure.com/x",
+        ] {
+            assert!(host_allowed(&allowed, ok), "{ok}");
+        }
+        for bad in [
+            "https://evil.example/",
+            "https://dev.azure.com.evil.example/",
+            "https://visualstudio.com/",
+            "https://evilvisualstudio.com/",
+            "http://169.254.169.254/latest/meta-data",
+            "not a url",
+        ] {
+            assert!(!host_allowed(&allowed, bad), "{bad}");
+        }
+        assert!(host_allowed(&["*".to_owned()], "http://10.0.0.1:8080/tfs/"));
     }
 
     #[test]

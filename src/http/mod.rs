@@ -36,6 +36,8 @@ pub struct AppState {
     pub approval_limit: Option<limits::ClientLimiter>,
     /// `scheme://host[:port]` of the public URL: where our pages post from.
     pub public_origin: String,
+    /// Hosts an Azure DevOps PlanUrl may name.
+    pub azure_devops_hosts: Vec<String>,
     /// The GitHub App, if configured (`POST /integrations/github`).
     pub github: Option<Arc<crate::github::GithubApp>>,
 }

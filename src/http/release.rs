@@ -8,7 +8,7 @@ use super::problem::ApiError;
 use super::{parse_query, read_body, AppState};
 use crate::db;
 use crate::db::releases::ListFilter;
-use crate::domain::notification::{AzureCallback, Subscriber};
+use crate::domain::notification::{host_allowed, AzureCallback, Subscriber};
 use crate::domain::{FieldError, NewRelease, ReleaseKey, ReleaseStatus};
 use crate::lifecycle::{self, Subscription};
 
@@ -39,6 +39,14 @@ pub async fn create_or_poll(
             .map(str::to_owned)
     })
     .map_err(ApiError::Validation)?;
+    if let Some((callback, _)) = &callback {
+        if !host_allowed(&state.azure_devops_hosts, &callback.plan_url) {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "PlanUrl",
+                "must be on an Azure DevOps host this Greenlight trusts (GREENLIGHT_AZURE_DEVOPS_HOSTS)",
+            )]));
+        }
+    }
     let mut policy = state.policies.resolve(&new.key).0;
     let mut subscriptions = Vec::new();
     if let Some(url) = state.policies.webhook_url(&new.key) {

@@ -340,6 +340,13 @@ async fn a_refused_release_fails_the_task_and_an_unreachable_one_gives_up(backen
         .map(|e| e["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["PlanId", "JobId", "TaskInstanceId", "AuthToken"]);
+    // A PlanUrl off the trusted hosts (here, the cloud's metadata address):
+    // refused, so that Greenlight posts a token nowhere it should not.
+    let elsewhere = task_headers("http://169.254.169.254/latest", "plan-r", "t");
+    let refused = post_with(&app, &release_body("r"), &elsewhere).await;
+    assert_eq!(refused.status(), 422);
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "PlanUrl", "{problem}");
     assert_eq!(app.db.count("SELECT COUNT(*) FROM releases"), 0);
 
     assert_eq!(
