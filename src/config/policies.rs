@@ -119,10 +119,9 @@ impl Policies {
     /// Where this release's decision is posted, if anywhere (resolved at
     /// creation: the release keeps the subscriber it was created with).
     pub fn webhook_url(&self, key: &ReleaseKey) -> Option<&str> {
-        let project = self.projects.get(&key.team_project_key());
-        let env = project.and_then(|p| p.environments.get(&key.environment_key()));
+        let (project, env) = self.tables_of(key);
         env.and_then(|o| o.webhook_url.as_ref())
-            .or_else(|| project.and_then(|p| p.overrides.webhook_url.as_ref()))
+            .or_else(|| project.and_then(|o| o.webhook_url.as_ref()))
             .map_or(self.global_webhook.as_deref(), Option::as_deref)
     }
 
@@ -133,25 +132,35 @@ impl Policies {
 
     /// Every webhook URL configured.
     pub fn webhook_urls(&self) -> impl Iterator<Item = &str> {
-        let tables = self
-            .projects
-            .values()
-            .flat_map(|p| std::iter::once(&p.overrides).chain(p.environments.values()));
-        self.global_webhook
-            .as_deref()
-            .into_iter()
-            .chain(tables.filter_map(|o| o.webhook_url.as_ref()?.as_deref()))
+        self.global_webhook.as_deref().into_iter().chain(
+            self.all_tables()
+                .filter_map(|o| o.webhook_url.as_ref()?.as_deref()),
+        )
     }
 
     /// What opening an approval link of this release does. Read when the
     /// link is opened (not stored with the release): a page's behaviour,
     /// not a rule the release was decided by.
     pub fn approval_mode(&self, key: &ReleaseKey) -> ApprovalMode {
+        let (project, env) = self.tables_of(key);
+        env.and_then(|o| o.approval_mode)
+            .or_else(|| project.and_then(|o| o.approval_mode))
+            .unwrap_or(self.global_mode)
+    }
+
+    /// What a release's project and environment set, if anything: the
+    /// lookup every per-release setting shares.
+    fn tables_of(&self, key: &ReleaseKey) -> (Option<&Overrides>, Option<&Overrides>) {
         let project = self.projects.get(&key.team_project_key());
         let env = project.and_then(|p| p.environments.get(&key.environment_key()));
-        env.and_then(|o| o.approval_mode)
-            .or_else(|| project.and_then(|p| p.overrides.approval_mode))
-            .unwrap_or(self.global_mode)
+        (project.map(|p| &p.overrides), env)
+    }
+
+    /// Every project's and environment's table.
+    fn all_tables(&self) -> impl Iterator<Item = &Overrides> {
+        self.projects
+            .values()
+            .flat_map(|p| std::iter::once(&p.overrides).chain(p.environments.values()))
     }
 
     /// Reads the `[projects]` table of `greenlight.toml`.
@@ -194,11 +203,9 @@ impl Policies {
     pub fn resolve(&self, key: &ReleaseKey) -> (Policy, &ApproversSource) {
         let mut policy = self.global;
         let mut approvers = &self.global_approvers;
-        if let Some(project) = self.projects.get(&key.team_project_key()) {
-            project.overrides.apply(&mut policy, &mut approvers);
-            if let Some(env) = project.environments.get(&key.environment_key()) {
-                env.apply(&mut policy, &mut approvers);
-            }
+        let (project, env) = self.tables_of(key);
+        for table in project.into_iter().chain(env) {
+            table.apply(&mut policy, &mut approvers);
         }
         (policy, approvers)
     }
@@ -212,12 +219,8 @@ impl Policies {
     }
 
     fn approvers_urls(&self) -> Vec<&str> {
-        let tables = self
-            .projects
-            .values()
-            .flat_map(|p| std::iter::once(&p.overrides).chain(p.environments.values()));
         std::iter::once(&self.global_approvers)
-            .chain(tables.filter_map(|o| o.approvers.as_ref()))
+            .chain(self.all_tables().filter_map(|o| o.approvers.as_ref()))
             .filter_map(|source| match source {
                 ApproversSource::Http(url) => Some(url.as_str()),
                 _ => None,
