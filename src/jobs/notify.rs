@@ -7,13 +7,22 @@ use crate::domain::notification::Subscriber;
 use crate::domain::EventKind;
 use crate::lifecycle::{self, ReleaseView};
 
-/// The subscriber (as stored) and its release, which must be decided;
-/// `None` if the subscriber was told already (by a job queued twice).
+/// Whom to tell, with what, about which decided release.
+pub struct Notice {
+    pub subscriber: Subscriber,
+    /// The secret it is told with (Azure DevOps' AuthToken), if any.
+    pub credential: Option<String>,
+    pub view: ReleaseView,
+}
+
+/// The subscriber (as stored) and its release, which must be decided, in
+/// one read; `None` if the subscriber was told already (by a job queued
+/// twice).
 pub async fn load(
     ctx: &JobContext,
     subscriber_pk: i64,
     release_pk: i64,
-) -> Result<Option<(Subscriber, ReleaseView)>, JobError> {
+) -> Result<Option<Notice>, JobError> {
     let (row, view) = ctx
         .db
         .read(move |c| {
@@ -31,7 +40,11 @@ pub async fn load(
     }
     let subscriber = serde_json::from_str(&row.target)
         .map_err(|e| JobError::Permanent(format!("the stored subscriber is not readable: {e}")))?;
-    Ok(Some((subscriber, view)))
+    Ok(Some(Notice {
+        subscriber,
+        credential: row.credential,
+        view,
+    }))
 }
 
 /// The stored subscriber, for a give-up's event.

@@ -26,8 +26,11 @@ impl Job for SendAzureCallback {
     }
 
     async fn run(&self, ctx: &JobContext, claim: &Claim) -> Result<(), JobError> {
-        let Some((subscriber, view)) =
-            super::notify::load(ctx, self.subscriber_pk, self.release_pk).await?
+        let Some(super::notify::Notice {
+            subscriber,
+            credential,
+            view,
+        }) = super::notify::load(ctx, self.subscriber_pk, self.release_pk).await?
         else {
             return Ok(()); // told already
         };
@@ -36,11 +39,7 @@ impl Job for SendAzureCallback {
                 "the subscriber is not an Azure DevOps task".to_owned(),
             ));
         };
-        let pk = self.subscriber_pk;
-        let token = ctx
-            .db
-            .read(move |c| Ok(crate::db::subscribers::by_pk(c, pk)?.credential))
-            .await?
+        let token = credential
             .ok_or_else(|| JobError::Permanent("the callback has no AuthToken".to_owned()))?;
         let status = view.release.status();
         let body = callback.task_completed(status);

@@ -28,8 +28,9 @@ impl Job for SendGithubReview {
             .github
             .as_ref()
             .ok_or_else(|| JobError::Permanent("the GitHub App is not configured".to_owned()))?;
-        let Some((subscriber, view)) =
-            super::notify::load(ctx, self.subscriber_pk, self.release_pk).await?
+        let Some(super::notify::Notice {
+            subscriber, view, ..
+        }) = super::notify::load(ctx, self.subscriber_pk, self.release_pk).await?
         else {
             return Ok(()); // told already
         };

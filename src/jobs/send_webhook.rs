@@ -28,8 +28,9 @@ impl Job for SendWebhook {
     }
 
     async fn run(&self, ctx: &JobContext, claim: &Claim) -> Result<(), JobError> {
-        let Some((subscriber, view)) =
-            super::notify::load(ctx, self.subscriber_pk, self.release_pk).await?
+        let Some(super::notify::Notice {
+            subscriber, view, ..
+        }) = super::notify::load(ctx, self.subscriber_pk, self.release_pk).await?
         else {
             return Ok(()); // told already
         };
