@@ -10,7 +10,7 @@ use diesel::prelude::*;
 
 use crate::db::events::{self, NewEventRow};
 use crate::db::models::{Approval, NewApprovalRow, NewReleaseRow, Release};
-use crate::db::subscribers::{self, NewSubscriberRow, SubscriberRow};
+use crate::db::subscribers::{self, NewSubscriberRow};
 use crate::db::{jobs as queue, releases, DbConnection};
 use crate::domain::notification::Subscriber;
 use crate::domain::policy::{decide, required_approvals, Decision, Policy, ReleaseStatus, Tally};
@@ -420,7 +420,13 @@ fn settle(
     }
     // Whoever waits for the decision is told.
     for subscriber in subscribers::waiting(conn, release_pk)? {
-        notify(conn, release_pk, &subscriber)?;
+        notify(
+            conn,
+            release_pk,
+            &subscriber.kind,
+            subscriber.id,
+            subscriber.max_attempts,
+        )?;
     }
     // What was scheduled for a pending release is pointless now.
     for kind in [
@@ -465,19 +471,27 @@ pub fn subscribe(
             created_at: now,
         },
     )?;
-    if let Some(id) = inserted {
-        if decided {
-            let row = subscribers::by_pk(conn, id)?;
-            notify(conn, release.id, &row)?;
-        }
+    if let (Some(id), true) = (inserted, decided) {
+        notify(
+            conn,
+            release.id,
+            subscription.subscriber.kind(),
+            id,
+            max_attempts,
+        )?;
     }
     Ok(())
 }
 
-/// Queues the job that tells one subscriber of the decision.
-fn notify(conn: &mut DbConnection, release_pk: i64, subscriber: &SubscriberRow) -> QueryResult<()> {
-    let (subscriber_pk, attempts) = (subscriber.id, subscriber.max_attempts);
-    match subscriber.kind.as_str() {
+/// Queues the job that tells one subscriber (of `kind`) of the decision.
+fn notify(
+    conn: &mut DbConnection,
+    release_pk: i64,
+    kind: &str,
+    subscriber_pk: i64,
+    attempts: i32,
+) -> QueryResult<()> {
+    match kind {
         "webhook" => jobs::enqueue(
             conn,
             &SendWebhook {
