@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::config::ApproversSource;
 use crate::domain::approver::{dedup, Approver, ApproverEmail};
 use crate::domain::ReleaseKey;
+use crate::metrics::Target;
 
 /// The most we read of an approvers response: a list of approvers is a few
 /// kilobytes; anything bigger is a misconfigured URL.
@@ -76,22 +77,24 @@ impl ApproversClient {
     }
 
     async fn get(&self, url: &str) -> Result<Vec<u8>, FetchError> {
-        let mut response = self
+        let started = std::time::Instant::now();
+        let answer = self
             .http
             .get(url)
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
-            .await
-            .map_err(|e| {
-                // A redirect loop is configuration, not weather.
-                let redirect = e.is_redirect();
-                let message = format!("approvers source unreachable: {}", describe(e));
-                if redirect {
-                    FetchError::Permanent(message)
-                } else {
-                    FetchError::Transient(message)
-                }
-            })?;
+            .await;
+        crate::metrics::outbound(Target::Approvers, started, &answer);
+        let mut response = answer.map_err(|e| {
+            // A redirect loop is configuration, not weather.
+            let redirect = e.is_redirect();
+            let message = format!("approvers source unreachable: {}", describe(e));
+            if redirect {
+                FetchError::Permanent(message)
+            } else {
+                FetchError::Transient(message)
+            }
+        })?;
         let status = response.status();
         if !status.is_success() {
             let message = format!("approvers source answered HTTP {}", status.as_u16());

@@ -12,6 +12,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use sha2::Sha256;
 
 use crate::approvers::describe;
+use crate::metrics::Target;
 
 /// The app's settings, checked at start.
 #[derive(Clone)]
@@ -123,15 +124,17 @@ impl GithubApp {
             "{}/app/installations/{installation_id}/access_tokens",
             self.api.as_str().trim_end_matches('/')
         );
-        let response = self
+        let started = std::time::Instant::now();
+        let answer = self
             .http
             .post(url)
             .bearer_auth(self.app_jwt())
             .header("Accept", "application/vnd.github+json")
             .header("X-GitHub-Api-Version", "2022-11-28")
             .send()
-            .await
-            .map_err(|e| format!("GitHub unreachable: {}", describe(e)))?;
+            .await;
+        crate::metrics::outbound(Target::Github, started, &answer);
+        let response = answer.map_err(|e| format!("GitHub unreachable: {}", describe(e)))?;
         let status = response.status();
         if !status.is_success() {
             return Err(format!(
@@ -162,7 +165,8 @@ impl GithubApp {
         if !self.callback_allowed(callback_url) {
             return Err("the callback URL is not on the configured GitHub API host".to_owned());
         }
-        let response = self
+        let started = std::time::Instant::now();
+        let answer = self
             .http
             .post(callback_url)
             .bearer_auth(token)
@@ -170,8 +174,9 @@ impl GithubApp {
             .header("X-GitHub-Api-Version", "2022-11-28")
             .json(body)
             .send()
-            .await
-            .map_err(|e| format!("GitHub unreachable: {}", describe(e)))?;
+            .await;
+        crate::metrics::outbound(Target::Github, started, &answer);
+        let response = answer.map_err(|e| format!("GitHub unreachable: {}", describe(e)))?;
         let status = response.status();
         if status.is_success() {
             Ok(())

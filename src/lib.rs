@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod api_key;
 pub mod approvers;
+pub mod cause;
 pub mod config;
 pub mod db;
 pub mod domain;
@@ -12,6 +13,7 @@ pub mod ids;
 pub mod jobs;
 pub mod lifecycle;
 pub mod mailer;
+pub mod metrics;
 pub mod notifier;
 pub mod redact;
 pub mod startup;

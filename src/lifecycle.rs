@@ -411,6 +411,9 @@ fn settle(
     if !releases::settle(conn, release_pk, status, reason, at)? {
         return Ok(false);
     }
+    // Counted in the deciding transaction: a decision whose commit fails
+    // (and is retried) may count twice, which a rate shrugs off.
+    crate::metrics::release_decided(status);
     if let Some(kind) = EventKind::settled(status) {
         let detail = match reason {
             Some(reason) => serde_json::json!({"reason": reason}),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::approvers::describe;
 use crate::config::Secret;
+use crate::metrics::Target;
 
 #[derive(Clone)]
 pub struct Notifier {
@@ -42,6 +43,7 @@ impl Notifier {
     /// The error names no URL: it may carry credentials.
     pub async fn post(
         &self,
+        target: Target,
         url: &str,
         headers: &[(&str, String)],
         body: Vec<u8>,
@@ -54,10 +56,10 @@ impl Notifier {
         for (name, value) in headers {
             request = request.header(*name, value);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| format!("unreachable: {}", describe(e)))?;
+        let started = std::time::Instant::now();
+        let answer = request.send().await;
+        crate::metrics::outbound(target, started, &answer);
+        let response = answer.map_err(|e| format!("unreachable: {}", describe(e)))?;
         let status = response.status();
         if status.is_success() {
             Ok(())

@@ -58,6 +58,8 @@ impl Application {
             ApproversClient::new(settings.http_timeout).context("building the HTTP client")?;
         let mailer = Mailer::new(&settings)?;
         let wake = Arc::new(Notify::new());
+        // Installed before anything counts.
+        crate::metrics::handle();
         let github = match &settings.github {
             Some(g) => Some(Arc::new(
                 GithubApp::new(g, settings.http_timeout).map_err(anyhow::Error::msg)?,
@@ -108,6 +110,7 @@ impl Application {
                  GREENLIGHT_REQUIRE_API_KEY=true and create keys with `greenlight api-key create`"
             );
         }
+        let registry = jobs::registry();
         let state = web::Data::new(AppState {
             db,
             tokens: tokens.clone(),
@@ -129,6 +132,7 @@ impl Application {
                 .unwrap_or_default(),
             github: github.clone(),
             azure_devops_hosts: settings.azure_devops_hosts.clone(),
+            job_kinds: registry.kinds(),
         });
         forget_idle_clients(Arc::downgrade(&state.clone().into_inner()));
         let server = HttpServer::new(move || {
@@ -163,7 +167,7 @@ impl Application {
         Ok(Self {
             port,
             server,
-            runner: Runner::new(ctx, jobs::registry(), settings.queue.clone()),
+            runner: Runner::new(ctx, registry, settings.queue.clone()),
         })
     }
 

@@ -49,6 +49,8 @@ pub struct NewJob<'a> {
     pub payload: &'a str,
     pub max_attempts: i32,
     pub run_at: RunAt,
+    /// The request that caused it (see `cause`).
+    pub request_id: Option<&'a str>,
 }
 
 pub fn enqueue(conn: &mut DbConnection, job: &NewJob<'_>) -> QueryResult<()> {
@@ -58,12 +60,12 @@ pub fn enqueue(conn: &mut DbConnection, job: &NewJob<'_>) -> QueryResult<()> {
     };
     let sql = match conn {
         DbConnection::Postgresql(_) => format!(
-            "INSERT INTO jobs (kind, release_pk, payload, max_attempts, run_at, created_at) \
-             VALUES ($1, $2, $3, $4, COALESCE($5, {NOW_PG}), {NOW_PG})"
+            "INSERT INTO jobs (kind, release_pk, payload, max_attempts, run_at, created_at, request_id) \
+             VALUES ($1, $2, $3, $4, COALESCE($5, {NOW_PG}), {NOW_PG}, $6)"
         ),
         DbConnection::Sqlite(_) => format!(
-            "INSERT INTO jobs (kind, release_pk, payload, max_attempts, run_at, created_at) \
-             VALUES (?, ?, ?, ?, COALESCE(?, {NOW_SQLITE}), {NOW_SQLITE})"
+            "INSERT INTO jobs (kind, release_pk, payload, max_attempts, run_at, created_at, request_id) \
+             VALUES (?, ?, ?, ?, COALESCE(?, {NOW_SQLITE}), {NOW_SQLITE}, ?)"
         ),
     };
     per_backend!(conn, |c| diesel::sql_query(&sql)
@@ -72,12 +74,13 @@ pub fn enqueue(conn: &mut DbConnection, job: &NewJob<'_>) -> QueryResult<()> {
         .bind::<Text, _>(job.payload)
         .bind::<Integer, _>(job.max_attempts)
         .bind::<Nullable<Timestamp>, _>(at)
+        .bind::<Nullable<Text>, _>(job.request_id)
         .execute(c))?;
     Ok(())
 }
 
 const RETURNING: &str =
-    "RETURNING id, kind, payload, attempts, max_attempts, last_error, lock_token";
+    "RETURNING id, kind, payload, attempts, max_attempts, last_error, lock_token, request_id";
 
 /// Claims up to `limit` due jobs for the process `worker`, leased for
 /// `lease_ms`. The attempt is counted at claim time, so a job that kills
@@ -295,4 +298,57 @@ pub fn cancel(conn: &mut DbConnection, kind: &str, release_pk: i64) -> QueryResu
         .filter(jobs::state.eq("queued"))
         .filter(jobs::lock_token.is_null())
         .execute(conn)
+}
+
+/// How many jobs of one kind are in one state: `queued` (waiting, due or
+/// scheduled), `running` (claimed, lease alive) or `failed` (buried).
+#[derive(Debug, QueryableByName)]
+pub struct KindCount {
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = Text)]
+    pub state: String,
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+}
+
+/// The queue's contents by kind and state, by the database's clock: the
+/// same answer from every replica.
+pub fn counts(conn: &mut DbConnection) -> QueryResult<Vec<KindCount>> {
+    let now = match conn {
+        DbConnection::Postgresql(_) => NOW_PG,
+        DbConnection::Sqlite(_) => NOW_SQLITE,
+    };
+    let sql = format!(
+        "SELECT kind, CASE WHEN state = 'failed' THEN 'failed' \
+                           WHEN lock_token IS NOT NULL AND run_at > {now} THEN 'running' \
+                           ELSE 'queued' END AS state, \
+                COUNT(*) AS n \
+         FROM jobs GROUP BY 1, 2"
+    );
+    per_backend!(conn, |c| diesel::sql_query(&sql).load(c))
+}
+
+#[derive(QueryableByName)]
+struct Age {
+    #[diesel(sql_type = Nullable<Double>)]
+    seconds: Option<f64>,
+}
+
+/// Seconds the longest-waiting due job has waited past its time (a claim
+/// whose lease ran out counts: nobody runs it); `None` when nothing is due.
+pub fn oldest_ready_age_seconds(conn: &mut DbConnection) -> QueryResult<Option<f64>> {
+    let row: Age = match conn {
+        DbConnection::Postgresql(c) => diesel::sql_query(format!(
+            "SELECT CAST(EXTRACT(EPOCH FROM ({NOW_PG} - MIN(run_at))) AS DOUBLE PRECISION) AS seconds \
+             FROM jobs WHERE state = 'queued' AND run_at <= {NOW_PG}"
+        ))
+        .get_result(c)?,
+        DbConnection::Sqlite(c) => diesel::sql_query(
+            "SELECT (julianday('now') - julianday(MIN(run_at))) * 86400.0 AS seconds \
+             FROM jobs WHERE state = 'queued' AND run_at <= strftime('%Y-%m-%d %H:%M:%f', 'now')",
+        )
+        .get_result(c)?,
+    };
+    Ok(row.seconds)
 }

@@ -424,6 +424,7 @@ impl Db {
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
+        let f = with_cause(f);
         if self.backend == Backend::Sqlite {
             if let Some(mut conn) = self.pool.try_get() {
                 return use_conn(&mut conn, f);
@@ -439,6 +440,7 @@ impl Db {
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
+        let f = with_cause(f);
         match &self.writer {
             Some(writer) => writer.write(self.wait, f).await,
             None => self.blocking(f).await,
@@ -454,6 +456,7 @@ impl Db {
         W: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
+        let (read, write) = (with_cause(read), with_cause(write));
         if self.writer.is_some() {
             if let Some(found) = self.read(read).await? {
                 return Ok(found);
@@ -479,6 +482,20 @@ impl Db {
         })
         .await
         .map_err(|_| DbError::Task)?
+    }
+}
+
+/// `f`, run wherever, as caused by the current request (see `cause`): the
+/// jobs it queues carry the request's id.
+fn with_cause<T, F>(f: F) -> impl FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+    T: Send + 'static,
+{
+    let cause = crate::cause::current();
+    move |conn: &mut DbConnection| {
+        let _entered = crate::cause::enter(cause);
+        f(conn)
     }
 }
 

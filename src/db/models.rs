@@ -92,4 +92,6 @@ pub struct ClaimedJob {
     pub max_attempts: i32,
     pub last_error: Option<String>,
     pub lock_token: Option<String>,
+    /// The request that caused it, carried into its log lines.
+    pub request_id: Option<String>,
 }

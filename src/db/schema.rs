@@ -55,6 +55,7 @@ diesel::table! {
         created_at -> Timestamp,
         payload -> Text,
         locked_by -> Nullable<Text>,
+        request_id -> Nullable<Text>,
     }
 }
 

@@ -55,6 +55,7 @@ struct Outcome {
 }
 
 /// Mail gateways probe links with HEAD: check the token, record nothing.
+#[tracing::instrument(skip_all)]
 pub async fn head(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let checked = async {
         limit(&state, &req)?;
@@ -79,6 +80,7 @@ pub async fn head(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
 
 /// One click approves (or, in confirm mode, shows the buttons);
 /// `decision=reject` shows the reject form. The form records nothing.
+#[tracing::instrument(skip_all)]
 pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let outcome = async {
         limit(&state, &req)?;
@@ -106,6 +108,7 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
 }
 
 /// A decision from the pages' buttons (a form) or from a script (JSON).
+#[tracing::instrument(skip_all)]
 pub async fn post(
     state: web::Data<AppState>,
     req: HttpRequest,

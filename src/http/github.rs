@@ -50,6 +50,7 @@ fn ignored(why: &str) -> HttpResponse {
     HttpResponse::Accepted().json(serde_json::json!({"ignored": why}))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn webhook(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -140,6 +141,7 @@ pub async fn webhook(
         .await?;
     state.wake.notify_one();
     if created {
+        crate::metrics::release_created();
         tracing::info!(repository = %rule.repository.full_name, run = %run_id, "deployment review requested");
     }
     Ok(HttpResponse::build(if created {

@@ -10,6 +10,7 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// Readiness: the database answers.
+#[tracing::instrument(skip_all)]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state
         .db

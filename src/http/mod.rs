@@ -6,6 +6,7 @@ pub mod document;
 mod github;
 mod health;
 pub mod limits;
+mod metrics;
 mod pages;
 pub mod problem;
 mod release;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub azure_devops_hosts: Vec<String>,
     /// The GitHub App, if configured (`POST /integrations/github`).
     pub github: Option<Arc<crate::github::GithubApp>>,
+    /// Every job kind, for the queue's gauges.
+    pub job_kinds: Vec<&'static str>,
 }
 
 impl AppState {
@@ -89,6 +92,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
+    .route("/metrics", web::get().to(metrics::metrics))
     .default_service(web::to(not_found));
 }
 

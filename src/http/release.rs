@@ -23,6 +23,7 @@ const AZURE_TOKEN_LIFE: chrono::Duration = chrono::Duration::hours(48);
 /// Creates the release (202) or answers its current status (200). No
 /// network call happens here: the worker does the slow part.
 #[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all)]
 pub async fn create_or_poll(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -103,6 +104,7 @@ pub async fn create_or_poll(
         state.wake.notify_one();
     }
     let status = if created {
+        crate::metrics::release_created();
         tracing::info!(
             team_project = %view.release.team_project,
             release_id = %view.release.release_id,
@@ -143,6 +145,7 @@ async fn path_key(
     Ok((key, not_found))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn show(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -169,6 +172,7 @@ struct EventEntry {
 }
 
 /// `GET /releases/{team_project}/{release_id}/events`: the audit trail.
+#[tracing::instrument(skip_all)]
 pub async fn events(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -282,6 +286,7 @@ impl ListQuery {
 }
 
 /// `GET /releases`: status documents, newest first, a page at a time.
+#[tracing::instrument(skip_all)]
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let access = state.auth.authenticate(&state.db, &req).await?;
     let mut filter = parse_query::<ListQuery>(&req)?.parse()?;

@@ -2,7 +2,9 @@
 //! sane token, a new one otherwise; returned in the answer and carried by
 //! every log line of the request (a tracing span around it), the access
 //! line too, which is written here, inside the span (actix's `Logger`
-//! writes its line once the body is sent, outside of any span).
+//! writes its line once the body is sent, outside of any span), and the
+//! request's metrics. Jobs the request queues log under its id too (see
+//! `cause`).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -35,7 +37,15 @@ pub async fn middleware(
     let (method, path) = (req.method().clone(), req.path().to_owned());
     let peer = req.peer_addr().map(|a| a.ip());
     let started = std::time::Instant::now();
-    let mut response = next.call(req).instrument(span.clone()).await?;
+    let mut response =
+        crate::cause::scope(Some(&id), next.call(req).instrument(span.clone())).await?;
+    let route = response.request().match_pattern();
+    crate::metrics::http_request(
+        route.as_deref().unwrap_or("unmatched"),
+        method.as_str(),
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     span.in_scope(|| {
         tracing::info!(
             peer = ?peer,

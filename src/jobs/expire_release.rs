@@ -19,6 +19,7 @@ impl Job for ExpireRelease {
         self.release_pk
     }
 
+    #[tracing::instrument(name = "run", skip_all, fields(release = self.release_pk))]
     async fn run(&self, ctx: &JobContext, claim: &Claim) -> Result<(), JobError> {
         let (pk, claim) = (self.release_pk, claim.clone());
         match ctx

@@ -90,6 +90,7 @@ pub fn enqueue<J: Job>(
 ) -> diesel::QueryResult<()> {
     let payload = serde_json::to_string(job)
         .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    let request_id = crate::cause::current();
     queue::enqueue(
         conn,
         &NewJob {
@@ -98,6 +99,7 @@ pub fn enqueue<J: Job>(
             payload: &payload,
             max_attempts,
             run_at,
+            request_id: request_id.as_deref(),
         },
     )
 }

@@ -22,6 +22,7 @@ impl Job for ProcessRelease {
         self.release_pk
     }
 
+    #[tracing::instrument(name = "run", skip_all, fields(release = self.release_pk))]
     async fn run(&self, ctx: &JobContext, claim: &Claim) -> Result<(), JobError> {
         let pk = self.release_pk;
         let release = ctx.db.read(move |c| Ok(releases::by_pk(c, pk)?)).await?;

@@ -20,6 +20,7 @@ impl Job for RemindApprovers {
         self.release_pk
     }
 
+    #[tracing::instrument(name = "run", skip_all, fields(release = self.release_pk))]
     async fn run(&self, ctx: &JobContext, claim: &Claim) -> Result<(), JobError> {
         let (pk, claim, max_attempts) = (self.release_pk, claim.clone(), ctx.max_attempts);
         let queued = ctx

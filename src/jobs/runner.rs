@@ -45,6 +45,19 @@ impl Registry {
             .insert(J::KIND, (run_erased::<J>, give_up_erased::<J>));
         self
     }
+
+    /// Every kind's name (the queue's gauges report each, zeros too).
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut kinds: Vec<_> = self.kinds.keys().copied().collect();
+        kinds.sort_unstable();
+        kinds
+    }
+
+    /// The registered name for a stored kind, `unknown` if none: metric
+    /// labels come from this fixed list, never from the database's text.
+    fn label(&self, kind: &str) -> &'static str {
+        self.kinds.get_key_value(kind).map_or("unknown", |(k, _)| k)
+    }
 }
 
 fn run_erased<J: Job>(
@@ -279,9 +292,11 @@ impl Runner {
             "job",
             id = job.id,
             kind = %job.kind,
-            attempt = job.attempts
+            attempt = job.attempts,
+            request_id = job.request_id.as_deref(),
         );
-        async {
+        let cause = job.request_id.clone();
+        let run = async {
             let claim = Claim {
                 id: job.id,
                 lock_token: job.lock_token.clone().unwrap_or_default(),
@@ -317,8 +332,9 @@ impl Runner {
                 tracing::error!(error = %e, "could not record the job's outcome");
             }
         }
-        .instrument(span)
-        .await;
+        .instrument(span);
+        // What this job queues descends from the same request.
+        crate::cause::scope(cause.as_deref(), run).await;
     }
 
     /// Records an attempt's outcome: done, a retry after backoff, or the
@@ -337,16 +353,20 @@ impl Runner {
             JobError::Permanent(m) => JobError::Permanent(self.ctx.redactor.scrub(&m)),
             JobError::LeaseLost => JobError::LeaseLost,
         });
+        let kind = self.registry.label(&job.kind);
         match result {
             Ok(()) => {
+                crate::metrics::job_run(kind, "done");
                 self.db
                     .write(move |c| Ok(queue::complete(c, id, &token)?))
                     .await?;
             }
             Err(JobError::LeaseLost) => {
+                crate::metrics::job_run(kind, "lease_lost");
                 tracing::warn!("the job's lease was lost; another worker has it");
             }
             Err(JobError::Transient(message)) if job.attempts < job.max_attempts => {
+                crate::metrics::job_run(kind, "retry");
                 let delay = backoff(job.attempts, &self.settings, rand::rng().random());
                 tracing::warn!(error = %message, retry_in_ms = delay.as_millis() as u64, "job failed; will retry");
                 let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
@@ -355,6 +375,7 @@ impl Runner {
                     .await?;
             }
             Err(JobError::Transient(message) | JobError::Permanent(message)) => {
+                crate::metrics::job_run(kind, "failed");
                 let attempts = job.attempts.min(job.max_attempts);
                 tracing::error!(error = %message, attempts, "job failed for good");
                 let give_up = self.registry.kinds.get(job.kind.as_str()).map(|k| k.1);

@@ -25,6 +25,7 @@ impl Job for SendApprovalEmail {
         self.release_pk
     }
 
+    #[tracing::instrument(name = "run", skip_all, fields(release = self.release_pk))]
     async fn run(&self, ctx: &JobContext, claim: &Claim) -> Result<(), JobError> {
         let (release, approval) = load(ctx, self.release_pk, self.approval_pk).await?;
         let deadline_passed = db::now() >= release.expires_at;
@@ -132,7 +133,9 @@ pub(super) async fn send(
     email: &ApprovalEmail,
     approval: &Approval,
 ) -> Result<(), JobError> {
-    ctx.mailer.send(email).await.map_err(|e| match e {
+    let sent = ctx.mailer.send(email).await;
+    crate::metrics::email(sent.is_ok());
+    sent.map_err(|e| match e {
         MailError::Transient(m) => JobError::Transient(format!("{}: {m}", approval.email)),
         MailError::Permanent(m) => JobError::Permanent(format!("{}: {m}", approval.email)),
     })

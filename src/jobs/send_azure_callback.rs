@@ -9,6 +9,7 @@ use crate::db::{self, DbConnection};
 use crate::domain::notification::Subscriber;
 use crate::domain::EventKind;
 use crate::lifecycle;
+use crate::metrics::Target;
 
 /// Queued when the release is decided (or at once, for a task that asks
 /// after the decision), one per (PlanId, TaskInstanceId).
@@ -25,6 +26,7 @@ impl Job for SendAzureCallback {
         self.release_pk
     }
 
+    #[tracing::instrument(name = "run", skip_all, fields(release = self.release_pk))]
     async fn run(&self, ctx: &JobContext, claim: &Claim) -> Result<(), JobError> {
         let Some(super::notify::Notice {
             subscriber,
@@ -52,6 +54,7 @@ impl Job for SendAzureCallback {
         claim.ensure_held(&ctx.db).await?;
         ctx.notifier
             .post(
+                Target::AzureDevops,
                 &callback.events_url(),
                 &[("Authorization", authorization)],
                 body.to_string().into_bytes(),

@@ -20,6 +20,7 @@ impl Job for SendReminder {
         self.release_pk
     }
 
+    #[tracing::instrument(name = "run", skip_all, fields(release = self.release_pk))]
     async fn run(&self, ctx: &JobContext, claim: &Claim) -> Result<(), JobError> {
         let (release, approval) = load(ctx, self.release_pk, self.approval_pk).await?;
         let pointless = release.status().is_decided()

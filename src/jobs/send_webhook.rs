@@ -8,6 +8,7 @@ use crate::domain::notification::{webhook_signature, Subscriber};
 use crate::domain::EventKind;
 use crate::http::document::{rfc3339, StatusDocument};
 use crate::lifecycle;
+use crate::metrics::Target;
 use crate::redact::url_for_logs;
 
 /// Queued when the release is decided, one per webhook subscriber. The
@@ -27,6 +28,7 @@ impl Job for SendWebhook {
         self.release_pk
     }
 
+    #[tracing::instrument(name = "run", skip_all, fields(release = self.release_pk))]
     async fn run(&self, ctx: &JobContext, claim: &Claim) -> Result<(), JobError> {
         let Some(super::notify::Notice {
             subscriber, view, ..
@@ -57,6 +59,7 @@ impl Job for SendWebhook {
         claim.ensure_held(&ctx.db).await?;
         ctx.notifier
             .post(
+                Target::Webhook,
                 &url,
                 &[
                     ("Greenlight-Event", event.to_owned()),

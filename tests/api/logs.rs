@@ -81,6 +81,23 @@ async fn every_line_of_a_request_carries_its_id(backend: Backend) {
         messages.iter().any(|m| m.contains("release accepted")),
         "{messages:?}"
     );
+    // The jobs the request caused log under its id: the approvers fetched,
+    // then the email the fetch queued.
+    let job_kinds: Vec<&str> = of_request
+        .iter()
+        .filter_map(|l| {
+            l["spans"].as_array()?.iter().find(|s| s["name"] == "job")?["kind"].as_str()
+        })
+        .collect();
+    for kind in ["process_release", "send_approval_email"] {
+        assert!(job_kinds.contains(&kind), "{kind} not in {job_kinds:?}");
+    }
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("approval email accepted")),
+        "{messages:?}"
+    );
     let access = of_request
         .iter()
         .find(|l| l["fields"]["message"] == "POST /release")

@@ -9,6 +9,7 @@ mod flow;
 mod github;
 mod list;
 mod logs;
+mod metrics;
 mod notify;
 // Shared with the chaos suite, which uses parts these tests do not.
 #[allow(dead_code)]
