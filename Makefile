@@ -4,7 +4,7 @@
 # GREENLIGHT_APPROVERS_URL in your environment takes precedence.
 DEMO_APPROVERS := Ana <ana@example.com>, Bruno <bruno@example.com>
 
-.PHONY: run test chaos fuzz bench build release lint fmt clean
+.PHONY: run test api-fuzz chaos fuzz bench build release lint fmt clean
 
 ## Serve on SQLite (./greenlight.db) at http://127.0.0.1:8080; emails go to ./outbox/.
 run:
@@ -13,6 +13,12 @@ run:
 ## Unit and integration tests on SQLite and PostgreSQL (see scripts/test.sh).
 test:
 	bash scripts/test.sh
+
+## Schemathesis (PyPI) against a live Greenlight on SQLite and PostgreSQL,
+## generated from /openapi.json: no 5xx, only documented statuses, content
+## types and shapes (see scripts/api-fuzz.sh). CI runs it after `make test`.
+api-fuzz:
+	bash scripts/api-fuzz.sh
 
 ## The fault suite at full size (kill -9, a 60 s mail outage, replicas, hostile
 ## corpus, on both backends); its figures go to target/chaos-report.txt.

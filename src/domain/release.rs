@@ -92,7 +92,7 @@ pub struct NewRelease {
 }
 
 /// One offending field of a request, as reported in a problem document.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: &'static str,
     pub message: String,

@@ -5,8 +5,10 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
 
 use super::document::StatusDocument;
+#[allow(unused_imports)] // named in the OpenAPI attributes
+use super::openapi::{ApprovalAnswer as ApprovalAnswerDoc, DecisionName, DecisionRequest};
 use super::pages::{self, PageForm};
-use super::problem::ApiError;
+use super::problem::{ApiError, Problem};
 use super::{harden, read_body, wants_html, AppState};
 use crate::config::ApprovalMode;
 use crate::db::models::{Approval, Release};
@@ -55,6 +57,19 @@ struct Outcome {
 }
 
 /// Mail gateways probe links with HEAD: check the token, record nothing.
+#[utoipa::path(head, operation_id = "checkApprovalLink", path = "/approval", tag = "approvers",
+    description = "Link checkers and mail scanners: records nothing, ever",
+    params(("token" = String, Query)),
+    responses(
+        (status = 200, description = "The token is valid"),
+        (status = 400, description = "The query string is not valid"),
+        (status = 403, description = "The token is not valid"),
+        (status = 404, description = "The approval request no longer exists"),
+        (status = 410, description = "The link has expired"),
+        (status = 422, description = "No token"),
+        (status = 429, description = "Too many requests from this client"),
+        (status = 503, description = "The database is unavailable"),
+    ))]
 #[tracing::instrument(skip_all)]
 pub async fn head(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let checked = async {
@@ -80,6 +95,23 @@ pub async fn head(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
 
 /// One click approves (or, in confirm mode, shows the buttons);
 /// `decision=reject` shows the reject form. The form records nothing.
+#[utoipa::path(get, operation_id = "openApprovalLink", path = "/approval", tag = "approvers",
+    params(
+        ("token" = String, Query, description = "The approval link's token"),
+        ("decision" = Option<DecisionName>, Query, description = "`reject` shows the reject page (records nothing)"),
+    ),
+    responses(
+        (status = 200, description = "One-click mode: the approval recorded; confirm mode or `decision=reject`: the decision page. HTML for browsers, JSON for `Accept: application/json`",
+            content((ApprovalAnswerDoc = "application/json"), (String = "text/html"))),
+        (status = 400, description = "A decision other than approve or reject", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 403, description = "The token is not valid (forged, altered, signed by another key)", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 404, description = "The approval request no longer exists", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 409, description = "The release is decided already, or this approver decided", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 422, description = "No token (or, posting, no decision)", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 410, description = "The link has expired", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 429, description = "Too many requests from this client", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 503, description = "The database is unavailable; retry", content((Problem = "application/problem+json"), (String = "text/html"))),
+    ))]
 #[tracing::instrument(skip_all)]
 pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let outcome = async {
@@ -108,6 +140,24 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
 }
 
 /// A decision from the pages' buttons (a form) or from a script (JSON).
+#[utoipa::path(post, operation_id = "postDecision", path = "/approval", tag = "approvers",
+    request_body(content(
+        (DecisionRequest = "application/x-www-form-urlencoded"),
+        (DecisionRequest = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "The decision recorded (HTML for browsers, JSON otherwise)",
+            content((ApprovalAnswerDoc = "application/json"), (String = "text/html"))),
+        (status = 400, description = "Not a decision (a body that does not parse, a decision other than approve or reject, a comment over 2000 characters)", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 403, description = "The token is not valid, or another site's form posted", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 404, description = "The approval request no longer exists", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 409, description = "The release is decided already, or this approver decided", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 422, description = "No token (or, posting, no decision)", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 410, description = "The link has expired", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 413, description = "Body over 16 KiB", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 429, description = "Too many requests from this client", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 503, description = "The database is unavailable; retry", content((Problem = "application/problem+json"), (String = "text/html"))),
+    ))]
 #[tracing::instrument(skip_all)]
 pub async fn post(
     state: web::Data<AppState>,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::domain::ReleaseStatus;
 use crate::lifecycle::ReleaseView;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StatusDocument {
     pub status: ReleaseStatus,
     pub release_name: String,
@@ -14,21 +14,29 @@ pub struct StatusDocument {
     pub team_project: String,
     pub environment: String,
     pub requested_for: Option<String>,
+    /// Null until the approvers are fetched.
     pub required_approvals: Option<u32>,
     pub approvals: u32,
     pub rejections: u32,
+    /// Empty until the approvers are fetched.
     pub approvers: Vec<ApproverEntry>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub expires_at: String,
+    #[schema(format = DateTime)]
     pub decided_at: Option<String>,
+    /// Why a release failed or expired, for people: never a secret.
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApproverEntry {
     pub email: String,
     pub name: Option<String>,
+    /// `approved`, `rejected`, or null while undecided.
     pub decision: Option<String>,
+    #[schema(format = DateTime)]
     pub decided_at: Option<String>,
     pub comment: Option<String>,
 }

@@ -9,7 +9,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::document::StatusDocument;
-use super::problem::ApiError;
+#[allow(unused_imports)] // named in the OpenAPI attributes
+use super::openapi::GithubAccepted;
+use super::problem::{ApiError, Problem};
 use super::{read_body, AppState};
 use crate::db;
 use crate::domain::notification::Subscriber;
@@ -50,6 +52,24 @@ fn ignored(why: &str) -> HttpResponse {
     HttpResponse::Accepted().json(serde_json::json!({"ignored": why}))
 }
 
+#[utoipa::path(post, operation_id = "githubWebhook", path = "/integrations/github", tag = "integrations",
+    description = "A GitHub App's webhook deliveries; acts on `deployment_protection_rule` with action `requested` (see docs/github.md)",
+    params(
+        ("X-Hub-Signature-256" = String, Header, description = "`sha256=` HMAC of the body with GREENLIGHT_GITHUB_WEBHOOK_SECRET"),
+        ("X-GitHub-Event" = Option<String>, Header),
+    ),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 202, description = "A review requested (release created), or a delivery ignored",
+            body = GithubAccepted),
+        (status = 200, description = "A redelivery: the release exists", body = StatusDocument),
+        (status = 400, description = "Not a deployment protection rule", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "The signature does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No GitHub App is configured", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A callback URL off the GitHub API host, or no workflow run in it", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable; retry", body = Problem, content_type = "application/problem+json"),
+    ))]
 #[tracing::instrument(skip_all)]
 pub async fn webhook(
     state: web::Data<AppState>,

@@ -1,15 +1,24 @@
 use actix_web::{web, HttpResponse};
 use diesel::connection::SimpleConnection;
 
-use super::problem::ApiError;
+#[allow(unused_imports)] // named in the OpenAPI attributes
+use super::openapi::Health;
+use super::problem::{ApiError, Problem};
 use super::AppState;
 
 /// Liveness: the process serves requests.
+#[utoipa::path(get, operation_id = "healthz", path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Serving", body = Health)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
 /// Readiness: the database answers.
+#[utoipa::path(get, operation_id = "readyz", path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready: the database answers", body = Health),
+        (status = 503, description = "Not ready: the problem names what is not", body = Problem, content_type = "application/problem+json"),
+    ))]
 #[tracing::instrument(skip_all)]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state

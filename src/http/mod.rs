@@ -7,6 +7,7 @@ mod github;
 mod health;
 pub mod limits;
 mod metrics;
+pub mod openapi;
 mod pages;
 pub mod problem;
 mod release;
@@ -57,42 +58,51 @@ impl AppState {
     }
 }
 
+/// Declares the API's routes once: `SERVED` lists them (the OpenAPI test
+/// checks each is documented and answers) and `api_routes` registers them,
+/// each path answering 405 to other methods.
+macro_rules! routes {
+    ($( $path:literal => { $( $method:ident => $handler:path ),+ $(,)? } ),+ $(,)?) => {
+        /// Every (method, path template) of the API.
+        pub const SERVED: &[(&str, &str)] = &[ $( $( (stringify!($method), $path) ),+ ),+ ];
+
+        fn api_routes(cfg: &mut web::ServiceConfig) {
+            $(
+                cfg.service(
+                    web::resource($path)
+                        $( .route(web::$method().to($handler)) )+
+                        .default_service(web::to(method_not_allowed)),
+                );
+            )+
+        }
+    };
+}
+
+routes! {
+    "/release" => { post => release::create_or_poll },
+    "/approval" => { head => approval::head, get => approval::get, post => approval::post },
+    "/releases" => { get => release::list },
+    "/releases/{team_project}/{release_id}" => { get => release::show },
+    "/releases/{team_project}/{release_id}/events" => { get => release::events },
+    "/integrations/github" => { post => github::webhook },
+    "/healthz" => { get => health::healthz },
+    "/readyz" => { get => health::readyz },
+    "/metrics" => { get => metrics::metrics },
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    api_routes(cfg);
     cfg.service(
-        web::resource("/release")
-            .route(web::post().to(release::create_or_poll))
-            .default_service(web::to(method_not_allowed)),
+        utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::document()),
     )
-    .service(
-        web::resource("/approval")
-            .route(web::head().to(approval::head))
-            .route(web::get().to(approval::get))
-            .route(web::post().to(approval::post))
-            .default_service(web::to(method_not_allowed)),
+    .route(
+        "/docs",
+        web::get().to(|| async {
+            HttpResponse::PermanentRedirect()
+                .insert_header((header::LOCATION, "/docs/"))
+                .finish()
+        }),
     )
-    .service(
-        web::resource("/releases")
-            .route(web::get().to(release::list))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/releases/{team_project}/{release_id}")
-            .route(web::get().to(release::show))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/releases/{team_project}/{release_id}/events")
-            .route(web::get().to(release::events))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/integrations/github")
-            .route(web::post().to(github::webhook))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .route("/healthz", web::get().to(health::healthz))
-    .route("/readyz", web::get().to(health::readyz))
-    .route("/metrics", web::get().to(metrics::metrics))
     .default_service(web::to(not_found));
 }
 

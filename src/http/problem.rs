@@ -57,6 +57,29 @@ pub enum ApiError {
 /// how long PostgreSQL takes to restart, or a SQLite lock to clear.
 pub const RETRY_AFTER_SECS: u64 = 2;
 
+/// Every problem `type` (after `urn:greenlight:problem:`) this service
+/// answers with; the OpenAPI document lists them.
+pub const PROBLEM_SLUGS: [&str; 18] = [
+    "malformed-body",
+    "validation-error",
+    "payload-too-large",
+    "bad-request",
+    "invalid-token",
+    "token-expired",
+    "unknown-approval",
+    "release-not-found",
+    "release-decided",
+    "already-decided",
+    "unauthorized",
+    "forbidden",
+    "too-many-requests",
+    "cross-site-request",
+    "not-found",
+    "method-not-allowed",
+    "unavailable",
+    "internal-error",
+];
+
 impl ApiError {
     /// `Retry-After` for answers that are worth retrying.
     pub fn retry_after(&self) -> Option<u64> {
@@ -128,13 +151,16 @@ impl ApiError {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// RFC 9457 problem details. `type` names the kind of problem (the
+/// document lists every one); `errors` the offending fields of a 422.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     pub r#type: String,
     pub title: &'static str,
     pub status: u16,
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
     pub errors: Vec<FieldError>,
 }
 
@@ -208,5 +234,40 @@ impl From<DbError> for ApiError {
         } else {
             Self::Internal(e.into())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_type_is_listed() {
+        let every = [
+            ApiError::MalformedBody(String::new()),
+            ApiError::Validation(Vec::new()),
+            ApiError::PayloadTooLarge(1),
+            ApiError::BadRequest(String::new()),
+            ApiError::InvalidToken,
+            ApiError::TokenExpired,
+            ApiError::UnknownApproval,
+            ApiError::ReleaseNotFound {
+                team_project: String::new(),
+                environment: String::new(),
+                release_id: String::new(),
+            },
+            ApiError::ReleaseDecided(ReleaseStatus::Approved),
+            ApiError::AlreadyDecided("approved"),
+            ApiError::Unauthorized(""),
+            ApiError::Forbidden(String::new()),
+            ApiError::TooManyRequests(1),
+            ApiError::CrossSite,
+            ApiError::NotFound,
+            ApiError::MethodNotAllowed,
+            ApiError::Unavailable(DbError::Task),
+            ApiError::Internal(anyhow::anyhow!("x")),
+        ];
+        let slugs: Vec<&str> = every.iter().map(ApiError::slug).collect();
+        assert_eq!(slugs, PROBLEM_SLUGS);
     }
 }

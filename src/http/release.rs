@@ -4,7 +4,9 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::document::StatusDocument;
-use super::problem::ApiError;
+#[allow(unused_imports)] // named in the OpenAPI attributes
+use super::openapi::{EventList, ReleaseList, ReleaseRequest};
+use super::problem::{ApiError, Problem};
 use super::{parse_query, read_body, AppState};
 use crate::db;
 use crate::db::releases::ListFilter;
@@ -22,7 +24,30 @@ const AZURE_TOKEN_LIFE: chrono::Duration = chrono::Duration::hours(48);
 
 /// Creates the release (202) or answers its current status (200). No
 /// network call happens here: the worker does the slow part.
-#[tracing::instrument(skip_all)]
+#[utoipa::path(post, operation_id = "createOrPollRelease", path = "/release", tag = "pipelines",
+    request_body(content = ReleaseRequest, content_type = "application/json"),
+    params(
+        ("PlanUrl" = Option<String>, Header, description = "Azure DevOps callback mode: with ProjectId, HubName, PlanId, JobId, TaskInstanceId and AuthToken, Greenlight completes the task when the release is decided"),
+        ("ProjectId" = Option<String>, Header, description = "Azure DevOps callback mode"),
+        ("HubName" = Option<String>, Header, description = "Azure DevOps callback mode"),
+        ("PlanId" = Option<String>, Header, description = "Azure DevOps callback mode"),
+        ("JobId" = Option<String>, Header, description = "Azure DevOps callback mode"),
+        ("TaskInstanceId" = Option<String>, Header, description = "Azure DevOps callback mode"),
+        ("AuthToken" = Option<String>, Header, description = "Azure DevOps callback mode: the job's token, never shown back"),
+        ("TimelineId" = Option<String>, Header, description = "Azure DevOps callback mode (optional)"),
+    ),
+    responses(
+        (status = 202, description = "Created: pending until the approvers decide", body = StatusDocument),
+        (status = 200, description = "Known already: its current status", body = StatusDocument),
+        (status = 400, description = "Not a JSON object", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "An API key is required, or this one is not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key is for another project", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (each named in `errors`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong keys from this client", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable; retry", body = Problem, content_type = "application/problem+json"),
+    ),
+    security((), ("api_key" = []), ("bearer" = []), ("basic" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn create_or_poll(
     state: web::Data<AppState>,
@@ -145,6 +170,24 @@ async fn path_key(
     Ok((key, not_found))
 }
 
+/// `GET /releases/{team_project}/{release_id}`: one release's status.
+#[utoipa::path(get, operation_id = "getRelease", path = "/releases/{team_project}/{release_id}", tag = "pipelines",
+    params(
+        ("team_project" = String, Path, description = "As given at creation (matched case-insensitively)"),
+        ("release_id" = String, Path),
+        ("environment" = Option<String>, Query, description = "Default `production`"),
+    ),
+    responses(
+        (status = 200, description = "The release's status", body = StatusDocument),
+        (status = 400, description = "The query string is not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "An API key is required, or this one is not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key is for another project", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such release", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid project, environment or release id", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong keys from this client", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable; retry", body = Problem, content_type = "application/problem+json"),
+    ),
+    security((), ("api_key" = []), ("bearer" = []), ("basic" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn show(
     state: web::Data<AppState>,
@@ -172,6 +215,23 @@ struct EventEntry {
 }
 
 /// `GET /releases/{team_project}/{release_id}/events`: the audit trail.
+#[utoipa::path(get, operation_id = "getReleaseEvents", path = "/releases/{team_project}/{release_id}/events", tag = "pipelines",
+    params(
+        ("team_project" = String, Path, description = "As given at creation (matched case-insensitively)"),
+        ("release_id" = String, Path),
+        ("environment" = Option<String>, Query, description = "Default `production`"),
+    ),
+    responses(
+        (status = 200, description = "The audit trail, oldest first", body = EventList),
+        (status = 400, description = "The query string is not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "An API key is required, or this one is not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key is for another project", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such release", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid project, environment or release id", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong keys from this client", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable; retry", body = Problem, content_type = "application/problem+json"),
+    ),
+    security((), ("api_key" = []), ("bearer" = []), ("basic" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn events(
     state: web::Data<AppState>,
@@ -286,6 +346,24 @@ impl ListQuery {
 }
 
 /// `GET /releases`: status documents, newest first, a page at a time.
+#[utoipa::path(get, operation_id = "listReleases", path = "/releases", tag = "pipelines",
+    params(
+        ("team_project" = Option<String>, Query, description = "Only this project's (a project key sees its own only)"),
+        ("environment" = Option<String>, Query),
+        ("status" = Option<ReleaseStatus>, Query),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Default 50"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of releases, newest first", body = ReleaseList),
+        (status = 400, description = "The query string is not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "An API key is required, or this one is not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key is for another project", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filters (each named in `errors`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong keys from this client", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable; retry", body = Problem, content_type = "application/problem+json"),
+    ),
+    security((), ("api_key" = []), ("bearer" = []), ("basic" = [])))]
 #[tracing::instrument(skip_all)]
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let access = state.auth.authenticate(&state.db, &req).await?;

@@ -11,6 +11,7 @@ mod list;
 mod logs;
 mod metrics;
 mod notify;
+mod openapi;
 // Shared with the chaos suite, which uses parts these tests do not.
 #[allow(dead_code)]
 mod helpers;
