@@ -296,6 +296,29 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String>
     Ok(certificates)
 }
 
+/// The TLS certificate the mail server showed was refused (an unknown
+/// CA, another host's name, expired): no retry can cure that, only the
+/// operator (the CA file, the URL's host, the server's certificate).
+/// Other TLS failures (a reset handshake) stay transient.
+fn certificate_refused(error: &lettre::transport::smtp::Error) -> Option<&rustls::Error> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = next {
+        // tokio-rustls hands rustls' error over inside an io::Error, whose
+        // source() skips it.
+        let tls = error.downcast_ref::<rustls::Error>().or_else(|| {
+            error
+                .downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::get_ref)
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(tls @ rustls::Error::InvalidCertificate(_)) = tls {
+            return Some(tls);
+        }
+        next = error.source();
+    }
+    None
+}
+
 pub struct Mailer {
     transport: Transport,
     from: Mailbox,
@@ -430,7 +453,12 @@ impl Mailer {
                     Ok(Err(e)) if e.is_permanent() => {
                         Err(MailError::Permanent(format!("SMTP: {e}")))
                     }
-                    Ok(Err(e)) => Err(MailError::Transient(format!("SMTP: {e}"))),
+                    Ok(Err(e)) => match certificate_refused(&e) {
+                        Some(tls) => Err(MailError::Permanent(format!(
+                            "SMTP: the mail server's TLS certificate was refused ({tls})"
+                        ))),
+                        None => Err(MailError::Transient(format!("SMTP: {e}"))),
+                    },
                     Err(_) => Err(MailError::Transient(format!(
                         "SMTP: no answer within {} ms",
                         self.timeout.as_millis()
