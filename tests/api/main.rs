@@ -22,3 +22,4 @@ mod release_input;
 mod runner;
 mod secrets;
 mod security;
+mod smtp_tls;
