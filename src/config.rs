@@ -183,6 +183,9 @@ pub struct Settings {
     pub public_url: String,
     pub approvers: ApproversSource,
     pub smtp_url: Option<Secret>,
+    /// A PEM file of CA certificates that TLS to the mail server trusts
+    /// besides the system's store (an internal CA kept out of it).
+    pub smtp_ca_file: Option<PathBuf>,
     pub mail_from: String,
     pub outbox_dir: PathBuf,
     pub secret: Option<Secret>,
@@ -413,6 +416,12 @@ impl Settings {
             .with_projects(projects)?;
         let webhook_secret = get("GREENLIGHT_WEBHOOK_SECRET").map(Secret::new);
         let github = github(&get)?;
+        let smtp_ca_file = get("GREENLIGHT_SMTP_CA_FILE").map(PathBuf::from);
+        if let Some(path) = &smtp_ca_file {
+            // Read now, so that a wrong path fails at start naming it.
+            crate::mailer::read_ca_file(path)
+                .map_err(|e| ConfigError(format!("GREENLIGHT_SMTP_CA_FILE: {e}")))?;
+        }
         if policies.any_webhook() && webhook_secret.is_none() {
             return Err(ConfigError(
                 "GREENLIGHT_WEBHOOK_SECRET must be set to sign the webhooks that are configured"
@@ -426,6 +435,7 @@ impl Settings {
             public_url,
             approvers,
             smtp_url: get("GREENLIGHT_SMTP_URL").map(Secret::new),
+            smtp_ca_file,
             mail_from: get("GREENLIGHT_MAIL_FROM")
                 .unwrap_or_else(|| "Greenlight <greenlight@localhost>".to_owned()),
             outbox_dir: get("GREENLIGHT_OUTBOX_DIR")
@@ -523,6 +533,13 @@ impl Settings {
                 self.smtp_url.as_ref().map_or_else(
                     || format!("(not set: emails go to {})", self.outbox_dir.display()),
                     |u| mask_url(u.expose()),
+                ),
+            ),
+            (
+                "GREENLIGHT_SMTP_CA_FILE",
+                self.smtp_ca_file.as_ref().map_or_else(
+                    || "(not set: TLS trusts the system's CA store)".to_owned(),
+                    |path| path.display().to_string(),
                 ),
             ),
             ("GREENLIGHT_MAIL_FROM", self.mail_from.clone()),
@@ -896,6 +913,76 @@ mod tests {
             let err = settings(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");
         }
+    }
+
+    #[test]
+    fn the_smtp_ca_file_must_be_a_pem_file_of_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let key = rcgen::KeyPair::generate().unwrap().serialize_pem();
+        for (path, why) in [
+            (
+                dir.path().join("missing.pem").display().to_string(),
+                "cannot read",
+            ),
+            (write("empty.pem", ""), "holds no certificate"),
+            (write("key.pem", &key), "holds no certificate"),
+            (
+                write(
+                    "garbage.pem",
+                    "-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n",
+                ),
+                "certificate 1 of",
+            ),
+            (
+                write("broken.pem", "-----BEGIN CERTIFICATE-----\nabc\n"),
+                "not a readable PEM file",
+            ),
+        ] {
+            let err = settings(&[("GREENLIGHT_SMTP_CA_FILE", &path)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("GREENLIGHT_SMTP_CA_FILE") && err.contains(why),
+                "{path}: {err}"
+            );
+        }
+
+        // Two CAs in one file, a key beside them (ignored).
+        let ca = || {
+            rcgen::generate_simple_self_signed(vec!["ca.internal".to_owned()])
+                .unwrap()
+                .cert
+                .pem()
+        };
+        let path = write("cas.pem", &format!("{}{key}{}", ca(), ca()));
+        let s = settings(&[("GREENLIGHT_SMTP_CA_FILE", &path)]).unwrap();
+        assert_eq!(s.smtp_ca_file.as_deref(), Some(std::path::Path::new(&path)));
+        assert_eq!(
+            crate::mailer::read_ca_file(std::path::Path::new(&path))
+                .unwrap()
+                .len(),
+            2
+        );
+        let shown = |s: &Settings| {
+            s.effective()
+                .into_iter()
+                .find(|(k, _)| *k == "GREENLIGHT_SMTP_CA_FILE")
+                .unwrap()
+                .1
+        };
+        assert_eq!(shown(&s), path);
+        assert_eq!(
+            s.origin("GREENLIGHT_SMTP_CA_FILE"),
+            "GREENLIGHT_SMTP_CA_FILE"
+        );
+        let unset = settings(&[]).unwrap();
+        assert!(unset.smtp_ca_file.is_none());
+        assert!(shown(&unset).contains("system's CA store"));
     }
 
     #[test]

@@ -306,7 +306,7 @@ pub struct Mail {
 }
 
 impl Mail {
-    fn parse(raw: &[u8]) -> Self {
+    pub fn parse(raw: &[u8]) -> Self {
         let message = mail_parser::MessageParser::default()
             .parse(raw)
             .expect("a parsable email");

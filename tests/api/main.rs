@@ -25,3 +25,4 @@ mod release_input;
 mod runner;
 mod secrets;
 mod security;
+mod smtp_tls;
