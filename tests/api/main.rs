@@ -3,6 +3,7 @@
 
 mod approval_input;
 mod browser;
+mod driver;
 mod environments;
 mod events;
 mod flow;
