@@ -11,6 +11,7 @@ mod pages;
 pub mod problem;
 mod release;
 pub mod request_id;
+mod ui;
 
 use std::sync::Arc;
 
@@ -58,6 +59,7 @@ impl AppState {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    ui::routes(cfg);
     cfg.service(
         web::resource("/release")
             .route(web::post().to(release::create_or_poll))

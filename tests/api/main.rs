@@ -24,3 +24,4 @@ mod release_input;
 mod runner;
 mod secrets;
 mod security;
+mod ui;
