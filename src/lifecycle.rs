@@ -127,6 +127,20 @@ pub fn find(
         .map(|(release, approvals)| as_of(release, approvals, now)))
 }
 
+/// A release as of `now` with its audit trail, oldest first (the
+/// dashboard's page of one release); `None` if there is no such release.
+pub fn find_with_events(
+    conn: &mut DbConnection,
+    key: &ReleaseKey,
+    now: NaiveDateTime,
+) -> QueryResult<Option<(ReleaseView, Vec<events::EventRow>)>> {
+    let Some(view) = find(conn, key, now)? else {
+        return Ok(None);
+    };
+    let trail = events::of_release(conn, view.release.id)?;
+    Ok(Some((view, trail)))
+}
+
 /// Someone to tell of the decision, with the secret it is told with.
 #[derive(Debug, Clone)]
 pub struct Subscription {

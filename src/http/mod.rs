@@ -12,6 +12,7 @@ mod pages;
 pub mod problem;
 mod release;
 pub mod request_id;
+mod ui;
 
 use std::sync::Arc;
 
@@ -88,6 +89,8 @@ routes! {
     "/healthz" => { get => health::healthz },
     "/readyz" => { get => health::readyz },
     "/metrics" => { get => metrics::metrics },
+    "/ui" => { get => ui::list, head => ui::list },
+    "/ui/releases/{team_project}/{environment}/{release_id}" => { get => ui::release, head => ui::release },
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -163,6 +163,8 @@ pub struct Ignored {
         super::health::healthz,
         super::health::readyz,
         super::metrics::metrics,
+        super::ui::list,
+        super::ui::release,
         openapi_json,
         docs,
     ),

@@ -258,21 +258,21 @@ pub async fn events(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events })))
 }
 
-/// The `GET /releases` query, parsed once here.
+/// The `GET /releases` query, parsed once here (the dashboard's too).
 #[derive(Debug, serde::Deserialize)]
 pub struct ListQuery {
-    team_project: Option<String>,
-    environment: Option<String>,
-    status: Option<String>,
-    limit: Option<String>,
-    cursor: Option<String>,
+    pub(super) team_project: Option<String>,
+    pub(super) environment: Option<String>,
+    pub(super) status: Option<String>,
+    pub(super) limit: Option<String>,
+    pub(super) cursor: Option<String>,
 }
 
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 200;
 
 /// The cursor is opaque to clients: `c` and the last id shown, in hex.
-fn encode_cursor(id: i64) -> String {
+pub(super) fn encode_cursor(id: i64) -> String {
     format!("c{id:x}")
 }
 
@@ -285,7 +285,7 @@ fn decode_cursor(cursor: &str) -> Option<i64> {
 }
 
 impl ListQuery {
-    fn parse(self) -> Result<ListFilter, ApiError> {
+    pub(super) fn parse(self) -> Result<ListFilter, ApiError> {
         let mut errors = Vec::new();
         // Project and environment follow the rules of a release's own, and
         // match as a release's do: folded.

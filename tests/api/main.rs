@@ -4,6 +4,7 @@
 mod approval_input;
 mod bare_machine;
 mod browser;
+mod driver;
 mod environments;
 mod events;
 mod flow;
@@ -26,3 +27,4 @@ mod runner;
 mod secrets;
 mod security;
 mod smtp_tls;
+mod ui;
