@@ -173,7 +173,7 @@ pub struct Ignored {
         DecisionRequest, DecisionName, ApprovalAnswer, ReleaseList, EventList, EventEntry,
         Health, Ignored, GithubAccepted
     )),
-    modifiers(&Security, &ProblemTypes),
+    modifiers(&Security, &ProblemTypes, &HeadOperations),
     tags(
         (name = "pipelines", description = "Asking for and reading approvals (API key when keys are required)"),
         (name = "approvers", description = "The emailed links and the decision pages (the token is the credential)"),
@@ -226,6 +226,23 @@ impl Modify for ProblemTypes {
                     ))
                     .into(),
             );
+        }
+    }
+}
+
+/// A handler serving GET and HEAD is one operation id in its attribute; the
+/// document needs one per operation.
+struct HeadOperations;
+
+impl Modify for HeadOperations {
+    fn modify(&self, doc: &mut Document) {
+        for item in doc.paths.paths.values_mut() {
+            let get = item.get.as_ref().and_then(|o| o.operation_id.clone());
+            if let Some(head) = item.head.as_mut() {
+                if head.operation_id.is_some() && head.operation_id == get {
+                    head.operation_id = get.map(|id| format!("{id}Head"));
+                }
+            }
         }
     }
 }

@@ -79,12 +79,15 @@ async fn every_served_route_is_documented_and_every_documented_route_is_served()
             "{method} {path} answered as an unknown route"
         );
     }
-    // Each operation says what it answers, problems included.
+    // Each operation says what it answers, problems included, under an
+    // id of its own.
+    let mut ids = std::collections::HashSet::new();
     for (path, operations) in doc["paths"].as_object().unwrap() {
         for (method, operation) in operations.as_object().unwrap() {
             let responses = operation["responses"].as_object().unwrap();
             assert!(!responses.is_empty(), "{method} {path}");
-            assert!(operation["operationId"].is_string(), "{method} {path}");
+            let id = operation["operationId"].as_str().unwrap();
+            assert!(ids.insert(id.to_owned()), "{method} {path}: {id} twice");
         }
     }
     let create = &doc["paths"]["/release"]["post"];
