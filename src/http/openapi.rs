@@ -7,7 +7,7 @@
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ObjectBuilder, OpenApi as Document, RefOr, Schema, Type};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
 use super::document::{ApproverEntry, StatusDocument};
 use super::problem::{Problem, PROBLEM_SLUGS};
@@ -118,6 +118,90 @@ pub struct EventEntry {
     actor: Option<String>,
     /// What happened, by type (a comment, a reason...).
     detail: serde_json::Value,
+}
+
+/// The problems a key-protected read of one release may answer.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum ReleaseReadProblems {
+    #[response(
+        status = 400,
+        description = "The query string is not valid",
+        content_type = "application/problem+json"
+    )]
+    BadQuery(Problem),
+    #[response(
+        status = 401,
+        description = "An API key is required, or this one is not valid",
+        content_type = "application/problem+json"
+    )]
+    Unauthorized(Problem),
+    #[response(
+        status = 403,
+        description = "The key is for another project",
+        content_type = "application/problem+json"
+    )]
+    Forbidden(Problem),
+    #[response(
+        status = 404,
+        description = "No such release",
+        content_type = "application/problem+json"
+    )]
+    NotFound(Problem),
+    #[response(
+        status = 422,
+        description = "Invalid project, environment or release id",
+        content_type = "application/problem+json"
+    )]
+    Invalid(Problem),
+    #[response(
+        status = 429,
+        description = "Too many wrong keys from this client",
+        content_type = "application/problem+json"
+    )]
+    TooMany(Problem),
+    #[response(
+        status = 503,
+        description = "The database is unavailable; retry",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
+}
+
+/// The error pages the dashboard may answer (HTML, like its other pages).
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum DashboardProblems {
+    #[response(
+        status = 400,
+        description = "A filter, cursor or path that is not valid: a page saying which",
+        content_type = "text/html"
+    )]
+    BadRequest(String),
+    #[response(
+        status = 401,
+        description = "An admin key is required (HTTP Basic: the key as the password)",
+        content_type = "text/html"
+    )]
+    Unauthorized(String),
+    #[response(
+        status = 403,
+        description = "Not an admin key",
+        content_type = "text/html"
+    )]
+    Forbidden(String),
+    #[response(
+        status = 429,
+        description = "Too many wrong keys from this client",
+        content_type = "text/html"
+    )]
+    TooMany(String),
+    #[response(
+        status = 503,
+        description = "The database is unavailable; retry",
+        content_type = "text/html"
+    )]
+    Unavailable(String),
 }
 
 /// `/healthz` and `/readyz` when all is well.

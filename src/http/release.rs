@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::document::StatusDocument;
 #[allow(unused_imports)] // named in the OpenAPI attributes
-use super::openapi::{EventList, ReleaseList, ReleaseRequest};
+use super::openapi::{EventList, ReleaseList, ReleaseReadProblems, ReleaseRequest};
 use super::problem::{ApiError, Problem};
 use super::{parse_query, read_body, AppState};
 use crate::db;
@@ -179,13 +179,7 @@ async fn path_key(
     ),
     responses(
         (status = 200, description = "The release's status", body = StatusDocument),
-        (status = 400, description = "The query string is not valid", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "An API key is required, or this one is not valid", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key is for another project", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such release", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid project, environment or release id", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong keys from this client", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable; retry", body = Problem, content_type = "application/problem+json"),
+        ReleaseReadProblems,
     ),
     security((), ("api_key" = []), ("bearer" = []), ("basic" = [])))]
 #[tracing::instrument(skip_all)]
@@ -223,13 +217,7 @@ struct EventEntry {
     ),
     responses(
         (status = 200, description = "The audit trail, oldest first", body = EventList),
-        (status = 400, description = "The query string is not valid", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "An API key is required, or this one is not valid", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key is for another project", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such release", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid project, environment or release id", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong keys from this client", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable; retry", body = Problem, content_type = "application/problem+json"),
+        ReleaseReadProblems,
     ),
     security((), ("api_key" = []), ("bearer" = []), ("basic" = [])))]
 #[tracing::instrument(skip_all)]

@@ -14,6 +14,8 @@ use askama::Template;
 use chrono::NaiveDateTime;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+#[allow(unused_imports)] // named in the OpenAPI attributes
+use super::openapi::DashboardProblems;
 use super::problem::ApiError;
 use super::release::{encode_cursor, ListQuery};
 use super::{harden, parse_query, AppState};
@@ -191,11 +193,7 @@ impl Row {
     ),
     responses(
         (status = 200, description = "The dashboard's list (HTML)", content_type = "text/html", body = String),
-        (status = 400, description = "A filter, cursor or path that is not valid: a page saying which", content_type = "text/html", body = String),
-        (status = 401, description = "An admin key is required (HTTP Basic: the key as the password)", content_type = "text/html", body = String),
-        (status = 403, description = "Not an admin key", content_type = "text/html", body = String),
-        (status = 429, description = "Too many wrong keys from this client", content_type = "text/html", body = String),
-        (status = 503, description = "The database is unavailable; retry", content_type = "text/html", body = String),
+        DashboardProblems,
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
@@ -297,11 +295,7 @@ struct EventLine {
     responses(
         (status = 200, description = "One release with its approvers, decisions and events (HTML)", content_type = "text/html", body = String),
         (status = 404, description = "No such release", content_type = "text/html", body = String),
-        (status = 400, description = "A filter, cursor or path that is not valid: a page saying which", content_type = "text/html", body = String),
-        (status = 401, description = "An admin key is required (HTTP Basic: the key as the password)", content_type = "text/html", body = String),
-        (status = 403, description = "Not an admin key", content_type = "text/html", body = String),
-        (status = 429, description = "Too many wrong keys from this client", content_type = "text/html", body = String),
-        (status = 503, description = "The database is unavailable; retry", content_type = "text/html", body = String),
+        DashboardProblems,
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn release(
