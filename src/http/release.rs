@@ -173,9 +173,9 @@ async fn path_key(
 /// `GET /releases/{team_project}/{release_id}`: one release's status.
 #[utoipa::path(get, operation_id = "getRelease", path = "/releases/{team_project}/{release_id}", tag = "pipelines",
     params(
-        ("team_project" = String, Path, description = "As given at creation (matched case-insensitively)"),
-        ("release_id" = String, Path),
-        ("environment" = Option<String>, Query, description = "Default `production`"),
+        ("team_project" = String, Path, min_length = 1, max_length = 128, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$", description = "As given at creation (matched case-insensitively)"),
+        ("release_id" = String, Path, min_length = 1, max_length = 128, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"),
+        ("environment" = Option<String>, Query, min_length = 1, max_length = 128, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$", description = "Default `production`"),
     ),
     responses(
         (status = 200, description = "The release's status", body = StatusDocument),
@@ -211,9 +211,9 @@ struct EventEntry {
 /// `GET /releases/{team_project}/{release_id}/events`: the audit trail.
 #[utoipa::path(get, operation_id = "getReleaseEvents", path = "/releases/{team_project}/{release_id}/events", tag = "pipelines",
     params(
-        ("team_project" = String, Path, description = "As given at creation (matched case-insensitively)"),
-        ("release_id" = String, Path),
-        ("environment" = Option<String>, Query, description = "Default `production`"),
+        ("team_project" = String, Path, min_length = 1, max_length = 128, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$", description = "As given at creation (matched case-insensitively)"),
+        ("release_id" = String, Path, min_length = 1, max_length = 128, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"),
+        ("environment" = Option<String>, Query, min_length = 1, max_length = 128, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$", description = "Default `production`"),
     ),
     responses(
         (status = 200, description = "The audit trail, oldest first", body = EventList),
@@ -336,11 +336,11 @@ impl ListQuery {
 /// `GET /releases`: status documents, newest first, a page at a time.
 #[utoipa::path(get, operation_id = "listReleases", path = "/releases", tag = "pipelines",
     params(
-        ("team_project" = Option<String>, Query, description = "Only this project's (a project key sees its own only)"),
-        ("environment" = Option<String>, Query),
+        ("team_project" = Option<String>, Query, min_length = 1, max_length = 128, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$", description = "Only this project's (a project key sees its own only)"),
+        ("environment" = Option<String>, Query, min_length = 1, max_length = 128, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"),
         ("status" = Option<ReleaseStatus>, Query),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Default 50"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("cursor" = Option<String>, Query, pattern = r"^c[0-9a-f]{1,16}$", description = "`next_cursor` of the previous page"),
     ),
     responses(
         (status = 200, description = "A page of releases, newest first", body = ReleaseList),
