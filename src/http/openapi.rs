@@ -7,7 +7,7 @@
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ObjectBuilder, OpenApi as Document, RefOr, Schema, Type};
-use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
+use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToSchema};
 
 use super::document::{ApproverEntry, StatusDocument};
 use super::problem::{Problem, PROBLEM_SLUGS};
@@ -118,6 +118,27 @@ pub struct EventEntry {
     actor: Option<String>,
     /// What happened, by type (a comment, a reason...).
     detail: serde_json::Value,
+}
+
+/// The release a `GET /releases/{team_project}/{release_id}...` route
+/// names (read as a tuple by the handlers).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct ReleasePath {
+    /// As given at creation (matched case-insensitively)
+    #[param(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    team_project: String,
+    #[param(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    release_id: String,
 }
 
 /// The problems a key-protected read of one release may answer.

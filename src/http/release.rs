@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::document::StatusDocument;
 #[allow(unused_imports)] // named in the OpenAPI attributes
-use super::openapi::{EventList, ReleaseList, ReleaseReadProblems, ReleaseRequest};
+use super::openapi::{EventList, ReleaseList, ReleasePath, ReleaseReadProblems, ReleaseRequest};
 use super::problem::{ApiError, Problem};
 use super::{parse_query, read_body, AppState};
 use crate::db;
@@ -143,8 +143,15 @@ pub async fn create_or_poll(
 }
 
 /// `?environment=E` on the `GET` routes (default `production`).
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EnvironmentQuery {
+    /// Default `production`
+    #[param(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     environment: Option<String>,
 }
 
@@ -173,9 +180,8 @@ async fn path_key(
 /// `GET /releases/{team_project}/{release_id}`: one release's status.
 #[utoipa::path(get, operation_id = "getRelease", path = "/releases/{team_project}/{release_id}", tag = "pipelines",
     params(
-        ("team_project" = String, Path, min_length = 1, max_length = 128, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$", description = "As given at creation (matched case-insensitively)"),
-        ("release_id" = String, Path, min_length = 1, max_length = 128, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"),
-        ("environment" = Option<String>, Query, min_length = 1, max_length = 128, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$", description = "Default `production`"),
+        ReleasePath,
+        EnvironmentQuery,
     ),
     responses(
         (status = 200, description = "The release's status", body = StatusDocument),
@@ -211,9 +217,8 @@ struct EventEntry {
 /// `GET /releases/{team_project}/{release_id}/events`: the audit trail.
 #[utoipa::path(get, operation_id = "getReleaseEvents", path = "/releases/{team_project}/{release_id}/events", tag = "pipelines",
     params(
-        ("team_project" = String, Path, min_length = 1, max_length = 128, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$", description = "As given at creation (matched case-insensitively)"),
-        ("release_id" = String, Path, min_length = 1, max_length = 128, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"),
-        ("environment" = Option<String>, Query, min_length = 1, max_length = 128, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$", description = "Default `production`"),
+        ReleasePath,
+        EnvironmentQuery,
     ),
     responses(
         (status = 200, description = "The audit trail, oldest first", body = EventList),
