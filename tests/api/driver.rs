@@ -114,32 +114,11 @@ impl Driver {
 
     /// A WebDriver command, which must succeed; its `value`.
     pub(crate) async fn call(&self, path: &str, body: Value) -> Value {
-        let answer: Value = self
-            .http
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert!(answer["value"]["error"].is_null(), "{path}: {answer}");
-        answer["value"].clone()
+        value(path, self.http.post(self.url(path)).json(&body)).await
     }
 
     async fn get(&self, path: &str) -> Value {
-        let answer: Value = self
-            .http
-            .get(self.url(path))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert!(answer["value"]["error"].is_null(), "{path}: {answer}");
-        answer["value"].clone()
+        value(path, self.http.get(self.url(path))).await
     }
 
     pub(crate) async fn open(&self, url: &str) {
@@ -298,4 +277,11 @@ impl Drop for Driver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A WebDriver answer's `value`, once it is known not to be an error.
+async fn value(path: &str, request: reqwest::RequestBuilder) -> Value {
+    let answer: Value = request.send().await.unwrap().json().await.unwrap();
+    assert!(answer["value"]["error"].is_null(), "{path}: {answer}");
+    answer["value"].clone()
 }
