@@ -20,20 +20,13 @@ SEED=${API_FUZZ_SEED:-1}
 read -r -a backends <<<"${API_FUZZ_BACKENDS:-sqlite postgres}"
 PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
-# Installed into a folder of its own (no virtualenv, nothing of the system's
-# Python changed; Debian's externally managed Python accepts --target).
-py_version=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-tools=${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/greenlight/schemathesis-$SCHEMATHESIS_VERSION-py$py_version
+# shellcheck source=scripts/pip-tool.sh
+. scripts/pip-tool.sh
+pip_tool schemathesis "$SCHEMATHESIS_VERSION" '
+import sys, importlib.metadata as m
+sys.exit(m.version("schemathesis") != sys.argv[1])'
+tools=$PIP_TOOL_DIR
 st() { PYTHONPATH="$tools" "$PYTHON" -c 'import sys; from schemathesis.cli import schemathesis; sys.argv[0] = "st"; sys.exit(schemathesis())' "$@"; }
-if ! PYTHONPATH="$tools" "$PYTHON" -c "import schemathesis" 2>/dev/null; then
-  echo "installing schemathesis==$SCHEMATHESIS_VERSION into $tools"
-  rm -rf "$tools" "$tools.tmp"
-  mkdir -p "$(dirname "$tools")"
-  PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    "$PYTHON" -m pip install --quiet --no-warn-script-location --target "$tools.tmp" \
-    "schemathesis==$SCHEMATHESIS_VERSION"
-  mv "$tools.tmp" "$tools"
-fi
 
 cargo build --quiet --bin greenlight
 work=$(mktemp -d)

@@ -13,7 +13,7 @@
 # Environment: PYTHON (default python3); GREENLIGHT_K8S_VERSIONS, the
 # Kubernetes versions to validate against (default "1.30 1.37", from 1.25 to
 # 1.37 are bundled); GREENLIGHT_TOOLS_DIR, where the validator is installed
-# (default ~/.cache/greenlight).
+# (default ~/.cache/greenlight; see scripts/pip-tool.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,31 +35,13 @@ echo "docker-compose.yml: valid"
 
 echo "== kubernetes-validate $KUBERNETES_VALIDATE_VERSION (strict)"
 command -v "$PYTHON" >/dev/null 2>&1 || fail "$PYTHON is not installed (Debian: apt-get install python3 python3-pip)"
-py_version=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-# One folder per validator and Python version (the wheels hold compiled code).
-tools=${GREENLIGHT_TOOLS_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/greenlight}/kubernetes-validate-$KUBERNETES_VALIDATE_VERSION-py$py_version
-installed() {
-  PYTHONPATH="$tools" "$PYTHON" -c '
+# shellcheck source=scripts/pip-tool.sh
+. scripts/pip-tool.sh
+pip_tool kubernetes-validate "$KUBERNETES_VALIDATE_VERSION" '
 import sys, kubernetes_validate.version as v, yaml
-sys.exit(v.__version__ != sys.argv[1])' "$KUBERNETES_VALIDATE_VERSION" 2>/dev/null
-}
-if ! installed; then
-  "$PYTHON" -m pip --version >/dev/null 2>&1 ||
-    fail "$PYTHON -m pip is missing (Debian: apt-get install python3-pip)"
-  echo "installing kubernetes-validate==$KUBERNETES_VALIDATE_VERSION into $tools"
-  # --target: a folder of its own, so no virtualenv (python3-venv) is needed,
-  # nothing of the system's Python changes, and Debian's externally managed
-  # Python (PEP 668) accepts it without --break-system-packages.
-  rm -rf "$tools" "$tools.tmp"
-  mkdir -p "$(dirname "$tools")"
-  PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    "$PYTHON" -m pip install --quiet --no-warn-script-location --target "$tools.tmp" \
-    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" ||
-    fail "could not install kubernetes-validate==$KUBERNETES_VALIDATE_VERSION from PyPI (see above)"
-  mv "$tools.tmp" "$tools"
-  installed || fail "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION installed into $tools but cannot be imported"
-fi
-export PYTHONPATH="$tools${PYTHONPATH:+:$PYTHONPATH}"
+sys.exit(v.__version__ != sys.argv[1])' ||
+  fail "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION is not available (above)"
+export PYTHONPATH="$PIP_TOOL_DIR${PYTHONPATH:+:$PYTHONPATH}"
 
 manifests=()
 for f in deploy/*.yaml deploy/*.yml; do
