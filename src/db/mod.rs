@@ -434,7 +434,10 @@ impl Db {
     }
 
     /// Runs writes (and the reads that decide them, in the same
-    /// transaction). On SQLite they join the writer's next group commit.
+    /// transaction). On SQLite they join the writer's next group commit;
+    /// on PostgreSQL `f` runs in a transaction of its own, so a row lock
+    /// it takes is held until it commits (a step that locks a release,
+    /// reads it, then writes, relies on that).
     pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
@@ -443,7 +446,7 @@ impl Db {
         let f = with_cause(f);
         match &self.writer {
             Some(writer) => writer.write(self.wait, f).await,
-            None => self.blocking(f).await,
+            None => self.blocking(|c| in_transaction(c, f)).await,
         }
     }
 
@@ -465,7 +468,7 @@ impl Db {
         }
         self.blocking(move |c| match read(c)? {
             Some(found) => Ok(found),
-            None => write(c),
+            None => in_transaction(c, write),
         })
         .await
     }
@@ -497,6 +500,16 @@ where
         let _entered = crate::cause::enter(cause);
         f(conn)
     }
+}
+
+/// `f` in one transaction: committed if it returns `Ok`, rolled back
+/// otherwise. (The SQLite writer wraps each write in a savepoint of its
+/// batch's transaction instead.)
+fn in_transaction<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    conn.transaction(f)
 }
 
 fn use_conn<T>(

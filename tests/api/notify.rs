@@ -21,6 +21,12 @@ both_backends!(
     an_azure_devops_that_was_down_is_told_once_it_is_back,
 );
 
+// PostgreSQL only: SQLite's one writer never lets two writes interleave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_task_that_subscribes_while_the_release_is_decided_is_told_postgres() {
+    a_task_that_subscribes_while_the_release_is_decided_is_told(Backend::Postgres).await
+}
+
 const WEBHOOK_SECRET: &str = "whsec-test-secret";
 const VERIFY_PY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -473,4 +479,102 @@ async fn an_azure_devops_that_was_down_is_told_once_it_is_back(backend: Backend)
         "{types:?}"
     );
     assert!(!types.iter().any(|t| t == "callback.failed"), "{types:?}");
+}
+
+/// A pipeline task subscribes to a pending release while its last approval
+/// is being recorded. Either the decision sees the new subscriber waiting,
+/// or the subscribe sees the decision: the task is told either way. The
+/// subscriber's insert is held (a table lock from the test) after
+/// subscribe has read the release as pending; the decision then tries to
+/// commit in that window. Subscribe's lock on the release must still be
+/// held there, or the decision commits without seeing the subscriber.
+async fn a_task_that_subscribes_while_the_release_is_decided_is_told(backend: Backend) {
+    use diesel::connection::SimpleConnection;
+    let azure = MockServer::start().await;
+    azure_stub(&azure, "plan-race", 200).await;
+    let plan_url = format!("{}/contoso", azure.uri());
+    let app = spawn_app_with(
+        backend,
+        // Lock waits in this test last longer than the tests' usual 1 s.
+        |env| {
+            env.insert("GREENLIGHT_DB_TIMEOUT_MS".into(), "20000".into());
+        },
+        true,
+    )
+    .await;
+    assert_eq!(app.post_release(&release_body("race")).await.status(), 202);
+    let mails = app.wait_for_mails(2).await;
+    assert_eq!(app.approve(&mails[0].token()).await.status(), 200);
+
+    let waiting = || {
+        app.db.count(
+            "SELECT COUNT(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+    };
+    let mut blocker = app.db.connect();
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE subscribers IN SHARE ROW EXCLUSIVE MODE")
+        .unwrap();
+    let subscribe = tokio::spawn({
+        let (client, address) = (app.client.clone(), app.address.clone());
+        let task = task_headers(&plan_url, "plan-race", "task-race");
+        async move {
+            let mut request = client
+                .post(format!("{address}/release"))
+                .json(&release_body("race"));
+            for (name, value) in task {
+                request = request.header(name, value);
+            }
+            request.send().await.unwrap().status().as_u16()
+        }
+    });
+    let until = |n: i64| async move {
+        for _ in 0..400 {
+            if waiting() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("fewer than {n} sessions wait on a lock");
+    };
+    until(1).await; // subscribe waits for its insert
+    let decide = tokio::spawn({
+        let (client, token) = (app.client.clone(), mails[1].token());
+        let address = app.address.clone();
+        async move {
+            client
+                .get(format!("{address}/approval?token={token}"))
+                .header("accept", "application/json")
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    });
+    // The decision either waits for subscribe's lock on the release (right)
+    // or commits without it (the defect).
+    for _ in 0..400 {
+        if decide.is_finished() || waiting() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    blocker.batch_execute("COMMIT").unwrap();
+    assert_eq!(subscribe.await.unwrap(), 200);
+    assert_eq!(decide.await.unwrap(), 200);
+    app.wait_for_status("race", "approved").await;
+    let requests = received(&azure, 1).await;
+    app.wait_for_idle_queue().await;
+    assert_eq!(
+        completed(&requests[0]),
+        json!({"name": "TaskCompleted", "taskId": "task-race", "jobId": "job-1", "result": "succeeded"})
+    );
+    assert_eq!(
+        app.db
+            .count("SELECT COUNT(*) FROM subscribers WHERE notified_at IS NULL"),
+        0,
+        "every subscriber told"
+    );
 }
