@@ -1510,7 +1510,7 @@ def write_method(w, p):
     w("- **Baseline SQL**: new release = `BEGIN; INSERT INTO releases … ON CONFLICT DO NOTHING RETURNING id; "
       "INSERT INTO events … 'release.created'; "
       "INSERT INTO jobs … 'process_release' (due now); INSERT INTO jobs … 'expire_release' (due at the "
-      "release's expires_at); COMMIT`, both jobs with kind, release_pk, payload `{\"release_pk\":<id>}`, "
+      "release's expires_at); COMMIT`, both jobs with kind, subject, payload `{\"release_pk\":<id>}`, "
       "max_attempts 20, run_at and created_at (what `lifecycle::create` writes). Poll = `SELECT … FROM releases "
       "WHERE team_project = $1 AND release_id = $2 LIMIT 1` then `SELECT … FROM approvals WHERE release_pk = "
       "$1 ORDER BY id`. The service does more per request than its baseline: a new release first tries the "

@@ -3,41 +3,27 @@
 //! down, so tests build their own `Settings`.
 
 use std::collections::BTreeMap;
-use std::fmt;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
 use figment::value::{Dict, Value};
 use figment::Figment;
 
-mod policies;
 mod sources;
 
-pub use policies::Policies;
+pub use crate::environments::Policies;
 use sources::{ConfigFile, Variables};
 
-use crate::domain::approver::{self, Approver};
+use crate::domain::approver;
+use crate::domain::policy::parse_approval_mode;
+pub use crate::domain::policy::ApprovalMode;
 use crate::domain::Policy;
-
-/// A value that must never reach a log line.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+use crate::environments::policies::webhook_url;
+pub use crate::integrations::approvers::ApproversSource;
+use crate::mailer::MailSettings;
+pub use crate::queue::QueueSettings;
+pub use crate::redact::Secret;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,18 +35,10 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ApprovalMode {
-    /// Opening the link approves.
-    OneClick,
-    /// Opening the link shows Approve and Reject buttons.
-    Confirm,
-}
-
 /// The GitHub App: all of its three variables, or none.
 fn github(
     get: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<crate::github::GithubSettings>, ConfigError> {
+) -> Result<Option<crate::integrations::github::GithubSettings>, ConfigError> {
     const NEEDED: [&str; 3] = [
         "GREENLIGHT_GITHUB_APP_ID",
         "GREENLIGHT_GITHUB_PRIVATE_KEY",
@@ -91,7 +69,7 @@ fn github(
             ))
         })?
     };
-    let settings = crate::github::GithubSettings {
+    let settings = crate::integrations::github::GithubSettings {
         app_id,
         private_key,
         webhook_secret,
@@ -99,78 +77,8 @@ fn github(
             .unwrap_or_else(|| "https://api.github.com".to_owned()),
     };
     // Checked now, so that a bad key fails at start naming its variable.
-    crate::github::GithubApp::new(&settings, Duration::from_secs(1)).map_err(ConfigError)?;
+    settings.check().map_err(ConfigError)?;
     Ok(Some(settings))
-}
-
-/// A webhook target: an http(s) URL.
-fn webhook_url(url: &str) -> Result<String, String> {
-    match url::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(url.to_owned()),
-        _ => Err(format!(
-            "must be an http(s) URL, got {:?}",
-            crate::redact::mask_url(url)
-        )),
-    }
-}
-
-fn parse_approval_mode(text: &str) -> Option<ApprovalMode> {
-    match text {
-        "one-click" => Some(ApprovalMode::OneClick),
-        "confirm" => Some(ApprovalMode::Confirm),
-        _ => None,
-    }
-}
-
-/// Where approvers come from.
-#[derive(Debug, Clone)]
-pub enum ApproversSource {
-    /// GET this URL; `{team_project}` and `{release_id}` are filled in.
-    Http(String),
-    Static(Vec<Approver>),
-    /// Nothing configured: every release fails with a reason saying so.
-    None,
-}
-
-/// How the job queue retries.
-#[derive(Debug, Clone)]
-pub struct QueueSettings {
-    /// Attempts before a job gives up and fails its release.
-    pub max_attempts: i32,
-    /// First retry delay; doubled at each attempt, with jitter.
-    pub backoff_base: Duration,
-    pub backoff_max: Duration,
-    /// How long a claim lasts without renewal. Each process renews all of
-    /// its claims every third of it, so a job whose process died runs
-    /// again within about one lease (plus a poll).
-    pub lease: Duration,
-    /// How often idle workers look for due jobs (retries, other replicas'
-    /// work); jobs enqueued by this process wake them at once.
-    pub poll_interval: Duration,
-    /// Jobs run at the same time by this process.
-    pub concurrency: usize,
-    /// The longest one attempt may run; beyond it the attempt counts as a
-    /// transient failure (a peer that accepts a connection and then says
-    /// nothing must not hold a job, whose lease is renewed, for ever).
-    pub job_timeout: Duration,
-    /// On SIGTERM, how long running jobs may take to finish before they
-    /// are stopped and handed back (inside Kubernetes' 30 s grace period).
-    pub shutdown_timeout: Duration,
-}
-
-impl Default for QueueSettings {
-    fn default() -> Self {
-        Self {
-            max_attempts: 20,
-            backoff_base: Duration::from_secs(2),
-            backoff_max: Duration::from_secs(300),
-            lease: Duration::from_secs(5),
-            poll_interval: Duration::from_secs(1),
-            concurrency: 32,
-            job_timeout: Duration::from_secs(120),
-            shutdown_timeout: Duration::from_secs(25),
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -194,7 +102,7 @@ pub struct Settings {
     /// The HMAC key of webhook signatures.
     pub webhook_secret: Option<Secret>,
     /// Greenlight as a GitHub App (deployment protection rules).
-    pub github: Option<crate::github::GithubSettings>,
+    pub github: Option<crate::integrations::github::GithubSettings>,
     pub log_format: LogFormat,
     /// Hosts an Azure DevOps PlanUrl may name (callback mode): Greenlight
     /// posts there with the caller's token, so not to just anywhere.
@@ -230,6 +138,12 @@ pub struct Settings {
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
 pub struct ConfigError(String);
+
+impl From<crate::environments::PolicyError> for ConfigError {
+    fn from(e: crate::environments::PolicyError) -> Self {
+        Self(e.0)
+    }
+}
 
 impl Settings {
     /// Reads the process environment, over `greenlight.toml` if present
@@ -492,6 +406,18 @@ impl Settings {
 }
 
 impl Settings {
+    /// The mailer's part of the configuration.
+    pub fn mail(&self) -> MailSettings {
+        MailSettings {
+            smtp_url: self.smtp_url.clone(),
+            smtp_ca_file: self.smtp_ca_file.clone(),
+            mail_from: self.mail_from.clone(),
+            outbox_dir: self.outbox_dir.clone(),
+            public_url: self.public_url.clone(),
+            smtp_timeout: self.smtp_timeout,
+        }
+    }
+
     /// Where the value of variable `name` came from: a variable, a file,
     /// or the default.
     pub fn origin(&self, name: &str) -> &str {

@@ -2,20 +2,19 @@
 
 pub mod admin;
 pub mod api_key;
-pub mod approvers;
 pub mod cause;
 pub mod config;
 pub mod db;
 pub mod domain;
-pub mod github;
+pub mod environments;
 pub mod http;
 pub mod ids;
-pub mod jobs;
-pub mod lifecycle;
+pub mod integrations;
 pub mod mailer;
 pub mod metrics;
-pub mod notifier;
+pub mod queue;
 pub mod redact;
+pub mod releases;
 pub mod startup;
 pub mod token;
 

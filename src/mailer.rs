@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
 
-use crate::config::Settings;
+use crate::redact::Secret;
 pub use transport::read_ca_file;
 use transport::Transport;
 
@@ -83,12 +83,27 @@ pub struct Mailer {
     timeout: std::time::Duration,
 }
 
+/// What the mailer needs of the configuration.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// `GREENLIGHT_SMTP_URL`; without it emails go to `outbox_dir`.
+    pub smtp_url: Option<Secret>,
+    /// A PEM file of CA certificates that TLS to the mail server trusts
+    /// besides the system's store (an internal CA kept out of it).
+    pub smtp_ca_file: Option<std::path::PathBuf>,
+    pub mail_from: String,
+    pub outbox_dir: std::path::PathBuf,
+    /// The base of the approval links.
+    pub public_url: String,
+    pub smtp_timeout: std::time::Duration,
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("mail configuration: {0}")]
 pub struct MailConfigError(String);
 
 impl Mailer {
-    pub fn new(settings: &Settings) -> Result<Self, MailConfigError> {
+    pub fn new(settings: &MailSettings) -> Result<Self, MailConfigError> {
         let from: Mailbox = settings
             .mail_from
             .parse()

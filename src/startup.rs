@@ -10,17 +10,18 @@ use anyhow::Context;
 use tokio::sync::{watch, Notify};
 
 use crate::api_key::KeyHasher;
-use crate::approvers::ApproversClient;
-use crate::config::{ApproversSource, Settings};
+use crate::config::Settings;
 use crate::db::{self, ConnOptions, Db};
-use crate::github::GithubApp;
 use crate::http::auth::Auth;
 use crate::http::limits::ClientLimiter;
 use crate::http::{self, AppState};
 use crate::ids::random_id;
-use crate::jobs::{self, JobContext, Runner};
+use crate::integrations::approvers::{ApproversClient, ApproversSource};
+use crate::integrations::github::GithubApp;
+use crate::integrations::outbound::Notifier;
 use crate::mailer::Mailer;
-use crate::notifier::Notifier;
+use crate::queue::{Registry, Runner};
+use crate::releases::{self, Releases};
 use crate::token::TokenKeys;
 
 pub struct Application {
@@ -56,7 +57,7 @@ impl Application {
         let keys = KeyHasher::new(pepper(&db).await?.as_bytes());
         let approvers =
             ApproversClient::new(settings.http_timeout).context("building the HTTP client")?;
-        let mailer = Mailer::new(&settings)?;
+        let mailer = Mailer::new(&settings.mail())?;
         let wake = Arc::new(Notify::new());
         // Installed before anything counts.
         crate::metrics::handle();
@@ -110,8 +111,28 @@ impl Application {
                  GREENLIGHT_REQUIRE_API_KEY=true and create keys with `greenlight api-key create`"
             );
         }
-        let registry = jobs::registry();
+        let ctx = Arc::new(releases::jobs::JobContext {
+            db: jobs_db.clone(),
+            approvers,
+            policies: policies.clone(),
+            mailer,
+            tokens: tokens.clone(),
+            max_attempts: settings.queue.max_attempts,
+            wake: wake.clone(),
+            github: github.clone(),
+            notifier: Notifier::new(settings.http_timeout, settings.webhook_secret.clone())
+                .context("building the HTTP client")?,
+            max_approvers: settings.max_approvers,
+        });
+        // Each wing registers its job kinds with the context they share.
+        let registry = releases::jobs::register(Registry::default(), ctx);
         let state = web::Data::new(AppState {
+            releases: Releases::new(
+                db.clone(),
+                policies.clone(),
+                settings.queue.max_attempts,
+                wake.clone(),
+            ),
             db,
             tokens: tokens.clone(),
             policies: policies.clone(),
@@ -150,24 +171,16 @@ impl Application {
         .disable_signals()
         .shutdown_timeout(settings.queue.shutdown_timeout.as_secs())
         .run();
-        let ctx = Arc::new(JobContext {
-            db: jobs_db,
-            approvers,
-            policies,
-            mailer,
-            tokens,
-            max_attempts: settings.queue.max_attempts,
-            wake,
-            redactor: settings.redactor(),
-            github,
-            notifier: Notifier::new(settings.http_timeout, settings.webhook_secret.clone())
-                .context("building the HTTP client")?,
-            max_approvers: settings.max_approvers,
-        });
         Ok(Self {
             port,
             server,
-            runner: Runner::new(ctx, registry, settings.queue.clone()),
+            runner: Runner::new(
+                jobs_db,
+                registry,
+                settings.queue.clone(),
+                wake,
+                settings.redactor(),
+            ),
         })
     }
 

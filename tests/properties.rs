@@ -6,8 +6,8 @@
 //! in `make test`; `make fuzz` runs a long campaign).
 
 use chrono::{Duration, Utc};
-use greenlight::approvers::parse_response;
 use greenlight::domain::NewRelease;
+use greenlight::integrations::approvers::parse_response;
 use greenlight::token::{ApprovalClaims, TokenKeys};
 use proptest::prelude::*;
 use serde_json::{json, Value};

@@ -5,7 +5,7 @@
 -- the service), then its two jobs, as `db::jobs::enqueue` stores them: the
 -- process_release job, due now, and the expire_release job, due at the
 -- release's expires_at (now() is the transaction's start, so the expression
--- is the row's value exactly). Both carry the payload {"release_pk":<id>}
+-- is the row's value exactly). Both carry the subject <id> and the payload {"release_pk":<id>}
 -- and the default max_attempts, 20. Release ids are random in a 1e15 range
 -- on a fresh database, so a conflict (which would make \gset fail the
 -- client) is practically impossible.
@@ -20,10 +20,10 @@ INSERT INTO events (release_pk, at, type, actor, detail)
   VALUES (:id, now() AT TIME ZONE 'utc', 'release.created', NULL,
           json_build_object('release_name', 'bench',
                             'expires_at', ((now() AT TIME ZONE 'utc') + interval '72 hours')::text)::text);
-INSERT INTO jobs (kind, release_pk, payload, max_attempts, run_at, created_at)
-  VALUES ('process_release', :id, '{"release_pk":' || :id::text || '}', 20,
+INSERT INTO jobs (kind, subject, payload, max_attempts, run_at, created_at)
+  VALUES ('process_release', :id::text, '{"release_pk":' || :id::text || '}', 20,
           now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc');
-INSERT INTO jobs (kind, release_pk, payload, max_attempts, run_at, created_at)
-  VALUES ('expire_release', :id, '{"release_pk":' || :id::text || '}', 20,
+INSERT INTO jobs (kind, subject, payload, max_attempts, run_at, created_at)
+  VALUES ('expire_release', :id::text, '{"release_pk":' || :id::text || '}', 20,
           (now() AT TIME ZONE 'utc') + interval '72 hours', now() AT TIME ZONE 'utc');
 COMMIT;

@@ -2,7 +2,7 @@
 //! what parses holds each address once.
 #![no_main]
 
-use greenlight::approvers::parse_response;
+use greenlight::integrations::approvers::parse_response;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -42,10 +42,11 @@ pub enum RunAt {
     At(NaiveDateTime),
 }
 
-/// A job to store: its kind, the release it concerns, and its payload.
+/// A job to store: its kind, the subject it concerns (a key of the kind's
+/// choosing), and its payload.
 pub struct NewJob<'a> {
     pub kind: &'a str,
-    pub release_pk: i64,
+    pub subject: Option<&'a str>,
     pub payload: &'a str,
     pub max_attempts: i32,
     pub run_at: RunAt,
@@ -60,17 +61,17 @@ pub fn enqueue(conn: &mut DbConnection, job: &NewJob<'_>) -> QueryResult<()> {
     };
     let sql = match conn {
         DbConnection::Postgresql(_) => format!(
-            "INSERT INTO jobs (kind, release_pk, payload, max_attempts, run_at, created_at, request_id) \
+            "INSERT INTO jobs (kind, subject, payload, max_attempts, run_at, created_at, request_id) \
              VALUES ($1, $2, $3, $4, COALESCE($5, {NOW_PG}), {NOW_PG}, $6)"
         ),
         DbConnection::Sqlite(_) => format!(
-            "INSERT INTO jobs (kind, release_pk, payload, max_attempts, run_at, created_at, request_id) \
+            "INSERT INTO jobs (kind, subject, payload, max_attempts, run_at, created_at, request_id) \
              VALUES (?, ?, ?, ?, COALESCE(?, {NOW_SQLITE}), {NOW_SQLITE}, ?)"
         ),
     };
     per_backend!(conn, |c| diesel::sql_query(&sql)
         .bind::<Text, _>(job.kind)
-        .bind::<BigInt, _>(job.release_pk)
+        .bind::<Nullable<Text>, _>(job.subject)
         .bind::<Text, _>(job.payload)
         .bind::<Integer, _>(job.max_attempts)
         .bind::<Nullable<Timestamp>, _>(at)
@@ -289,12 +290,12 @@ pub fn next_due_in_ms(conn: &mut DbConnection) -> QueryResult<Option<f64>> {
     Ok(row.ms)
 }
 
-/// Deletes the queued jobs of one kind for a release (a scheduled expiry
+/// Deletes the queued jobs of one kind for one subject (a scheduled expiry
 /// that a decision made pointless). Claimed ones are left to finish.
-pub fn cancel(conn: &mut DbConnection, kind: &str, release_pk: i64) -> QueryResult<usize> {
+pub fn cancel(conn: &mut DbConnection, kind: &str, subject: &str) -> QueryResult<usize> {
     diesel::delete(jobs::table)
         .filter(jobs::kind.eq(kind))
-        .filter(jobs::release_pk.eq(release_pk))
+        .filter(jobs::subject.eq(subject))
         .filter(jobs::state.eq("queued"))
         .filter(jobs::lock_token.is_null())
         .execute(conn)

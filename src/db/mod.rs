@@ -1,6 +1,7 @@
 //! Storage: one diesel connection type over SQLite (the default) or
 //! PostgreSQL, a pool, embedded migrations, and the queries, grouped by table.
 
+mod after_commit;
 pub mod api_keys;
 pub mod events;
 pub mod jobs;
@@ -10,6 +11,8 @@ pub mod schema;
 pub mod settings;
 pub mod subscribers;
 mod writer;
+
+pub use after_commit::after_commit;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -435,6 +438,7 @@ impl Db {
 
     /// Runs writes (and the reads that decide them, in the same
     /// transaction). On SQLite they join the writer's next group commit;
+    /// either way, what they ask to run `after_commit` runs once committed;
     /// on PostgreSQL `f` runs in a transaction of its own, so a row lock
     /// it takes is held until it commits (a step that locks a release,
     /// reads it, then writes, relies on that).
@@ -505,11 +509,16 @@ where
 /// `f` in one transaction: committed if it returns `Ok`, rolled back
 /// otherwise. (The SQLite writer wraps each write in a savepoint of its
 /// batch's transaction instead.)
+/// Its `after_commit` hooks run once it has committed.
 fn in_transaction<T>(
     conn: &mut DbConnection,
     f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
-    conn.transaction(f)
+    let (result, hooks) = after_commit::collect(|| conn.transaction(f));
+    if result.is_ok() {
+        hooks.run();
+    }
+    result
 }
 
 fn use_conn<T>(

@@ -1,5 +1,5 @@
 //! Releases and their approvals: queries only. What a decision does, and
-//! in which order, is decided in `crate::lifecycle`.
+//! in which order, is decided in `crate::releases::lifecycle`.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;

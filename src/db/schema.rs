@@ -44,8 +44,7 @@ diesel::table! {
     jobs (id) {
         id -> BigInt,
         kind -> Text,
-        release_pk -> BigInt,
-        approval_pk -> Nullable<BigInt>,
+        subject -> Nullable<Text>,
         state -> Text,
         attempts -> Integer,
         max_attempts -> Integer,

@@ -67,10 +67,15 @@ impl Writer {
                 });
             };
             // A savepoint of its own inside the batch's transaction.
-            let result = conn.transaction(f);
+            let (result, hooks) = super::after_commit::collect(|| conn.transaction(f));
             Box::new(move |committed| {
                 let _ = tell.send(match committed {
-                    Ok(()) => result,
+                    Ok(()) => {
+                        if result.is_ok() {
+                            hooks.run();
+                        }
+                        result
+                    }
                     Err(e) => Err(DbError::Commit(e)),
                 });
             })

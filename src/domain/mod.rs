@@ -3,7 +3,6 @@
 
 pub mod approver;
 pub mod event;
-pub mod notification;
 pub mod policy;
 pub mod release;
 

@@ -361,3 +361,20 @@ mod tests {
         }
     }
 }
+
+/// How an approval link acts when opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalMode {
+    /// Opening the link approves.
+    OneClick,
+    /// Opening the link shows Approve and Reject buttons.
+    Confirm,
+}
+
+pub fn parse_approval_mode(text: &str) -> Option<ApprovalMode> {
+    match text {
+        "one-click" => Some(ApprovalMode::OneClick),
+        "confirm" => Some(ApprovalMode::Confirm),
+        _ => None,
+    }
+}

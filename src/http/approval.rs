@@ -4,17 +4,17 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
 
-use super::document::StatusDocument;
 #[allow(unused_imports)] // named in the OpenAPI attributes
 use super::openapi::{ApprovalAnswer as ApprovalAnswerDoc, DecisionName, DecisionRequest};
 use super::pages::{self, PageForm};
 use super::problem::{ApiError, Problem};
 use super::{harden, read_body, wants_html, AppState};
-use crate::config::ApprovalMode;
 use crate::db::models::{Approval, Release};
 use crate::db::{self, releases};
+use crate::domain::policy::ApprovalMode;
 use crate::domain::{Decision, ReleaseKey};
-use crate::lifecycle::{self, DecisionOutcome, ReleaseView};
+use crate::releases::document::StatusDocument;
+use crate::releases::lifecycle::{self, DecisionOutcome, ReleaseView};
 use crate::token::TokenError;
 
 const MAX_BODY_BYTES: usize = 16 * 1024;

@@ -8,15 +8,13 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::document::StatusDocument;
 #[allow(unused_imports)] // named in the OpenAPI attributes
 use super::openapi::GithubAccepted;
 use super::problem::{ApiError, Problem};
 use super::{read_body, AppState};
-use crate::db;
-use crate::domain::notification::Subscriber;
 use crate::domain::{FieldError, NewRelease, ReleaseKey};
-use crate::lifecycle::{self, Subscription};
+use crate::releases::subscriber::Subscriber;
+use crate::releases::{StatusDocument, Subscription, Waiter};
 
 /// GitHub's deliveries are at most 25 MB; a protection rule's is a few KiB.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -127,41 +125,19 @@ pub async fn webhook(
         name: name.trim().chars().take(256).collect(),
         requested_for: None,
     };
-    let subscription = Subscription {
-        subscriber: Subscriber::Github {
-            callback_url: rule.deployment_callback_url.clone(),
-            installation_id: rule.installation.id,
-            environment: rule.environment.clone(),
+    let waiter = Waiter {
+        subscription: Subscription {
+            subscriber: Subscriber::Github {
+                callback_url: rule.deployment_callback_url.clone(),
+                installation_id: rule.installation.id,
+                environment: rule.environment.clone(),
+            },
+            credential: None,
         },
-        credential: None,
+        ttl_cap: None,
     };
-    let policy = state.policies.resolve(&key).0;
-    let webhook = state.policies.webhook_url(&key).map(|url| Subscription {
-        subscriber: Subscriber::Webhook {
-            url: url.to_owned(),
-        },
-        credential: None,
-    });
-    let max_attempts = state.max_attempts;
-    let (created, view) = state
-        .db
-        .write(move |conn| {
-            let now = db::now();
-            let mut all = vec![subscription.clone()];
-            all.extend(webhook);
-            if let Some(created) = lifecycle::create(conn, &new, &policy, &all, now, max_attempts)?
-            {
-                return Ok((true, created));
-            }
-            let existing =
-                lifecycle::find(conn, &new.key, now)?.ok_or(diesel::result::Error::NotFound)?;
-            lifecycle::subscribe(conn, &existing.release, &subscription, now, max_attempts)?;
-            Ok((false, existing))
-        })
-        .await?;
-    state.wake.notify_one();
+    let (created, view) = state.releases.create_or_join(new, Some(waiter)).await?;
     if created {
-        crate::metrics::release_created();
         tracing::info!(repository = %rule.repository.full_name, run = %run_id, "deployment review requested");
     }
     Ok(HttpResponse::build(if created {

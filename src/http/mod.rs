@@ -2,7 +2,6 @@
 
 mod approval;
 pub mod auth;
-pub mod document;
 mod github;
 mod health;
 pub mod limits;
@@ -28,9 +27,11 @@ use problem::ApiError;
 /// What the handlers share.
 pub struct AppState {
     pub db: Db,
+    /// The releases wing's use cases.
+    pub releases: crate::releases::Releases,
     pub tokens: TokenKeys,
     /// The policies new releases are created with.
-    pub policies: Arc<crate::config::Policies>,
+    pub policies: Arc<crate::environments::Policies>,
     pub max_attempts: i32,
     /// Wakes this process's worker when a request enqueues a job.
     pub wake: Arc<Notify>,
@@ -42,7 +43,7 @@ pub struct AppState {
     /// Hosts an Azure DevOps PlanUrl may name.
     pub azure_devops_hosts: Vec<String>,
     /// The GitHub App, if configured (`POST /integrations/github`).
-    pub github: Option<Arc<crate::github::GithubApp>>,
+    pub github: Option<Arc<crate::integrations::github::GithubApp>>,
     /// Every job kind, for the queue's gauges.
     pub job_kinds: Vec<&'static str>,
 }

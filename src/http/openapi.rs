@@ -9,9 +9,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{ObjectBuilder, OpenApi as Document, RefOr, Schema, Type};
 use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToSchema};
 
-use super::document::{ApproverEntry, StatusDocument};
 use super::problem::{Problem, PROBLEM_SLUGS};
 use crate::domain::{FieldError, ReleaseStatus};
+use crate::releases::document::{ApproverEntry, StatusDocument};
 
 /// `POST /release`: the pipeline's request. Azure DevOps sends the
 /// PascalCase names; the snake_case ones are accepted too. Text fields

@@ -5,8 +5,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
-use super::document::StatusDocument;
 use super::problem::ApiError;
+use crate::releases::document::StatusDocument;
 
 /// Which form a page carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,16 +3,17 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::document::StatusDocument;
 #[allow(unused_imports)] // named in the OpenAPI attributes
 use super::openapi::{EventList, ReleaseList, ReleasePath, ReleaseReadProblems, ReleaseRequest};
 use super::problem::{ApiError, Problem};
 use super::{parse_query, read_body, AppState};
 use crate::db;
 use crate::db::releases::ListFilter;
-use crate::domain::notification::{host_allowed, AzureCallback, Subscriber};
 use crate::domain::{FieldError, NewRelease, ReleaseKey, ReleaseStatus};
-use crate::lifecycle::{self, Subscription};
+use crate::integrations::azure_devops::{host_allowed, AzureCallback};
+use crate::releases::lifecycle;
+use crate::releases::subscriber::Subscriber;
+use crate::releases::{StatusDocument, Subscription, Waiter};
 
 /// A release request is three short strings; 64 KiB leaves room for
 /// pipelines that send more fields than we read.
@@ -73,63 +74,17 @@ pub async fn create_or_poll(
             )]));
         }
     }
-    let mut policy = state.policies.resolve(&new.key).0;
-    let mut subscriptions = Vec::new();
-    if let Some(url) = state.policies.webhook_url(&new.key) {
-        subscriptions.push(Subscription {
-            subscriber: Subscriber::Webhook {
-                url: url.to_owned(),
-            },
-            credential: None,
-        });
-    }
-    // The task waiting in callback mode, told once the release is decided.
-    let task = callback.map(|(callback, token)| Subscription {
-        subscriber: Subscriber::AzureDevops(callback),
-        credential: Some(token),
+    // The task waiting in callback mode, told once the release is decided;
+    // its AuthToken lives 48 hours, so a later decision could not be told.
+    let waiter = callback.map(|(callback, token)| Waiter {
+        subscription: Subscription {
+            subscriber: Subscriber::AzureDevops(callback),
+            credential: Some(token),
+        },
+        ttl_cap: Some(AZURE_TOKEN_LIFE),
     });
-    if task.is_some() {
-        // The AuthToken lives 48 hours: a decision after it could not be told.
-        policy.release_ttl = policy.release_ttl.min(AZURE_TOKEN_LIFE);
-        subscriptions.extend(task.clone());
-    }
-    let max_attempts = state.max_attempts;
-    let key = new.key.clone();
-    let polling = task.is_none();
-    // Polls are the common case: they read and never write. A task in
-    // callback mode writes: it asks to be told.
-    let (created, view) = state
-        .db
-        .read_or_write(
-            move |conn| {
-                if !polling {
-                    return Ok(None);
-                }
-                Ok(lifecycle::find(conn, &key, db::now())?.map(|found| (false, found)))
-            },
-            move |conn| {
-                let now = db::now();
-                if let Some(created) =
-                    lifecycle::create(conn, &new, &policy, &subscriptions, now, max_attempts)?
-                {
-                    return Ok((true, created));
-                }
-                // It existed (or another request created it meanwhile).
-                let existing =
-                    lifecycle::find(conn, &new.key, now)?.ok_or(diesel::result::Error::NotFound)?;
-                if let Some(task) = &task {
-                    lifecycle::subscribe(conn, &existing.release, task, now, max_attempts)?;
-                }
-                Ok((false, existing))
-            },
-        )
-        .await?;
-    if created || !polling {
-        // New jobs (or a callback for a release decided already).
-        state.wake.notify_one();
-    }
+    let (created, view) = state.releases.create_or_join(new, waiter).await?;
     let status = if created {
-        crate::metrics::release_created();
         tracing::info!(
             team_project = %view.release.team_project,
             release_id = %view.release.release_id,
@@ -241,7 +196,7 @@ pub async fn events(
         .into_iter()
         .map(|e| EventEntry {
             id: e.id,
-            at: super::document::rfc3339(e.at),
+            at: crate::releases::document::rfc3339(e.at),
             kind: e.kind,
             actor: e.actor,
             // Written by us as JSON; an unreadable one is shown as text.

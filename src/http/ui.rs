@@ -22,7 +22,7 @@ use super::{harden, parse_query, AppState};
 use crate::db::events::EventRow;
 use crate::db::{self, releases::ListFilter};
 use crate::domain::{FieldError, ReleaseKey, ReleaseStatus};
-use crate::lifecycle::{self, ReleaseView};
+use crate::releases::lifecycle::{self, ReleaseView};
 
 const STATUSES: [ReleaseStatus; 5] = [
     ReleaseStatus::Pending,
@@ -172,7 +172,7 @@ impl Row {
             status: r.status().as_str(),
             age: age(r.created_at, now),
             created: time(r.created_at),
-            created_iso: super::document::rfc3339(r.created_at),
+            created_iso: crate::releases::document::rfc3339(r.created_at),
             approvals: match tally.required {
                 Some(required) => format!("{}/{required}", tally.approvals),
                 None => "—".to_owned(),

@@ -11,8 +11,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
+use super::MailSettings;
 use super::{MailConfigError, MailError};
-use crate::config::Settings;
 
 pub(super) enum Transport {
     /// TLS, credentials, or anything else lettre's own transport handles.
@@ -271,7 +271,7 @@ impl LettreSmtp {
 
 impl Transport {
     /// The transport `GREENLIGHT_SMTP_URL` names (the outbox without one).
-    pub(super) fn from_settings(settings: &Settings) -> Result<Self, MailConfigError> {
+    pub(super) fn from_settings(settings: &MailSettings) -> Result<Self, MailConfigError> {
         let extra_roots = match &settings.smtp_ca_file {
             Some(path) => read_ca_file(path)
                 .map_err(|e| MailConfigError(format!("GREENLIGHT_SMTP_CA_FILE: {e}")))?,

@@ -241,7 +241,7 @@ async fn a_deployment_protection_rule_is_answered_with_the_decision(backend: Bac
         .execute("UPDATE releases SET expires_at = '2000-01-01 00:00:00' WHERE release_id = '779'");
     app.db.execute(
         "UPDATE jobs SET run_at = '2000-01-01 00:00:00' WHERE kind = 'expire_release' \
-         AND release_pk = (SELECT id FROM releases WHERE release_id = '779')",
+         AND subject = (SELECT CAST(id AS TEXT) FROM releases WHERE release_id = '779')",
     );
 
     let mut got = reviews(&api, 3).await;

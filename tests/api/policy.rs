@@ -336,8 +336,8 @@ async fn undecided_approvers_get_one_reminder(backend: Backend) {
     assert_eq!(reminded[0]["detail"]["to"], "bruno@example.com");
     // Once: another reminder round finds nobody left to remind.
     app.db.execute(
-        "INSERT INTO jobs (kind, release_pk, payload, max_attempts, run_at, created_at) \
-         SELECT 'remind_approvers', id, '{\"release_pk\":' || id || '}', 3, \
+        "INSERT INTO jobs (kind, subject, payload, max_attempts, run_at, created_at) \
+         SELECT 'remind_approvers', CAST(id AS TEXT), '{\"release_pk\":' || id || '}', 3, \
                 '2000-01-01 00:00:00', '2000-01-01 00:00:00' FROM releases",
     );
     let mut rounds_left = 200;

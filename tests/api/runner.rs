@@ -2,7 +2,9 @@
 //! and steers: a claim held while its job runs (past several leases, with a
 //! second replica polling), a panic retried, a job whose lease was taken
 //! over stopping before its side effect, a scheduled job not run early, and
-//! claims handed back at shutdown. Real databases, the real runner.
+//! claims handed back at shutdown. Real databases, the real runner; the
+//! probe is a kind of no wing, with a context of its own: the queue knows
+//! no capability.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -10,14 +12,8 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use greenlight::approvers::ApproversClient;
-use greenlight::config::{QueueSettings, Settings};
-use greenlight::db::jobs::RunAt;
-use greenlight::db::models::NewReleaseRow;
 use greenlight::db::{self, ConnOptions, Db};
-use greenlight::jobs::{self, Claim, Job, JobContext, JobError, Registry, Runner};
-use greenlight::mailer::Mailer;
-use greenlight::token::TokenKeys;
+use greenlight::queue::{self, Claim, Job, JobError, QueueSettings, Registry, RunAt, Runner};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Notify, Semaphore};
 
@@ -71,18 +67,23 @@ fn probe_state(key: &str) -> Arc<ProbeState> {
 
 #[derive(Serialize, Deserialize)]
 struct Probe {
-    release_pk: i64,
     key: String,
+}
+
+/// All a probe needs: the database, to check its claim.
+struct ProbeContext {
+    db: Db,
 }
 
 impl Job for Probe {
     const KIND: &'static str = "test_probe";
+    type Context = ProbeContext;
 
-    fn release_pk(&self) -> i64 {
-        self.release_pk
+    fn subject(&self) -> String {
+        self.key.clone()
     }
 
-    async fn run(&self, ctx: &JobContext, claim: &Claim) -> Result<(), JobError> {
+    async fn run(&self, ctx: &ProbeContext, claim: &Claim) -> Result<(), JobError> {
         let p = probe_state(&self.key);
         let n = p.runs.fetch_add(1, Ordering::SeqCst) + 1;
         p.ran_at.lock().unwrap().push(Utc::now());
@@ -121,7 +122,6 @@ fn queue_settings(lease: Duration) -> QueueSettings {
 
 struct Harness {
     db: TestDb,
-    release_pk: i64,
     key: String,
     lease: Duration,
     stops: Vec<watch::Sender<bool>>,
@@ -131,36 +131,11 @@ impl Harness {
     async fn new(backend: Backend) -> Self {
         let db = TestDb::new(backend);
         let url = db.url.clone();
-        let release_pk = tokio::task::spawn_blocking(move || {
-            db::migrate(&url).unwrap();
-            let mut conn = greenlight::db::Manager::new(&url).establish().unwrap();
-            let now = db::now();
-            db::releases::insert(
-                &mut conn,
-                &NewReleaseRow {
-                    team_project: "Queue",
-                    environment: "production",
-                    release_id: "1",
-                    team_project_key: "queue",
-                    environment_key: "production",
-                    release_name: "probe",
-                    status: "pending",
-                    created_at: now,
-                    expires_at: now + chrono::Duration::hours(1),
-                    requested_for: None,
-                    quorum: None,
-                    requester_can_approve: false,
-                },
-            )
-            .unwrap()
-            .unwrap()
-            .id
-        })
-        .await
-        .unwrap();
+        tokio::task::spawn_blocking(move || db::migrate(&url).unwrap())
+            .await
+            .unwrap();
         Self {
             db,
-            release_pk,
             key: greenlight::random_id(),
             lease: LEASE,
             stops: Vec::new(),
@@ -186,23 +161,16 @@ impl Harness {
         .await
         .unwrap()
         .unwrap();
-        let settings = Settings::from_vars([]).unwrap();
-        let ctx = Arc::new(JobContext {
-            db: handle.clone(),
-            approvers: ApproversClient::new(Duration::from_secs(1)).unwrap(),
-            policies: Arc::new(settings.policies.clone()),
-            mailer: Mailer::new(&settings).unwrap(),
-            tokens: TokenKeys::new(b"runner-test-secret-runner-test-secret"),
-            max_attempts: 3,
-            wake: Arc::new(Notify::new()),
-            redactor: Default::default(),
-            max_approvers: 100,
-            notifier: greenlight::notifier::Notifier::new(Duration::from_secs(1), None).unwrap(),
-            github: None,
-        });
-        let registry = Registry::default().register::<Probe>();
+        let ctx = Arc::new(ProbeContext { db: handle.clone() });
+        let registry = Registry::default().register::<Probe>(ctx);
         (
-            Runner::new(ctx, registry, queue_settings(self.lease)),
+            Runner::new(
+                handle.clone(),
+                registry,
+                queue_settings(self.lease),
+                Arc::new(Notify::new()),
+                Default::default(),
+            ),
             handle,
         )
     }
@@ -218,13 +186,12 @@ impl Harness {
         let (url, job) = (
             self.db.url.clone(),
             Probe {
-                release_pk: self.release_pk,
                 key: self.key.clone(),
             },
         );
         tokio::task::spawn_blocking(move || {
             let mut conn = greenlight::db::Manager::new(&url).establish().unwrap();
-            jobs::enqueue(&mut conn, &job, 3, run_at).unwrap();
+            queue::enqueue(&mut conn, &job, 3, run_at).unwrap();
         })
         .await
         .unwrap();

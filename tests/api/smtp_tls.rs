@@ -510,7 +510,7 @@ fn mailer(smtp_url: &str, ca_file: &Path) -> Mailer {
         ("GREENLIGHT_SMTP_TIMEOUT_MS".to_owned(), "5000".to_owned()),
     ])
     .unwrap();
-    Mailer::new(&settings).unwrap()
+    Mailer::new(&settings.mail()).unwrap()
 }
 
 /// A certificate from the trusted CA for another host is refused: host

@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Claim, Job, JobContext, JobError};
-use crate::lifecycle;
+use super::JobContext;
+use crate::queue::{Claim, Job, JobError};
+use crate::releases::lifecycle;
 
 /// Scheduled at creation, when the release's policy has `reminder_after`;
 /// deleted when the release is decided first.
@@ -16,8 +17,10 @@ pub struct RemindApprovers {
 impl Job for RemindApprovers {
     const KIND: &'static str = "remind_approvers";
 
-    fn release_pk(&self) -> i64 {
-        self.release_pk
+    type Context = JobContext;
+
+    fn subject(&self) -> String {
+        self.release_pk.to_string()
     }
 
     #[tracing::instrument(name = "run", skip_all, fields(release = self.release_pk))]

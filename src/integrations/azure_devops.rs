@@ -1,12 +1,10 @@
-//! Telling other systems of a decision: who is told (a subscriber), and
-//! what each one is sent. Pure: the jobs do the sending.
+//! Azure DevOps' callback mode, as its Invoke REST API task speaks it: the
+//! task's headers read into a callback target (its AuthToken kept apart,
+//! a secret), and the `TaskCompleted` event that ends the waiting task.
 
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
-use super::release::FieldError;
-use super::ReleaseStatus;
+use crate::domain::{FieldError, ReleaseStatus};
 
 /// An Azure DevOps task waiting in callback mode: the Invoke REST API
 /// task's headers, as `POST /release` received them.
@@ -181,88 +179,6 @@ fn is_token(v: &str) -> bool {
     v.chars().all(|c| !c.is_control() && !c.is_whitespace())
 }
 
-/// Who is told of a release's decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Subscriber {
-    /// The policy's `webhook_url`: every decision, signed.
-    Webhook { url: String },
-    /// A task waiting in Azure DevOps' callback mode.
-    AzureDevops(AzureCallback),
-    /// A GitHub Actions job waiting on a deployment protection rule.
-    Github {
-        callback_url: String,
-        installation_id: i64,
-        environment: String,
-    },
-}
-
-impl Subscriber {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Webhook { .. } => "webhook",
-            Self::AzureDevops(_) => "azure_devops",
-            Self::Github { .. } => "github",
-        }
-    }
-
-    /// Two subscribers with one key are one: told once.
-    pub fn dedupe_key(&self) -> String {
-        match self {
-            Self::Webhook { url } => url.clone(),
-            Self::AzureDevops(callback) => callback.dedupe_key(),
-            Self::Github { callback_url, .. } => callback_url.clone(),
-        }
-    }
-}
-
-/// GitHub's review of a deployment: approved only if the release was;
-/// rejected, expired and failed all reject, the comment saying why.
-pub fn github_review(
-    environment: &str,
-    status: ReleaseStatus,
-    why: Option<&str>,
-) -> serde_json::Value {
-    let (state, comment) = match status {
-        ReleaseStatus::Approved => ("approved", "Approved in Greenlight.".to_owned()),
-        ReleaseStatus::Rejected => (
-            "rejected",
-            format!(
-                "Rejected in Greenlight{}",
-                why.map_or(".".to_owned(), |c| format!(": {c}"))
-            ),
-        ),
-        ReleaseStatus::Expired => (
-            "rejected",
-            "Expired in Greenlight: nobody decided in time.".to_owned(),
-        ),
-        ReleaseStatus::Failed | ReleaseStatus::Pending => (
-            "rejected",
-            format!(
-                "Failed in Greenlight{}",
-                why.map_or(".".to_owned(), |r| format!(": {r}"))
-            ),
-        ),
-    };
-    serde_json::json!({"environment_name": environment, "state": state, "comment": comment})
-}
-
-/// `Greenlight-Signature`: `t=<unix seconds>,v1=<hex HMAC-SHA256 of
-/// "<t>.<body>">`, so a receiver checks the body and its age with one key.
-pub fn webhook_signature(secret: &[u8], t: i64, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(t.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("t={t},v1={hex}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,23 +270,5 @@ mod tests {
             assert!(!host_allowed(&allowed, bad), "{bad}");
         }
         assert!(host_allowed(&["*".to_owned()], "http://10.0.0.1:8080/tfs/"));
-    }
-
-    #[test]
-    fn signatures_cover_the_time_and_the_body() {
-        let sig = webhook_signature(b"whsec", 1_700_000_000, b"{\"a\":1}");
-        assert!(sig.starts_with("t=1700000000,v1=") && sig.len() == "t=1700000000,v1=".len() + 64);
-        assert_ne!(
-            sig,
-            webhook_signature(b"whsec", 1_700_000_001, b"{\"a\":1}")
-        );
-        assert_ne!(
-            sig,
-            webhook_signature(b"whsec", 1_700_000_000, b"{\"a\":2}")
-        );
-        assert_ne!(
-            sig,
-            webhook_signature(b"other", 1_700_000_000, b"{\"a\":1}")
-        );
     }
 }

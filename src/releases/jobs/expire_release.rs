@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Claim, Job, JobContext, JobError};
-use crate::lifecycle;
+use super::JobContext;
+use crate::queue::{Claim, Job, JobError};
+use crate::releases::lifecycle;
 
 /// Scheduled at creation for the release's `expires_at`; deleted when the
 /// release is decided first.
@@ -15,8 +16,10 @@ pub struct ExpireRelease {
 impl Job for ExpireRelease {
     const KIND: &'static str = "expire_release";
 
-    fn release_pk(&self) -> i64 {
-        self.release_pk
+    type Context = JobContext;
+
+    fn subject(&self) -> String {
+        self.release_pk.to_string()
     }
 
     #[tracing::instrument(name = "run", skip_all, fields(release = self.release_pk))]

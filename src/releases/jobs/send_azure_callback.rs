@@ -4,12 +4,13 @@
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::{Claim, Job, JobContext, JobError};
+use super::JobContext;
 use crate::db::{self, DbConnection};
-use crate::domain::notification::Subscriber;
 use crate::domain::EventKind;
-use crate::lifecycle;
 use crate::metrics::Target;
+use crate::queue::{Claim, Job, JobError};
+use crate::releases::lifecycle;
+use crate::releases::subscriber::Subscriber;
 
 /// Queued when the release is decided (or at once, for a task that asks
 /// after the decision), one per (PlanId, TaskInstanceId).
@@ -22,8 +23,10 @@ pub struct SendAzureCallback {
 impl Job for SendAzureCallback {
     const KIND: &'static str = "send_azure_callback";
 
-    fn release_pk(&self) -> i64 {
-        self.release_pk
+    type Context = JobContext;
+
+    fn subject(&self) -> String {
+        self.release_pk.to_string()
     }
 
     #[tracing::instrument(name = "run", skip_all, fields(release = self.release_pk))]
@@ -87,7 +90,7 @@ impl Job for SendAzureCallback {
             Some(Subscriber::AzureDevops(c)) => (c.plan_id, c.task_instance_id),
             _ => (String::new(), String::new()),
         };
-        let reason = super::runner::reason("could not tell Azure DevOps", error, attempts);
+        let reason = crate::queue::reason("could not tell Azure DevOps", error, attempts);
         lifecycle::notify_failed(
             conn,
             self.release_pk,

@@ -11,16 +11,16 @@ use diesel::prelude::*;
 use crate::db::events::{self, NewEventRow};
 use crate::db::models::{Approval, NewApprovalRow, NewReleaseRow, Release};
 use crate::db::subscribers::{self, NewSubscriberRow};
-use crate::db::{jobs as queue, releases, DbConnection};
-use crate::domain::notification::Subscriber;
+use crate::db::{releases, DbConnection};
 use crate::domain::policy::{decide, required_approvals, Decision, Policy, ReleaseStatus, Tally};
 use crate::domain::EventKind;
 use crate::domain::{NewRelease, ReleaseKey};
-use crate::jobs::{
-    self, Claim, ExpireRelease, Job, ProcessRelease, RemindApprovers, SendApprovalEmail,
-    SendAzureCallback, SendGithubReview, SendReminder, SendWebhook,
+use crate::queue::{self, Claim, RunAt};
+use crate::releases::jobs::{
+    ExpireRelease, ProcessRelease, RemindApprovers, SendApprovalEmail, SendAzureCallback,
+    SendGithubReview, SendReminder, SendWebhook,
 };
-use queue::RunAt;
+use crate::releases::subscriber::{Subscriber, SubscriberKind};
 
 /// Appends an event to the audit trail, inside the caller's transaction:
 /// the change and its record commit together, or neither does.
@@ -195,7 +195,7 @@ pub fn create(
                     .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             }),
         )?;
-        jobs::enqueue(
+        queue::enqueue(
             conn,
             &ProcessRelease { release_pk: pk },
             max_attempts,
@@ -205,7 +205,7 @@ pub fn create(
             // Fixed now, by the job's due time: a change of configuration
             // never moves it. Pointless at or past the deadline.
             if now + after < expires_at {
-                jobs::enqueue(
+                queue::enqueue(
                     conn,
                     &RemindApprovers { release_pk: pk },
                     max_attempts,
@@ -213,7 +213,7 @@ pub fn create(
                 )?;
             }
         }
-        jobs::enqueue(
+        queue::enqueue(
             conn,
             &ExpireRelease { release_pk: pk },
             max_attempts,
@@ -291,7 +291,7 @@ pub fn store_approvers(
         let count = rows.len();
         for row in rows {
             let approval_pk = releases::insert_approval(conn, &row)?;
-            jobs::enqueue(
+            queue::enqueue(
                 conn,
                 &SendApprovalEmail {
                     release_pk,
@@ -369,7 +369,7 @@ pub fn queue_reminders(
             .map(|a| a.id)
             .collect();
         for approval_pk in &undecided {
-            jobs::enqueue(
+            queue::enqueue(
                 conn,
                 &SendReminder {
                     release_pk,
@@ -425,9 +425,9 @@ fn settle(
     if !releases::settle(conn, release_pk, status, reason, at)? {
         return Ok(false);
     }
-    // Counted in the deciding transaction: a decision whose commit fails
-    // (and is retried) may count twice, which a rate shrugs off.
-    crate::metrics::release_decided(status);
+    // Counted once the decision is committed: never for a rolled-back
+    // (and retried) one.
+    crate::db::after_commit(move || crate::metrics::release_decided(status));
     if let Some(kind) = EventKind::settled(status) {
         let detail = match reason {
             Some(reason) => serde_json::json!({"reason": reason}),
@@ -437,24 +437,26 @@ fn settle(
     }
     // Whoever waits for the decision is told.
     for subscriber in subscribers::waiting(conn, release_pk)? {
+        let kind = subscriber
+            .kind
+            .parse()
+            .map_err(|e: String| diesel::result::Error::DeserializationError(e.into()))?;
         notify(
             conn,
             release_pk,
-            &subscriber.kind,
+            kind,
             subscriber.id,
             subscriber.max_attempts,
         )?;
     }
-    // What was scheduled for a pending release is pointless now.
-    for kind in [
-        ExpireRelease::KIND,
-        RemindApprovers::KIND,
-        SendReminder::KIND,
-    ] {
-        if !(kind == ExpireRelease::KIND && status == ReleaseStatus::Expired) {
-            queue::cancel(conn, kind, release_pk)?;
-        }
+    // What was scheduled for a pending release is pointless now (the
+    // expiry job that is settling it excepted).
+    let subject = release_pk.to_string();
+    if status != ReleaseStatus::Expired {
+        queue::cancel::<ExpireRelease>(conn, &subject)?;
     }
+    queue::cancel::<RemindApprovers>(conn, &subject)?;
+    queue::cancel::<SendReminder>(conn, &subject)?;
     Ok(true)
 }
 
@@ -480,7 +482,7 @@ pub fn subscribe(
         conn,
         &NewSubscriberRow {
             release_pk: release.id,
-            kind: subscription.subscriber.kind(),
+            kind: subscription.subscriber.kind().as_str(),
             target: &target,
             credential: subscription.credential.as_deref(),
             dedupe_key: &dedupe_key,
@@ -504,12 +506,12 @@ pub fn subscribe(
 fn notify(
     conn: &mut DbConnection,
     release_pk: i64,
-    kind: &str,
+    kind: SubscriberKind,
     subscriber_pk: i64,
     attempts: i32,
 ) -> QueryResult<()> {
     match kind {
-        "webhook" => jobs::enqueue(
+        SubscriberKind::Webhook => queue::enqueue(
             conn,
             &SendWebhook {
                 release_pk,
@@ -519,7 +521,7 @@ fn notify(
             attempts,
             RunAt::Now,
         ),
-        "github" => jobs::enqueue(
+        SubscriberKind::Github => queue::enqueue(
             conn,
             &SendGithubReview {
                 release_pk,
@@ -528,7 +530,7 @@ fn notify(
             attempts,
             RunAt::Now,
         ),
-        _ => jobs::enqueue(
+        SubscriberKind::AzureDevops => queue::enqueue(
             conn,
             &SendAzureCallback {
                 release_pk,

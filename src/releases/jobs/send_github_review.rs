@@ -4,11 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Claim, Job, JobContext, JobError};
+use super::JobContext;
 use crate::db::{self, DbConnection};
-use crate::domain::notification::{github_review, Subscriber};
 use crate::domain::{EventKind, ReleaseStatus};
-use crate::lifecycle;
+use crate::integrations::github::github_review;
+use crate::queue::{Claim, Job, JobError};
+use crate::releases::lifecycle;
+use crate::releases::subscriber::Subscriber;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SendGithubReview {
@@ -19,8 +21,10 @@ pub struct SendGithubReview {
 impl Job for SendGithubReview {
     const KIND: &'static str = "send_github_review";
 
-    fn release_pk(&self) -> i64 {
-        self.release_pk
+    type Context = JobContext;
+
+    fn subject(&self) -> String {
+        self.release_pk.to_string()
     }
 
     #[tracing::instrument(name = "run", skip_all, fields(release = self.release_pk))]
@@ -82,7 +86,7 @@ impl Job for SendGithubReview {
         error: &str,
         attempts: i32,
     ) -> diesel::QueryResult<()> {
-        let reason = super::runner::reason("could not answer GitHub", error, attempts);
+        let reason = crate::queue::reason("could not answer GitHub", error, attempts);
         lifecycle::notify_failed(
             conn,
             self.release_pk,

@@ -16,76 +16,20 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use rand::Rng;
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::{AbortHandle, JoinSet};
 use tracing::Instrument;
 
-use super::{Claim, Job, JobContext, JobError};
-use crate::config::QueueSettings;
+use super::{Claim, JobError, QueueSettings, Registry};
 use crate::db::jobs as queue;
 use crate::db::models::ClaimedJob;
-use crate::db::{Db, DbConnection};
+use crate::db::Db;
 use crate::ids::random_id;
+use crate::redact::Redactor;
 
-type RunFn = fn(Arc<JobContext>, Claim, String) -> BoxFuture<'static, Result<(), JobError>>;
-type GiveUpFn = fn(&mut DbConnection, &str, &str, i32) -> diesel::QueryResult<()>;
-
-/// The job kinds a runner can run, by name.
-#[derive(Default)]
-pub struct Registry {
-    kinds: HashMap<&'static str, (RunFn, GiveUpFn)>,
-}
-
-impl Registry {
-    pub fn register<J: Job>(mut self) -> Self {
-        self.kinds
-            .insert(J::KIND, (run_erased::<J>, give_up_erased::<J>));
-        self
-    }
-
-    /// Every kind's name (the queue's gauges report each, zeros too).
-    pub fn kinds(&self) -> Vec<&'static str> {
-        let mut kinds: Vec<_> = self.kinds.keys().copied().collect();
-        kinds.sort_unstable();
-        kinds
-    }
-
-    /// The registered name for a stored kind, `unknown` if none: metric
-    /// labels come from this fixed list, never from the database's text.
-    fn label(&self, kind: &str) -> &'static str {
-        self.kinds.get_key_value(kind).map_or("unknown", |(k, _)| k)
-    }
-}
-
-fn run_erased<J: Job>(
-    ctx: Arc<JobContext>,
-    claim: Claim,
-    payload: String,
-) -> BoxFuture<'static, Result<(), JobError>> {
-    async move {
-        let job: J = serde_json::from_str(&payload)
-            .map_err(|e| JobError::Permanent(format!("unreadable {} job: {e}", J::KIND)))?;
-        job.run(&ctx, &claim).await
-    }
-    .boxed()
-}
-
-fn give_up_erased<J: Job>(
-    conn: &mut DbConnection,
-    payload: &str,
-    error: &str,
-    attempts: i32,
-) -> diesel::QueryResult<()> {
-    match serde_json::from_str::<J>(payload) {
-        Ok(job) => job.give_up(conn, error, attempts),
-        Err(_) => Ok(()),
-    }
-}
-
-/// A release's reason after a job gave up: what failed, why, how often.
+/// A reason after a job gave up: what failed, why, how often.
 pub fn reason(what: &str, error: &str, attempts: i32) -> String {
     format!(
         "{what}: {error} (gave up after {attempts} attempt{})",
@@ -99,22 +43,31 @@ type InFlight = Arc<Mutex<HashMap<i64, (String, AbortHandle)>>>;
 
 pub struct Runner {
     db: Db,
-    ctx: Arc<JobContext>,
     registry: Arc<Registry>,
     settings: QueueSettings,
+    /// Rung by whoever enqueues in this process: the runner looks at once.
     wake: Arc<Notify>,
+    /// Masks configured secrets in every error a job reports (its log
+    /// lines, its stored error, what its `give_up` records).
+    redactor: Redactor,
     /// This process, as `jobs.locked_by` names it.
     worker: String,
 }
 
 impl Runner {
-    pub fn new(ctx: Arc<JobContext>, registry: Registry, settings: QueueSettings) -> Self {
+    pub fn new(
+        db: Db,
+        registry: Registry,
+        settings: QueueSettings,
+        wake: Arc<Notify>,
+        redactor: Redactor,
+    ) -> Self {
         Self {
-            db: ctx.db.clone(),
-            wake: ctx.wake.clone(),
-            ctx,
+            db,
             registry: Arc::new(registry),
             settings,
+            wake,
+            redactor,
             worker: random_id(),
         }
     }
@@ -312,10 +265,9 @@ impl Runner {
                         || "the worker stopped while running it".to_owned(),
                     )))
                 }
-                Some((run, _)) => {
-                    let work =
-                        AssertUnwindSafe(run(self.ctx.clone(), claim.clone(), job.payload.clone()))
-                            .catch_unwind();
+                Some(kind) => {
+                    let work = AssertUnwindSafe((kind.run)(claim.clone(), job.payload.clone()))
+                        .catch_unwind();
                     let limit = self.settings.job_timeout;
                     match tokio::time::timeout(limit, work).await {
                         Ok(Ok(result)) => result,
@@ -349,8 +301,8 @@ impl Runner {
         // Errors quote peers and libraries, which may quote a configured
         // URL with its credentials: masked before anything keeps them.
         let result = result.map_err(|e| match e {
-            JobError::Transient(m) => JobError::Transient(self.ctx.redactor.scrub(&m)),
-            JobError::Permanent(m) => JobError::Permanent(self.ctx.redactor.scrub(&m)),
+            JobError::Transient(m) => JobError::Transient(self.redactor.scrub(&m)),
+            JobError::Permanent(m) => JobError::Permanent(self.redactor.scrub(&m)),
             JobError::LeaseLost => JobError::LeaseLost,
         });
         let kind = self.registry.label(&job.kind);
@@ -378,7 +330,11 @@ impl Runner {
                 crate::metrics::job_run(kind, "failed");
                 let attempts = job.attempts.min(job.max_attempts);
                 tracing::error!(error = %message, attempts, "job failed for good");
-                let give_up = self.registry.kinds.get(job.kind.as_str()).map(|k| k.1);
+                let give_up = self
+                    .registry
+                    .kinds
+                    .get(job.kind.as_str())
+                    .map(|k| k.give_up);
                 let payload = job.payload.clone();
                 self.db
                     .write(move |c| {
@@ -392,9 +348,9 @@ impl Runner {
                         })?)
                     })
                     .await?;
-                // Giving up may have settled a release, whose subscribers
-                // wait to be told.
-                self.ctx.wake.notify_one();
+                // Giving up may have queued more work (a failed release's
+                // subscribers wait to be told).
+                self.wake.notify_one();
             }
         }
         Ok(())

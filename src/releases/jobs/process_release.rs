@@ -2,13 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Claim, Job, JobContext, JobError};
-use crate::approvers::FetchError;
+use super::JobContext;
 use crate::db::models::NewApprovalRow;
 use crate::db::{self, releases, DbConnection};
 use crate::domain::ReleaseKey;
 use crate::ids::random_id;
-use crate::lifecycle;
+use crate::integrations::approvers::FetchError;
+use crate::queue::{Claim, Job, JobError};
+use crate::releases::lifecycle;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ProcessRelease {
@@ -18,8 +19,10 @@ pub struct ProcessRelease {
 impl Job for ProcessRelease {
     const KIND: &'static str = "process_release";
 
-    fn release_pk(&self) -> i64 {
-        self.release_pk
+    type Context = JobContext;
+
+    fn subject(&self) -> String {
+        self.release_pk.to_string()
     }
 
     #[tracing::instrument(name = "run", skip_all, fields(release = self.release_pk))]
@@ -98,7 +101,7 @@ impl Job for ProcessRelease {
         error: &str,
         attempts: i32,
     ) -> diesel::QueryResult<()> {
-        let reason = super::runner::reason("could not get the approvers", error, attempts);
+        let reason = crate::queue::reason("could not get the approvers", error, attempts);
         lifecycle::fail(conn, self.release_pk, &reason, db::now())?;
         Ok(())
     }

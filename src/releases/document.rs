@@ -3,8 +3,8 @@
 use chrono::{NaiveDateTime, SecondsFormat};
 use serde::Serialize;
 
+use super::lifecycle::ReleaseView;
 use crate::domain::ReleaseStatus;
-use crate::lifecycle::ReleaseView;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StatusDocument {

@@ -1,11 +1,12 @@
 //! What the jobs that tell subscribers share: loading the subscriber and
 //! its decided release, and recording the delivery.
 
-use super::{Claim, JobContext, JobError};
+use super::JobContext;
 use crate::db::{self, releases, subscribers, DbConnection};
-use crate::domain::notification::Subscriber;
 use crate::domain::EventKind;
-use crate::lifecycle::{self, ReleaseView};
+use crate::queue::{Claim, JobError};
+use crate::releases::lifecycle::{self, ReleaseView};
+use crate::releases::subscriber::Subscriber;
 
 /// Whom to tell, with what, about which decided release.
 pub struct Notice {

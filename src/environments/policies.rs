@@ -19,11 +19,28 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::{ApprovalMode, ApproversSource, ConfigError};
 use crate::domain::approver;
 use crate::domain::policy::parse_duration;
+use crate::domain::policy::{parse_approval_mode, ApprovalMode};
 use crate::domain::release::fold;
 use crate::domain::{Policy, ReleaseKey};
+use crate::integrations::approvers::ApproversSource;
+
+/// A wrong value in a policy table, naming the key and the project.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PolicyError(pub String);
+
+/// A webhook target: an http(s) URL.
+pub fn webhook_url(url: &str) -> Result<String, String> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(url.to_owned()),
+        _ => Err(format!(
+            "must be an http(s) URL, got {:?}",
+            crate::redact::mask_url(url)
+        )),
+    }
+}
 
 /// One table's keys as written; every one optional.
 #[derive(Debug, Default, Deserialize)]
@@ -164,7 +181,7 @@ impl Policies {
     }
 
     /// Reads the `[projects]` table of `greenlight.toml`.
-    pub fn with_projects(mut self, projects: &toml::Table) -> Result<Self, ConfigError> {
+    pub fn with_projects(mut self, projects: &toml::Table) -> Result<Self, PolicyError> {
         for (name, value) in projects {
             let at = format!("projects.{name}");
             let table = table_of(&at, value.clone())?;
@@ -173,7 +190,7 @@ impl Policies {
                 let at = format!("{at}.environments.{env}");
                 let env_table = table_of(&at, value)?;
                 if env_table.environments.is_some() {
-                    return Err(ConfigError(format!(
+                    return Err(PolicyError(format!(
                         "{at}.environments: environments are set under a project only"
                     )));
                 }
@@ -181,7 +198,7 @@ impl Policies {
                     .insert(fold(&env), overrides(&at, &env_table)?)
                     .is_some()
                 {
-                    return Err(ConfigError(format!(
+                    return Err(PolicyError(format!(
                         "{at}: the environment is set twice (names match case-insensitively)"
                     )));
                 }
@@ -191,7 +208,7 @@ impl Policies {
                 environments,
             };
             if self.projects.insert(fold(name), project).is_some() {
-                return Err(ConfigError(format!(
+                return Err(PolicyError(format!(
                     "{at}: the project is set twice (names match case-insensitively)"
                 )));
             }
@@ -234,29 +251,29 @@ impl Policies {
     }
 }
 
-fn table_of(at: &str, value: toml::Value) -> Result<Table, ConfigError> {
+fn table_of(at: &str, value: toml::Value) -> Result<Table, PolicyError> {
     if !value.is_table() {
-        return Err(ConfigError(format!("{at} must be a table")));
+        return Err(PolicyError(format!("{at} must be a table")));
     }
     value
         .try_into()
-        .map_err(|e: toml::de::Error| ConfigError(format!("{at}: {}", e.message())))
+        .map_err(|e: toml::de::Error| PolicyError(format!("{at}: {}", e.message())))
 }
 
-fn overrides(at: &str, table: &Table) -> Result<Overrides, ConfigError> {
+fn overrides(at: &str, table: &Table) -> Result<Overrides, PolicyError> {
     let webhook_url = match table.webhook_url.as_deref() {
         None => None,
         Some(off) if off.eq_ignore_ascii_case("off") => Some(None),
         Some(url) => Some(Some(
-            super::webhook_url(url).map_err(|e| ConfigError(format!("{at}.webhook_url {e}")))?,
+            webhook_url(url).map_err(|e| PolicyError(format!("{at}.webhook_url {e}")))?,
         )),
     };
     let approval_mode = table
         .approval_mode
         .as_deref()
         .map(|m| {
-            super::parse_approval_mode(m).ok_or_else(|| {
-                ConfigError(format!(
+            parse_approval_mode(m).ok_or_else(|| {
+                PolicyError(format!(
                     "{at}.approval_mode must be one-click or confirm, got {m:?}"
                 ))
             })
@@ -269,7 +286,7 @@ fn overrides(at: &str, table: &Table) -> Result<Overrides, ConfigError> {
             Some(Some(*n as u32))
         }
         Some(other) => {
-            return Err(ConfigError(format!(
+            return Err(PolicyError(format!(
                 "{at}.required_approvals must be \"all\" or a number of at least 1, got {}",
                 match other {
                     toml::Value::Integer(n) => n.to_string(),
@@ -281,34 +298,34 @@ fn overrides(at: &str, table: &Table) -> Result<Overrides, ConfigError> {
     };
     let approvers = match (&table.approvers_url, &table.approvers) {
         (Some(_), Some(_)) => {
-            return Err(ConfigError(format!(
+            return Err(PolicyError(format!(
                 "{at}: give approvers or approvers_url, not both"
             )))
         }
         (Some(url), None) => {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(ConfigError(format!(
+                return Err(PolicyError(format!(
                     "{at}.approvers_url must be an http(s) URL"
                 )));
             }
             Some(ApproversSource::Http(url.clone()))
         }
         (None, Some(list)) => Some(ApproversSource::Static(
-            approver::parse_list(list).map_err(|e| ConfigError(format!("{at}.approvers: {e}")))?,
+            approver::parse_list(list).map_err(|e| PolicyError(format!("{at}.approvers: {e}")))?,
         )),
         (None, None) => None,
     };
     let release_ttl = table
         .release_ttl
         .as_deref()
-        .map(|t| parse_duration(t).map_err(|e| ConfigError(format!("{at}.release_ttl: {e}"))))
+        .map(|t| parse_duration(t).map_err(|e| PolicyError(format!("{at}.release_ttl: {e}"))))
         .transpose()?;
     let reminder_after = match table.reminder_after.as_deref() {
         None => None,
         Some(off) if off.eq_ignore_ascii_case("off") => Some(None),
         Some(after) => {
             Some(Some(parse_duration(after).map_err(|e| {
-                ConfigError(format!("{at}.reminder_after: {e}"))
+                PolicyError(format!("{at}.reminder_after: {e}"))
             })?))
         }
     };
@@ -327,7 +344,7 @@ fn overrides(at: &str, table: &Table) -> Result<Overrides, ConfigError> {
 mod tests {
     use super::*;
 
-    fn policies(text: &str) -> Result<Policies, ConfigError> {
+    fn policies(text: &str) -> Result<Policies, PolicyError> {
         let file: toml::Table = text.parse().unwrap();
         let projects = file
             .get("projects")

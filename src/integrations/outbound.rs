@@ -5,9 +5,8 @@
 
 use std::time::Duration;
 
-use crate::approvers::describe;
-use crate::config::Secret;
 use crate::metrics::Target;
+use crate::redact::Secret;
 
 #[derive(Clone)]
 pub struct Notifier {
@@ -67,4 +66,23 @@ impl Notifier {
             Err(format!("answered HTTP {}", status.as_u16()))
         }
     }
+}
+
+/// reqwest's Display omits the cause; the cause is what an operator needs.
+/// The URL is left out: it may carry a key in its query string or its
+/// credentials, and this text becomes a release's public `reason`.
+pub fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = if e.is_timeout() {
+        "timed out".to_owned()
+    } else {
+        e.to_string()
+    };
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }

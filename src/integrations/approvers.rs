@@ -5,10 +5,20 @@ use std::time::Duration;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::Value;
 
-use crate::config::ApproversSource;
+use super::outbound::describe;
 use crate::domain::approver::{dedup, Approver, ApproverEmail};
 use crate::domain::ReleaseKey;
 use crate::metrics::Target;
+
+/// Where approvers come from.
+#[derive(Debug, Clone)]
+pub enum ApproversSource {
+    /// GET this URL; `{team_project}` and `{release_id}` are filled in.
+    Http(String),
+    Static(Vec<Approver>),
+    /// Nothing configured: every release fails with a reason saying so.
+    None,
+}
 
 /// The most we read of an approvers response: a list of approvers is a few
 /// kilobytes; anything bigger is a misconfigured URL.
@@ -134,25 +144,6 @@ fn too_large() -> FetchError {
     FetchError::Permanent(format!(
         "approvers source answered more than {MAX_RESPONSE_BYTES} bytes"
     ))
-}
-
-/// reqwest's Display omits the cause; the cause is what an operator needs.
-/// The URL is left out: it may carry a key in its query string or its
-/// credentials, and this text becomes a release's public `reason`.
-pub fn describe(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut text = if e.is_timeout() {
-        "timed out".to_owned()
-    } else {
-        e.to_string()
-    };
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// Fills `{team_project}` and `{release_id}` in, URL-encoded.

@@ -3,9 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::send_approval_email::{approval_email, load, send};
-use super::{Claim, Job, JobContext, JobError};
+use super::JobContext;
 use crate::db;
-use crate::lifecycle;
+use crate::queue::{Claim, Job, JobError};
+use crate::releases::lifecycle;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SendReminder {
@@ -16,8 +17,10 @@ pub struct SendReminder {
 impl Job for SendReminder {
     const KIND: &'static str = "send_reminder";
 
-    fn release_pk(&self) -> i64 {
-        self.release_pk
+    type Context = JobContext;
+
+    fn subject(&self) -> String {
+        self.release_pk.to_string()
     }
 
     #[tracing::instrument(name = "run", skip_all, fields(release = self.release_pk))]

@@ -2,14 +2,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Claim, Job, JobContext, JobError};
+use super::JobContext;
 use crate::db::{self, DbConnection};
-use crate::domain::notification::{webhook_signature, Subscriber};
 use crate::domain::EventKind;
-use crate::http::document::{rfc3339, StatusDocument};
-use crate::lifecycle;
+use crate::integrations::webhooks::webhook_signature;
 use crate::metrics::Target;
+use crate::queue::{Claim, Job, JobError};
 use crate::redact::url_for_logs;
+use crate::releases::document::{rfc3339, StatusDocument};
+use crate::releases::lifecycle;
+use crate::releases::subscriber::Subscriber;
 
 /// Queued when the release is decided, one per webhook subscriber. The
 /// delivery id is fixed then: a retried delivery has the same id, so a
@@ -24,8 +26,10 @@ pub struct SendWebhook {
 impl Job for SendWebhook {
     const KIND: &'static str = "send_webhook";
 
-    fn release_pk(&self) -> i64 {
-        self.release_pk
+    type Context = JobContext;
+
+    fn subject(&self) -> String {
+        self.release_pk.to_string()
     }
 
     #[tracing::instrument(name = "run", skip_all, fields(release = self.release_pk))]
@@ -92,7 +96,7 @@ impl Job for SendWebhook {
             Some(Subscriber::Webhook { url }) => url_for_logs(&url),
             _ => String::new(),
         };
-        let reason = super::runner::reason("could not deliver the webhook", error, attempts);
+        let reason = crate::queue::reason("could not deliver the webhook", error, attempts);
         lifecycle::notify_failed(
             conn,
             self.release_pk,

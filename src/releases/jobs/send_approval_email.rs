@@ -5,11 +5,12 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use serde::{Deserialize, Serialize};
 
-use super::{Claim, Job, JobContext, JobError};
+use super::JobContext;
 use crate::db::models::{Approval, Release};
 use crate::db::{self, releases, DbConnection};
-use crate::lifecycle;
 use crate::mailer::{ApprovalEmail, MailError};
+use crate::queue::{Claim, Job, JobError};
+use crate::releases::lifecycle;
 use crate::token::ApprovalClaims;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -21,8 +22,10 @@ pub struct SendApprovalEmail {
 impl Job for SendApprovalEmail {
     const KIND: &'static str = "send_approval_email";
 
-    fn release_pk(&self) -> i64 {
-        self.release_pk
+    type Context = JobContext;
+
+    fn subject(&self) -> String {
+        self.release_pk.to_string()
     }
 
     #[tracing::instrument(name = "run", skip_all, fields(release = self.release_pk))]
@@ -67,7 +70,7 @@ impl Job for SendApprovalEmail {
         error: &str,
         attempts: i32,
     ) -> diesel::QueryResult<()> {
-        let reason = super::runner::reason("could not send an approval email", error, attempts);
+        let reason = crate::queue::reason("could not send an approval email", error, attempts);
         let approval = releases::approval_by_pk(conn, self.approval_pk)?;
         lifecycle::email_failed(conn, &approval, &reason, db::now())?;
         Ok(())

@@ -11,7 +11,8 @@ use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use sha2::Sha256;
 
-use crate::approvers::describe;
+use super::outbound::describe;
+use crate::domain::ReleaseStatus;
 use crate::metrics::Target;
 
 /// The app's settings, checked at start.
@@ -51,15 +52,28 @@ impl std::fmt::Debug for GithubApp {
     }
 }
 
-impl GithubApp {
-    pub fn new(settings: &GithubSettings, timeout: Duration) -> Result<Self, String> {
-        let key = EncodingKey::from_rsa_pem(settings.private_key.as_bytes()).map_err(|e| {
+impl GithubSettings {
+    /// The key and the API's URL, parsed: a wrong value fails naming its
+    /// variable (at start, and in `greenlight config`).
+    pub fn check(&self) -> Result<(), String> {
+        self.parsed().map(|_| ())
+    }
+
+    fn parsed(&self) -> Result<(EncodingKey, url::Url), String> {
+        let key = EncodingKey::from_rsa_pem(self.private_key.as_bytes()).map_err(|e| {
             format!("GREENLIGHT_GITHUB_PRIVATE_KEY is not an RSA private key in PEM: {e}")
         })?;
-        let api = url::Url::parse(settings.api_url.trim_end_matches('/'))
+        let api = url::Url::parse(self.api_url.trim_end_matches('/'))
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
             .ok_or("GREENLIGHT_GITHUB_API_URL must be an http(s) URL")?;
+        Ok((key, api))
+    }
+}
+
+impl GithubApp {
+    pub fn new(settings: &GithubSettings, timeout: Duration) -> Result<Self, String> {
+        let (key, api) = settings.parsed()?;
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -200,6 +214,37 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// GitHub's review of a deployment: approved only if the release was;
+/// rejected, expired and failed all reject, the comment saying why.
+pub fn github_review(
+    environment: &str,
+    status: ReleaseStatus,
+    why: Option<&str>,
+) -> serde_json::Value {
+    let (state, comment) = match status {
+        ReleaseStatus::Approved => ("approved", "Approved in Greenlight.".to_owned()),
+        ReleaseStatus::Rejected => (
+            "rejected",
+            format!(
+                "Rejected in Greenlight{}",
+                why.map_or(".".to_owned(), |c| format!(": {c}"))
+            ),
+        ),
+        ReleaseStatus::Expired => (
+            "rejected",
+            "Expired in Greenlight: nobody decided in time.".to_owned(),
+        ),
+        ReleaseStatus::Failed | ReleaseStatus::Pending => (
+            "rejected",
+            format!(
+                "Failed in Greenlight{}",
+                why.map_or(".".to_owned(), |r| format!(": {r}"))
+            ),
+        ),
+    };
+    serde_json::json!({"environment_name": environment, "state": state, "comment": comment})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,7 +253,7 @@ mod tests {
         GithubApp::new(
             &GithubSettings {
                 app_id: "12345".into(),
-                private_key: include_str!("../tests/fixtures/github-app-test.pem").into(),
+                private_key: include_str!("../../tests/fixtures/github-app-test.pem").into(),
                 webhook_secret: "gh-secret".into(),
                 api_url: api_url.into(),
             },
@@ -271,7 +316,7 @@ mod tests {
     fn the_app_jwt_is_rs256_and_verifies_with_the_public_key() {
         let token = app("https://api.github.com").app_jwt();
         let key = jsonwebtoken::DecodingKey::from_rsa_pem(include_bytes!(
-            "../tests/fixtures/github-app-test.pub.pem"
+            "../../tests/fixtures/github-app-test.pub.pem"
         ))
         .unwrap();
         let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);

@@ -1,0 +1,11 @@
+//! The outside services Greenlight talks to, each with its wire format,
+//! signature and credential rules: the approvers source, Azure DevOps,
+//! GitHub, signed webhooks; and the outbound HTTP client they post with.
+//! Nothing here touches the database: the jobs that call these record
+//! what happened.
+
+pub mod approvers;
+pub mod azure_devops;
+pub mod github;
+pub mod outbound;
+pub mod webhooks;

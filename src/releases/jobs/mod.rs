@@ -1,0 +1,67 @@
+//! The releases wing's job kinds, registered with the queue with the
+//! context their runs share.
+
+mod expire_release;
+mod notify;
+mod process_release;
+mod remind_approvers;
+mod send_approval_email;
+mod send_azure_callback;
+mod send_github_review;
+mod send_reminder;
+mod send_webhook;
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::db::Db;
+use crate::environments::Policies;
+use crate::integrations::approvers::ApproversClient;
+use crate::integrations::github::GithubApp;
+use crate::integrations::outbound::Notifier;
+use crate::mailer::Mailer;
+use crate::queue::Registry;
+use crate::token::TokenKeys;
+
+pub use expire_release::ExpireRelease;
+pub use process_release::ProcessRelease;
+pub use remind_approvers::RemindApprovers;
+pub use send_approval_email::SendApprovalEmail;
+pub use send_azure_callback::SendAzureCallback;
+pub use send_github_review::SendGithubReview;
+pub use send_reminder::SendReminder;
+pub use send_webhook::SendWebhook;
+
+/// What the releases wing's jobs need, shared by every running job.
+pub struct JobContext {
+    pub db: Db,
+    pub approvers: ApproversClient,
+    /// Where each project's approvers come from.
+    pub policies: Arc<Policies>,
+    pub mailer: Mailer,
+    pub tokens: TokenKeys,
+    /// Attempts given to the jobs that jobs enqueue.
+    pub max_attempts: i32,
+    /// Wakes this process's runner when a job enqueues more work.
+    pub wake: Arc<Notify>,
+    /// Approvers a release may have.
+    pub max_approvers: usize,
+    /// Posts decisions to webhooks and Azure DevOps.
+    pub notifier: Notifier,
+    /// The GitHub App, if configured.
+    pub github: Option<Arc<GithubApp>>,
+}
+
+/// Adds the releases wing's job kinds to `registry`.
+pub fn register(registry: Registry, ctx: Arc<JobContext>) -> Registry {
+    registry
+        .register::<ProcessRelease>(ctx.clone())
+        .register::<SendApprovalEmail>(ctx.clone())
+        .register::<ExpireRelease>(ctx.clone())
+        .register::<RemindApprovers>(ctx.clone())
+        .register::<SendReminder>(ctx.clone())
+        .register::<SendWebhook>(ctx.clone())
+        .register::<SendAzureCallback>(ctx.clone())
+        .register::<SendGithubReview>(ctx)
+}

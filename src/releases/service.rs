@@ -1,0 +1,118 @@
+//! The releases wing's use cases, as the HTTP edge and other wings call
+//! them: one way to create a release or join it, whoever asks (`POST
+//! /release`, a GitHub deployment protection rule, a deployment gated on
+//! approval).
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use super::lifecycle::{self, ReleaseView, Subscription};
+use super::subscriber::Subscriber;
+use crate::db::{self, Db, DbError};
+use crate::domain::NewRelease;
+use crate::environments::Policies;
+
+/// Someone who waits for the decision and asks to be told of it (an Azure
+/// DevOps task, a GitHub deployment), and how long it can wait.
+#[derive(Debug, Clone)]
+pub struct Waiter {
+    pub subscription: Subscription,
+    /// The release expires within this (the waiter's credential dies then).
+    pub ttl_cap: Option<chrono::Duration>,
+}
+
+/// The releases wing, as its callers hold it.
+#[derive(Clone)]
+pub struct Releases {
+    db: Db,
+    policies: Arc<Policies>,
+    /// Attempts given to the jobs a release queues.
+    max_attempts: i32,
+    /// Wakes this process's job runner when a release queues work.
+    wake: Arc<Notify>,
+}
+
+impl Releases {
+    pub fn new(db: Db, policies: Arc<Policies>, max_attempts: i32, wake: Arc<Notify>) -> Self {
+        Self {
+            db,
+            policies,
+            max_attempts,
+            wake,
+        }
+    }
+
+    /// Creates the release with its policy (resolved now and stored with
+    /// it), its jobs and the policy's webhook, or joins the existing one;
+    /// `waiter`, if any, is subscribed either way (told at once if the
+    /// release is decided already). True if it was created.
+    ///
+    /// Without a waiter this is a poll: it reads, and writes only if the
+    /// release is new.
+    pub async fn create_or_join(
+        &self,
+        new: NewRelease,
+        waiter: Option<Waiter>,
+    ) -> Result<(bool, ReleaseView), DbError> {
+        let mut policy = self.policies.resolve(&new.key).0;
+        let mut subscriptions = Vec::new();
+        if let Some(url) = self.policies.webhook_url(&new.key) {
+            subscriptions.push(Subscription {
+                subscriber: Subscriber::Webhook {
+                    url: url.to_owned(),
+                },
+                credential: None,
+            });
+        }
+        if let Some(waiter) = &waiter {
+            if let Some(cap) = waiter.ttl_cap {
+                policy.release_ttl = policy.release_ttl.min(cap);
+            }
+            subscriptions.push(waiter.subscription.clone());
+        }
+        let max_attempts = self.max_attempts;
+        let polling = waiter.is_none();
+        let key = new.key.clone();
+        let (created, view) = self
+            .db
+            .read_or_write(
+                move |conn| {
+                    if !polling {
+                        return Ok(None);
+                    }
+                    Ok(lifecycle::find(conn, &key, db::now())?.map(|found| (false, found)))
+                },
+                move |conn| {
+                    let now = db::now();
+                    if let Some(created) =
+                        lifecycle::create(conn, &new, &policy, &subscriptions, now, max_attempts)?
+                    {
+                        return Ok((true, created));
+                    }
+                    // It existed (or another request created it meanwhile).
+                    let existing = lifecycle::find(conn, &new.key, now)?
+                        .ok_or(diesel::result::Error::NotFound)?;
+                    if let Some(waiter) = &waiter {
+                        lifecycle::subscribe(
+                            conn,
+                            &existing.release,
+                            &waiter.subscription,
+                            now,
+                            max_attempts,
+                        )?;
+                    }
+                    Ok((false, existing))
+                },
+            )
+            .await?;
+        if created || !polling {
+            // New jobs (or a notice for a release decided already).
+            self.wake.notify_one();
+        }
+        if created {
+            crate::metrics::release_created();
+        }
+        Ok((created, view))
+    }
+}
