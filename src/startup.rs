@@ -169,7 +169,8 @@ impl Application {
         // Signals are ours (see `run_until_stopped`): the worker must stop
         // claiming at the signal, not after the server has drained.
         .disable_signals()
-        .shutdown_timeout(settings.queue.shutdown_timeout.as_secs())
+        // Requests in flight get what the jobs get: both stop side by side.
+        .shutdown_timeout(settings.queue.drain_budget().as_secs())
         .run();
         Ok(Self {
             port,

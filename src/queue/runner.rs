@@ -357,14 +357,15 @@ impl Runner {
     }
 
     /// Stops: no more claims (the loop has ended), running jobs finish
-    /// within the shutdown timeout or are stopped, and every claim still
-    /// held is handed back so that the next worker starts it at once.
+    /// within the shutdown timeout's drain budget or are stopped, and every
+    /// claim still held is handed back so that the next worker starts it at
+    /// once; all of it within the shutdown timeout.
     async fn stop(&self, mut tasks: JoinSet<()>, heartbeat: tokio::task::JoinHandle<()>) {
         let running = tasks.len();
         if running > 0 {
             tracing::info!(running, "waiting for running jobs");
         }
-        let drained = tokio::time::timeout(self.settings.shutdown_timeout, async {
+        let drained = tokio::time::timeout(self.settings.drain_budget(), async {
             while tasks.join_next().await.is_some() {}
         })
         .await
