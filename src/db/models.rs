@@ -16,7 +16,10 @@ pub struct Release {
     pub team_project_key: String,
     pub environment_key: String,
     pub release_name: String,
-    pub status: String,
+    /// Read through `ReleaseStatus`'s parser: a value this crate never
+    /// writes fails the query instead of reading as some other status.
+    #[diesel(deserialize_as = String)]
+    pub status: ReleaseStatus,
     pub required_approvals: Option<i32>,
     pub reason: Option<String>,
     pub created_at: NaiveDateTime,
@@ -29,8 +32,7 @@ pub struct Release {
 
 impl Release {
     pub fn status(&self) -> ReleaseStatus {
-        // Only this crate writes the column, always from a ReleaseStatus.
-        self.status.parse().unwrap_or(ReleaseStatus::Failed)
+        self.status
     }
 }
 

@@ -38,6 +38,14 @@ impl fmt::Display for ReleaseStatus {
     }
 }
 
+/// How the database's text becomes a status (see `db::models::Release`).
+impl TryFrom<String> for ReleaseStatus {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
 impl FromStr for ReleaseStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

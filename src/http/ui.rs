@@ -580,7 +580,7 @@ mod tests {
             team_project_key: String::new(),
             environment_key: String::new(),
             release_name: String::new(),
-            status: "pending".to_owned(),
+            status: crate::domain::ReleaseStatus::Pending,
             required_approvals: None,
             reason: None,
             created_at: at("2026-11-23 10:00:00"),

@@ -87,7 +87,7 @@ fn as_of(mut release: Release, approvals: Vec<Approval>, now: NaiveDateTime) -> 
             release.expires_at,
         ) == ReleaseStatus::Expired
     {
-        release.status = ReleaseStatus::Expired.as_str().to_owned();
+        release.status = ReleaseStatus::Expired;
         release.decided_at = Some(release.expires_at);
     }
     ReleaseView { release, approvals }

@@ -10,6 +10,7 @@ both_backends!(
     pages_stay_right_while_releases_arrive,
     filters_by_project_environment_and_status,
     bad_list_queries_are_refused,
+    a_status_greenlight_never_wrote_is_an_error_not_a_guess,
 );
 
 async fn post(app: &TestApp, id: &str, project: &str, environment: &str) {
@@ -120,4 +121,29 @@ async fn bad_list_queries_are_refused(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(post.status(), 405);
+}
+
+/// A status in the database that no version of Greenlight writes (a hand
+/// edit, a newer schema) is an error that says so, never read as some
+/// other status (it used to read as `failed`, telling pipelines a lie).
+async fn a_status_greenlight_never_wrote_is_an_error_not_a_guess(backend: Backend) {
+    let app = spawn_app(backend).await;
+    post(&app, "odd", "Devx", "production").await;
+    post(&app, "fine", "Devx", "production").await;
+    app.db
+        .execute("UPDATE releases SET status = 'on_hold' WHERE release_id = 'odd'");
+    let answer = app
+        .client
+        .get(format!("{}/releases/Devx/odd", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 500);
+    let problem: Value = answer.json().await.unwrap();
+    assert_eq!(
+        problem["type"], "urn:greenlight:problem:internal-error",
+        "{problem}"
+    );
+    // The other releases read as ever.
+    assert_eq!(app.status("fine").await["status"], "pending");
 }
