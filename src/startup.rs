@@ -136,7 +136,6 @@ impl Application {
             db,
             tokens: tokens.clone(),
             policies: policies.clone(),
-            max_attempts: settings.queue.max_attempts,
             wake: wake.clone(),
             auth: Auth {
                 required: settings.require_api_key,

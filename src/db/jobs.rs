@@ -46,7 +46,7 @@ pub enum RunAt {
 /// choosing), and its payload.
 pub struct NewJob<'a> {
     pub kind: &'a str,
-    pub subject: Option<&'a str>,
+    pub subject: &'a str,
     pub payload: &'a str,
     pub max_attempts: i32,
     pub run_at: RunAt,
@@ -71,7 +71,7 @@ pub fn enqueue(conn: &mut DbConnection, job: &NewJob<'_>) -> QueryResult<()> {
     };
     per_backend!(conn, |c| diesel::sql_query(&sql)
         .bind::<Text, _>(job.kind)
-        .bind::<Nullable<Text>, _>(job.subject)
+        .bind::<Text, _>(job.subject)
         .bind::<Text, _>(job.payload)
         .bind::<Integer, _>(job.max_attempts)
         .bind::<Nullable<Timestamp>, _>(at)

@@ -506,10 +506,9 @@ where
     }
 }
 
-/// `f` in one transaction: committed if it returns `Ok`, rolled back
-/// otherwise. (The SQLite writer wraps each write in a savepoint of its
-/// batch's transaction instead.)
-/// Its `after_commit` hooks run once it has committed.
+/// `f` in one transaction: committed if it returns `Ok` (and then its
+/// `after_commit` hooks run), rolled back otherwise. The SQLite writer
+/// wraps each write in a savepoint of its batch's transaction instead.
 fn in_transaction<T>(
     conn: &mut DbConnection,
     f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,

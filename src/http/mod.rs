@@ -30,9 +30,8 @@ pub struct AppState {
     /// The releases wing's use cases.
     pub releases: crate::releases::Releases,
     pub tokens: TokenKeys,
-    /// The policies new releases are created with.
+    /// The policies (the approval page asks them for its mode).
     pub policies: Arc<crate::environments::Policies>,
-    pub max_attempts: i32,
     /// Wakes this process's worker when a request enqueues a job.
     pub wake: Arc<Notify>,
     pub auth: auth::Auth,

@@ -74,7 +74,7 @@ pub fn enqueue<J: Job>(
         conn,
         &NewJob {
             kind: J::KIND,
-            subject: Some(&subject),
+            subject: &subject,
             payload: &payload,
             max_attempts,
             run_at,
