@@ -49,12 +49,7 @@ impl Scope {
 /// A new key in clear: shown once, never stored.
 pub fn generate() -> String {
     let bytes: [u8; KEY_BYTES] = rand::rng().random();
-    let mut key = String::with_capacity(PREFIX.len() + 2 * KEY_BYTES);
-    key.push_str(PREFIX);
-    for b in bytes {
-        key.push_str(&format!("{b:02x}"));
-    }
-    key
+    format!("{PREFIX}{}", hex::encode(bytes))
 }
 
 /// A new pepper, stored once per installation (256 random bits, hex).
@@ -94,11 +89,7 @@ impl KeyHasher {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.pepper).expect("HMAC takes keys of any length");
         mac.update(key.as_bytes());
-        mac.finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex::encode(mac.finalize().into_bytes())
     }
 
     /// Whether `key` hashes to `stored`, compared in constant time. The

@@ -5,7 +5,7 @@ use rand::Rng;
 /// 128 random bits, hex-encoded.
 pub fn random_id() -> String {
     let bytes: [u8; 16] = rand::rng().random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 #[cfg(test)]

@@ -104,7 +104,7 @@ pub fn key_id(secret: &[u8]) -> String {
         .chain_update(b"greenlight token key id\0")
         .chain_update(secret)
         .finalize();
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&digest[..8])
 }
 
 impl TokenKeys {
@@ -190,22 +190,8 @@ mod tests {
     }
 
     fn b64(data: &[u8]) -> String {
-        use std::fmt::Write;
-        // base64url without padding, written out to keep the test self-contained.
-        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let mut out = String::new();
-        for chunk in data.chunks(3) {
-            let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b))
-                << (8 * (3 - chunk.len()));
-            for i in 0..=chunk.len() {
-                let _ = write!(
-                    out,
-                    "{}",
-                    ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char
-                );
-            }
-        }
-        out
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
     }
 
     #[test]

@@ -94,10 +94,10 @@ impl GithubApp {
     /// `X-Hub-Signature-256: sha256=<hex>` over the raw body, compared in
     /// constant time (`Mac::verify_slice`).
     pub fn signature_valid(&self, body: &[u8], header: Option<&str>) -> bool {
-        let Some(hex) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else {
-            return false;
-        };
-        let Some(expected) = decode_hex(hex) else {
+        let Some(Ok(expected)) = header
+            .and_then(|h| h.trim().strip_prefix("sha256="))
+            .map(hex::decode)
+        else {
             return false;
         };
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.webhook_secret)
@@ -204,16 +204,6 @@ impl GithubApp {
     }
 }
 
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
-        return None;
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 /// GitHub's review of a deployment: approved only if the release was;
 /// rejected, expired and failed all reject, the comment saying why.
 pub fn github_review(
@@ -268,12 +258,7 @@ mod tests {
         let body = br#"{"action":"requested"}"#;
         let mut mac = Hmac::<Sha256>::new_from_slice(b"gh-secret").unwrap();
         mac.update(body);
-        let hex: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = hex::encode(mac.finalize().into_bytes());
         assert!(app.signature_valid(body, Some(&format!("sha256={hex}"))));
         assert!(!app.signature_valid(
             b"{\"action\":\"requested\" }",

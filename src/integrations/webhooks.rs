@@ -10,13 +10,7 @@ pub fn webhook_signature(secret: &[u8], t: i64, body: &[u8]) -> String {
     mac.update(t.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("t={t},v1={hex}")
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 #[cfg(test)]
