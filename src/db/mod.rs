@@ -10,6 +10,7 @@ pub mod releases;
 pub mod schema;
 pub mod settings;
 pub mod subscribers;
+mod types;
 mod writer;
 
 pub use after_commit::after_commit;

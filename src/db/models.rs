@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{approvals, jobs, releases};
-use crate::domain::ReleaseStatus;
+use crate::domain::{Decision, ReleaseStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = releases)]
@@ -16,9 +16,7 @@ pub struct Release {
     pub team_project_key: String,
     pub environment_key: String,
     pub release_name: String,
-    /// Read through `ReleaseStatus`'s parser: a value this crate never
-    /// writes fails the query instead of reading as some other status.
-    #[diesel(deserialize_as = String)]
+    /// A value no `ReleaseStatus` writes fails the query (`db::types`).
     pub status: ReleaseStatus,
     pub required_approvals: Option<i32>,
     pub reason: Option<String>,
@@ -45,7 +43,7 @@ pub struct NewReleaseRow<'a> {
     pub team_project_key: &'a str,
     pub environment_key: &'a str,
     pub release_name: &'a str,
-    pub status: &'a str,
+    pub status: ReleaseStatus,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub requested_for: Option<&'a str>,
@@ -63,7 +61,7 @@ pub struct Approval {
     pub name: Option<String>,
     pub token_id: String,
     pub token_expires_at: NaiveDateTime,
-    pub decision: Option<String>,
+    pub decision: Option<Decision>,
     pub comment: Option<String>,
     pub decided_at: Option<NaiveDateTime>,
     pub email_sent_at: Option<NaiveDateTime>,

@@ -82,7 +82,7 @@ pub fn list(
         query = query.filter(releases::environment_key.eq(key));
     }
     if let Some(status) = filter.status {
-        query = query.filter(releases::status.eq(status.as_str()));
+        query = query.filter(releases::status.eq(status));
     }
     if let Some(before) = filter.before {
         query = query.filter(releases::id.lt(before));
@@ -163,7 +163,7 @@ pub fn lock(conn: &mut DbConnection, pk: i64) -> QueryResult<()> {
 pub fn set_required_approvals(conn: &mut DbConnection, pk: i64, n: i32) -> QueryResult<bool> {
     let updated = diesel::update(releases::table)
         .filter(releases::id.eq(pk))
-        .filter(releases::status.eq(ReleaseStatus::Pending.as_str()))
+        .filter(releases::status.eq(ReleaseStatus::Pending))
         .filter(releases::required_approvals.is_null())
         .set(releases::required_approvals.eq(n))
         .execute(conn)?;
@@ -187,7 +187,7 @@ pub fn set_decision(
     diesel::update(approvals::table.find(approval_pk))
         .filter(approvals::decision.is_null())
         .set((
-            approvals::decision.eq(decision.as_str()),
+            approvals::decision.eq(decision),
             approvals::comment.eq(comment),
             approvals::decided_at.eq(now),
         ))
@@ -206,9 +206,9 @@ pub fn settle(
 ) -> QueryResult<bool> {
     let n = diesel::update(releases::table)
         .filter(releases::id.eq(pk))
-        .filter(releases::status.eq(ReleaseStatus::Pending.as_str()))
+        .filter(releases::status.eq(ReleaseStatus::Pending))
         .set((
-            releases::status.eq(status.as_str()),
+            releases::status.eq(status),
             releases::reason.eq(reason),
             releases::decided_at.eq(at),
         ))

@@ -5,13 +5,14 @@ use diesel::prelude::*;
 
 use super::schema::subscribers;
 use super::{per_backend, DbConnection};
+use crate::domain::SubscriberKind;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = subscribers)]
 pub struct SubscriberRow {
     pub id: i64,
     pub release_pk: i64,
-    pub kind: String,
+    pub kind: SubscriberKind,
     pub target: String,
     pub credential: Option<String>,
     pub dedupe_key: String,
@@ -24,7 +25,7 @@ pub struct SubscriberRow {
 #[diesel(table_name = subscribers)]
 pub struct NewSubscriberRow<'a> {
     pub release_pk: i64,
-    pub kind: &'a str,
+    pub kind: SubscriberKind,
     pub target: &'a str,
     pub credential: Option<&'a str>,
     pub dedupe_key: &'a str,

@@ -5,8 +5,10 @@ pub mod approver;
 pub mod event;
 pub mod policy;
 pub mod release;
+pub mod subscriber;
 
 pub use approver::{Approver, ApproverEmail};
 pub use event::EventKind;
 pub use policy::{Decision, Policy, ReleaseStatus, Tally};
 pub use release::{FieldError, NewRelease, ReleaseKey};
+pub use subscriber::SubscriberKind;

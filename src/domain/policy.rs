@@ -5,7 +5,19 @@ use chrono::NaiveDateTime;
 use std::fmt;
 use std::str::FromStr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+/// Stored as text through `db::types`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    utoipa::ToSchema,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "lowercase")]
 pub enum ReleaseStatus {
     Pending,
@@ -38,14 +50,6 @@ impl fmt::Display for ReleaseStatus {
     }
 }
 
-/// How the database's text becomes a status (see `db::models::Release`).
-impl TryFrom<String> for ReleaseStatus {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
 impl FromStr for ReleaseStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -60,8 +64,19 @@ impl FromStr for ReleaseStatus {
     }
 }
 
-/// One approver's decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// One approver's decision; stored as text through `db::types`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
     #[serde(alias = "approve")]
@@ -101,19 +116,18 @@ pub struct Tally {
 }
 
 impl Tally {
-    pub fn from_decisions<'a>(
+    pub fn from_decisions(
         required: Option<u32>,
-        decisions: impl IntoIterator<Item = Option<&'a str>>,
+        decisions: impl IntoIterator<Item = Option<Decision>>,
     ) -> Self {
         let mut tally = Self {
             required,
             ..Self::default()
         };
         for d in decisions.into_iter().flatten() {
-            match d.parse::<Decision>() {
-                Ok(Decision::Approved) => tally.approvals += 1,
-                Ok(Decision::Rejected) => tally.rejections += 1,
-                Err(_) => {}
+            match d {
+                Decision::Approved => tally.approvals += 1,
+                Decision::Rejected => tally.rejections += 1,
             }
         }
         tally
@@ -315,7 +329,12 @@ mod tests {
     fn tally_counts_recorded_decisions() {
         let t = Tally::from_decisions(
             Some(3),
-            [Some("approved"), None, Some("rejected"), Some("approved")],
+            [
+                Some(Decision::Approved),
+                None,
+                Some(Decision::Rejected),
+                Some(Decision::Approved),
+            ],
         );
         assert_eq!(t, tally(Some(3), 2, 1));
     }

@@ -351,7 +351,8 @@ async fn show(state: &AppState, token: String, form: PageForm) -> Result<Outcome
 fn closed_message(approval: &Approval, view: &ReleaseView) -> String {
     match &approval.decision {
         Some(d) => format!(
-            "You already {d} this release. It is {}.",
+            "You already {} this release. It is {}.",
+            d.as_str(),
             view.release.status()
         ),
         None => format!("This release is already {}.", view.release.status()),
@@ -455,7 +456,7 @@ fn respond(req: &HttpRequest, outcome: Result<Outcome, ApiError>) -> HttpRespons
                 recorded: o.recorded,
                 message: &o.message,
                 approver: &o.approval.email,
-                approver_decision: o.approval.decision.as_deref(),
+                approver_decision: o.approval.decision.map(Decision::as_str),
                 release: &doc,
             })
         }

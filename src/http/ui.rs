@@ -21,7 +21,7 @@ use super::release::{encode_cursor, ListQuery};
 use super::{harden, parse_query, AppState};
 use crate::db::events::EventRow;
 use crate::db::{self, releases::ListFilter};
-use crate::domain::{FieldError, ReleaseKey, ReleaseStatus};
+use crate::domain::{Decision, FieldError, ReleaseKey, ReleaseStatus};
 use crate::releases::lifecycle::{self, ReleaseView};
 
 const STATUSES: [ReleaseStatus; 5] = [
@@ -355,9 +355,9 @@ async fn release_page(
             .approvals
             .iter()
             .map(|a| {
-                let (decision, class) = match a.decision.as_deref() {
-                    Some("approved") => ("approved", "approved"),
-                    Some("rejected") => ("rejected", "rejected"),
+                let (decision, class) = match a.decision {
+                    Some(Decision::Approved) => ("approved", "approved"),
+                    Some(Decision::Rejected) => ("rejected", "rejected"),
                     _ if status == ReleaseStatus::Pending => ("waiting", "waiting"),
                     _ => ("no decision", "no-decision"),
                 };

@@ -66,7 +66,7 @@ impl From<&ReleaseView> for StatusDocument {
                 .map(|a| ApproverEntry {
                     email: a.email.clone(),
                     name: a.name.clone(),
-                    decision: a.decision.clone(),
+                    decision: a.decision.map(|d| d.as_str().to_owned()),
                     decided_at: a.decided_at.map(rfc3339),
                     comment: a.comment.clone(),
                 })

@@ -60,7 +60,7 @@ impl ReleaseView {
 fn tally(release: &Release, approvals: &[Approval]) -> Tally {
     Tally::from_decisions(
         release.required_approvals.map(|n| n.max(0) as u32),
-        approvals.iter().map(|a| a.decision.as_deref()),
+        approvals.iter().map(|a| a.decision),
     )
 }
 
@@ -170,7 +170,7 @@ pub fn create(
         team_project_key: &team_project_key,
         environment_key: &environment_key,
         release_name: &new.name,
-        status: ReleaseStatus::Pending.as_str(),
+        status: ReleaseStatus::Pending,
         created_at: now,
         expires_at,
         requested_for: requested_for.as_deref(),
@@ -437,14 +437,10 @@ fn settle(
     }
     // Whoever waits for the decision is told.
     for subscriber in subscribers::waiting(conn, release_pk)? {
-        let kind = subscriber
-            .kind
-            .parse()
-            .map_err(|e: String| diesel::result::Error::DeserializationError(e.into()))?;
         notify(
             conn,
             release_pk,
-            kind,
+            subscriber.kind,
             subscriber.id,
             subscriber.max_attempts,
         )?;
@@ -482,7 +478,7 @@ pub fn subscribe(
         conn,
         &NewSubscriberRow {
             release_pk: release.id,
-            kind: subscription.subscriber.kind().as_str(),
+            kind: subscription.subscriber.kind(),
             target: &target,
             credential: subscription.credential.as_deref(),
             dedupe_key: &dedupe_key,
@@ -646,11 +642,7 @@ pub fn record_decision(
         let Some(mine) = approvals.iter().position(|a| a.id == approval.id) else {
             return Err(diesel::result::Error::NotFound);
         };
-        if let Some(previous) = approvals[mine]
-            .decision
-            .as_deref()
-            .and_then(|d| d.parse().ok())
-        {
+        if let Some(previous) = approvals[mine].decision {
             let view = view(conn, release, now)?;
             return Ok((DecisionOutcome::AlreadyDecided(previous), view));
         }
@@ -675,7 +667,7 @@ pub fn record_decision(
             Some(&approval.email),
             serde_json::json!({"comment": comment}),
         )?;
-        approvals[mine].decision = Some(decision.as_str().to_owned());
+        approvals[mine].decision = Some(decision);
         let next = decide(
             current,
             &tally(&release, &approvals),

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::domain::SubscriberKind;
 use crate::integrations::azure_devops::AzureCallback;
 
 /// Who is told of a release's decision.
@@ -36,54 +37,5 @@ impl Subscriber {
             Self::AzureDevops(callback) => callback.dedupe_key(),
             Self::Github { callback_url, .. } => callback_url.clone(),
         }
-    }
-}
-
-/// A subscriber's kind, as stored beside it: each is told by its own job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubscriberKind {
-    Webhook,
-    AzureDevops,
-    Github,
-}
-
-impl SubscriberKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Webhook => "webhook",
-            Self::AzureDevops => "azure_devops",
-            Self::Github => "github",
-        }
-    }
-}
-
-impl std::str::FromStr for SubscriberKind {
-    type Err = String;
-
-    /// An unknown kind in the database is an error, never some default.
-    fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "webhook" => Self::Webhook,
-            "azure_devops" => Self::AzureDevops,
-            "github" => Self::Github,
-            other => return Err(format!("unknown subscriber kind {other:?}")),
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::SubscriberKind;
-
-    #[test]
-    fn kinds_round_trip_and_unknown_ones_are_errors() {
-        for kind in [
-            SubscriberKind::Webhook,
-            SubscriberKind::AzureDevops,
-            SubscriberKind::Github,
-        ] {
-            assert_eq!(kind.as_str().parse::<SubscriberKind>(), Ok(kind));
-        }
-        assert!("slack".parse::<SubscriberKind>().is_err());
     }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::JobContext;
 use crate::db::{self, DbConnection};
-use crate::domain::{EventKind, ReleaseStatus};
+use crate::domain::{Decision as ReleaseDecision, EventKind, ReleaseStatus};
 use crate::integrations::github::github_review;
 use crate::queue::{Claim, Job, JobError};
 use crate::releases::lifecycle;
@@ -54,7 +54,7 @@ impl Job for SendGithubReview {
             ReleaseStatus::Rejected => view
                 .approvals
                 .iter()
-                .find(|a| a.decision.as_deref() == Some("rejected"))
+                .find(|a| a.decision == Some(ReleaseDecision::Rejected))
                 .and_then(|a| a.comment.clone()),
             _ => view.release.reason.clone(),
         };
