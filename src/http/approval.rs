@@ -4,10 +4,10 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
 
-#[allow(unused_imports)] // named in the OpenAPI attributes
-use super::openapi::{ApprovalAnswer as ApprovalAnswerDoc, DecisionName, DecisionRequest};
 use super::pages::{self, PageForm};
 use super::problem::{ApiError, Problem};
+#[allow(unused_imports)] // named in the OpenAPI attributes
+use super::schemas::{ApprovalAnswer as ApprovalAnswerDoc, DecisionName, DecisionRequest};
 use super::{harden, read_body, wants_html, AppState};
 use crate::db::models::{Approval, Release};
 use crate::db::{self, releases};

@@ -8,9 +8,9 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-#[allow(unused_imports)] // named in the OpenAPI attributes
-use super::openapi::GithubAccepted;
 use super::problem::{ApiError, Problem};
+#[allow(unused_imports)] // named in the OpenAPI attributes
+use super::schemas::GithubAccepted;
 use super::{read_body, AppState};
 use crate::domain::{FieldError, NewRelease, ReleaseKey};
 use crate::releases::subscriber::Subscriber;

@@ -1,9 +1,9 @@
 use actix_web::{web, HttpResponse};
 use diesel::connection::SimpleConnection;
 
-#[allow(unused_imports)] // named in the OpenAPI attributes
-use super::openapi::Health;
 use super::problem::{ApiError, Problem};
+#[allow(unused_imports)] // named in the OpenAPI attributes
+use super::schemas::Health;
 use super::AppState;
 
 /// Liveness: the process serves requests.

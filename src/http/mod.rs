@@ -11,6 +11,7 @@ mod pages;
 pub mod problem;
 mod release;
 pub mod request_id;
+mod schemas;
 mod ui;
 
 use std::sync::Arc;

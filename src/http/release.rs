@@ -3,9 +3,9 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-#[allow(unused_imports)] // named in the OpenAPI attributes
-use super::openapi::{EventList, ReleaseList, ReleasePath, ReleaseReadProblems, ReleaseRequest};
 use super::problem::{ApiError, Problem};
+#[allow(unused_imports)] // named in the OpenAPI attributes
+use super::schemas::{EventList, ReleaseList, ReleasePath, ReleaseReadProblems, ReleaseRequest};
 use super::{parse_query, read_body, AppState};
 use crate::db;
 use crate::db::releases::ListFilter;

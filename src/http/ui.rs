@@ -14,10 +14,10 @@ use askama::Template;
 use chrono::NaiveDateTime;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-#[allow(unused_imports)] // named in the OpenAPI attributes
-use super::openapi::DashboardProblems;
 use super::problem::ApiError;
 use super::release::{encode_cursor, ListQuery};
+#[allow(unused_imports)] // named in the OpenAPI attributes
+use super::schemas::DashboardProblems;
 use super::{harden, parse_query, AppState};
 use crate::db::events::EventRow;
 use crate::db::{self, releases::ListFilter};

@@ -1,0 +1,247 @@
+//! The shapes the OpenAPI document names that are not the handlers' own
+//! types: request bodies (parsed by hand at the edge, one parse, domain
+//! types out), path parameters, lists and the shared problem answers.
+//! Handlers name them in their `#[utoipa::path]` attributes and
+//! `openapi.rs` collects them; this module imports neither.
+
+use utoipa::{IntoParams, IntoResponses, ToSchema};
+
+use super::problem::Problem;
+use crate::releases::document::StatusDocument;
+
+/// `POST /release`: the pipeline's request. Azure DevOps sends the
+/// PascalCase names; the snake_case ones are accepted too. Text fields
+/// take something besides spaces and no control characters; lengths are
+/// counted in characters, after trimming.
+#[derive(ToSchema)]
+#[allow(dead_code, non_snake_case)]
+pub struct ReleaseRequest {
+    /// Up to 256 characters, not blank, no control characters
+    /// (`release_name`).
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    ReleaseName: String,
+    /// Up to 128 characters (`release_id`); a number is taken as its digits.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    ReleaseId: String,
+    /// Up to 128 characters (`team_project`); matched case-insensitively.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    TeamProject: String,
+    /// Default `production` (`environment`); matched case-insensitively.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    Environment: Option<String>,
+    /// Who asked for the release (`requested_for_email`); removed from the
+    /// approvers unless the policy lets requesters approve.
+    RequestedForEmail: Option<String>,
+}
+
+/// `POST /approval`, as a form (the pages' buttons) or JSON.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DecisionRequest {
+    /// The token of the approval link.
+    token: String,
+    decision: DecisionName,
+    /// Up to 2000 characters.
+    comment: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum DecisionName {
+    Approve,
+    Reject,
+}
+
+/// An approval link's answer for scripts (`Accept: application/json`): the
+/// approver's side, then the release's status document.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ApprovalAnswer {
+    /// Whether this request recorded a decision.
+    recorded: bool,
+    message: String,
+    approver: String,
+    approver_decision: Option<String>,
+    #[schema(inline)]
+    #[serde(flatten)]
+    release: StatusDocument,
+}
+
+/// `GET /releases`: a page of status documents, newest first.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ReleaseList {
+    releases: Vec<StatusDocument>,
+    /// Pass as `cursor` for the next page; null on the last one.
+    next_cursor: Option<String>,
+}
+
+/// `GET /releases/{team_project}/{release_id}/events`: oldest first.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct EventList {
+    events: Vec<EventEntry>,
+}
+
+/// One change to a release; events are never changed or deleted.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct EventEntry {
+    id: i64,
+    #[schema(format = DateTime)]
+    at: String,
+    /// `release.created`, `approval.approved`, `webhook.sent`...
+    #[schema(rename = "type")]
+    kind: String,
+    /// Who acted, when a person did.
+    actor: Option<String>,
+    /// What happened, by type (a comment, a reason...).
+    detail: serde_json::Value,
+}
+
+/// The release a `GET /releases/{team_project}/{release_id}...` route
+/// names (read as a tuple by the handlers).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct ReleasePath {
+    /// As given at creation (matched case-insensitively)
+    #[param(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    team_project: String,
+    #[param(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    release_id: String,
+}
+
+/// The problems a key-protected read of one release may answer.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum ReleaseReadProblems {
+    #[response(
+        status = 400,
+        description = "The query string is not valid",
+        content_type = "application/problem+json"
+    )]
+    BadQuery(Problem),
+    #[response(
+        status = 401,
+        description = "An API key is required, or this one is not valid",
+        content_type = "application/problem+json"
+    )]
+    Unauthorized(Problem),
+    #[response(
+        status = 403,
+        description = "The key is for another project",
+        content_type = "application/problem+json"
+    )]
+    Forbidden(Problem),
+    #[response(
+        status = 404,
+        description = "No such release",
+        content_type = "application/problem+json"
+    )]
+    NotFound(Problem),
+    #[response(
+        status = 422,
+        description = "Invalid project, environment or release id",
+        content_type = "application/problem+json"
+    )]
+    Invalid(Problem),
+    #[response(
+        status = 429,
+        description = "Too many wrong keys from this client",
+        content_type = "application/problem+json"
+    )]
+    TooMany(Problem),
+    #[response(
+        status = 503,
+        description = "The database is unavailable; retry",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
+}
+
+/// The error pages the dashboard may answer (HTML, like its other pages).
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum DashboardProblems {
+    #[response(
+        status = 400,
+        description = "A filter, cursor or path that is not valid: a page saying which",
+        content_type = "text/html"
+    )]
+    BadRequest(String),
+    #[response(
+        status = 401,
+        description = "An admin key is required (HTTP Basic: the key as the password)",
+        content_type = "text/html"
+    )]
+    Unauthorized(String),
+    #[response(
+        status = 403,
+        description = "Not an admin key",
+        content_type = "text/html"
+    )]
+    Forbidden(String),
+    #[response(
+        status = 429,
+        description = "Too many wrong keys from this client",
+        content_type = "text/html"
+    )]
+    TooMany(String),
+    #[response(
+        status = 503,
+        description = "The database is unavailable; retry",
+        content_type = "text/html"
+    )]
+    Unavailable(String),
+}
+
+/// `/healthz` and `/readyz` when all is well.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Health {
+    /// `ok` (live) or `ready`.
+    status: String,
+}
+
+/// `POST /integrations/github`'s 202: the release a review was requested
+/// for, or why the delivery was ignored.
+#[derive(ToSchema)]
+#[allow(dead_code, clippy::large_enum_variant)] // a schema, never built
+#[serde(untagged)]
+pub enum GithubAccepted {
+    Release(StatusDocument),
+    Ignored(Ignored),
+}
+
+/// A GitHub delivery Greenlight does not act on.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Ignored {
+    ignored: String,
+}
