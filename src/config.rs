@@ -12,6 +12,7 @@ use figment::Figment;
 
 mod sources;
 
+use crate::environments::policies::SetIn;
 pub use crate::environments::Policies;
 use sources::{ConfigFile, Variables};
 
@@ -421,11 +422,35 @@ impl Settings {
     /// Where the value of variable `name` came from: a variable, a file,
     /// or the default.
     pub fn origin(&self, name: &str) -> &str {
-        let key = match name {
-            "[projects]" => "projects".to_owned(),
-            _ => sources::normalise(name),
-        };
-        self.origins.get(&key).map_or("default", String::as_str)
+        self.origins
+            .get(&sources::normalise(name))
+            .map_or("default", String::as_str)
+    }
+
+    /// What `greenlight config` prints: every variable (secrets masked),
+    /// then each project's and environment's policy key by key, each line
+    /// with where its value came from.
+    pub fn lines(&self) -> Vec<(String, String, String)> {
+        let mut lines: Vec<(String, String, String)> = self
+            .effective()
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value, self.origin(key).to_owned()))
+            .collect();
+        let file = self
+            .origins
+            .get("projects")
+            .map_or("default", String::as_str);
+        for table in self.policies.report() {
+            for key in table.keys {
+                let origin = match key.set_in {
+                    SetIn::Here => file.to_owned(),
+                    SetIn::Project(project) => format!("{project} in {file}"),
+                    SetIn::Global => format!("global: {}", self.origin(key.variable)),
+                };
+                lines.push((format!("[{}] {}", table.table, key.key), key.value, origin));
+            }
+        }
+        lines
     }
 
     /// The configuration in effect, as `greenlight config` prints it:
@@ -517,13 +542,6 @@ impl Settings {
                 global
                     .reminder_after
                     .map_or("off".to_owned(), crate::domain::policy::format_duration),
-            ),
-            (
-                "[projects]",
-                format!(
-                    "{} projects with a policy of their own",
-                    self.policies.project_count()
-                ),
             ),
             ("GREENLIGHT_JOB_MAX_ATTEMPTS", q.max_attempts.to_string()),
             (

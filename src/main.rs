@@ -117,10 +117,10 @@ async fn migrate() -> anyhow::Result<()> {
 
 fn config() -> anyhow::Result<()> {
     let settings = Settings::load()?;
-    let effective = settings.effective();
-    let width = effective.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    for (key, value) in &effective {
-        println!("{key:<width$} = {value}    # {}", settings.origin(key));
+    let lines = settings.lines();
+    let width = lines.iter().map(|(k, _, _)| k.len()).max().unwrap_or(0);
+    for (key, value, origin) in &lines {
+        println!("{key:<width$} = {value}    # {origin}");
     }
     Ok(())
 }

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use crate::domain::approver;
-use crate::domain::policy::parse_duration;
+use crate::domain::policy::{format_duration, parse_duration};
 use crate::domain::policy::{parse_approval_mode, ApprovalMode};
 use crate::domain::release::fold;
 use crate::domain::{Policy, ReleaseKey};
@@ -95,8 +95,42 @@ impl Overrides {
 
 #[derive(Debug, Clone, Default)]
 struct ProjectPolicy {
+    /// The project's name as written in the file.
+    name: String,
     overrides: Overrides,
-    environments: HashMap<String, Overrides>,
+    /// By folded name: the name as written, and what it sets.
+    environments: HashMap<String, (String, Overrides)>,
+}
+
+/// Where a resolved policy value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetIn {
+    /// The table itself sets it.
+    Here,
+    /// Its project's table (an environment inherits it).
+    Project(String),
+    /// The global variable (or its default).
+    Global,
+}
+
+/// One key of a table's effective policy, for `greenlight config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedKey {
+    /// As written in the table (`required_approvals`).
+    pub key: &'static str,
+    /// The global variable it falls back to.
+    pub variable: &'static str,
+    /// Shown as an operator reads it (URLs masked).
+    pub value: String,
+    pub set_in: SetIn,
+}
+
+/// A project's or an environment's policy in effect, key by key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableReport {
+    /// `projects.Devx` or `projects.Devx.environments.staging`.
+    pub table: String,
+    pub keys: Vec<ResolvedKey>,
 }
 
 /// The global policy and approvers, with what projects and environments
@@ -170,14 +204,14 @@ impl Policies {
     fn tables_of(&self, key: &ReleaseKey) -> (Option<&Overrides>, Option<&Overrides>) {
         let project = self.projects.get(&key.team_project_key());
         let env = project.and_then(|p| p.environments.get(&key.environment_key()));
-        (project.map(|p| &p.overrides), env)
+        (project.map(|p| &p.overrides), env.map(|(_, o)| o))
     }
 
     /// Every project's and environment's table.
     fn all_tables(&self) -> impl Iterator<Item = &Overrides> {
-        self.projects
-            .values()
-            .flat_map(|p| std::iter::once(&p.overrides).chain(p.environments.values()))
+        self.projects.values().flat_map(|p| {
+            std::iter::once(&p.overrides).chain(p.environments.values().map(|(_, o)| o))
+        })
     }
 
     /// Reads the `[projects]` table of `greenlight.toml`.
@@ -194,8 +228,9 @@ impl Policies {
                         "{at}.environments: environments are set under a project only"
                     )));
                 }
+                let checked = overrides(&at, &env_table)?;
                 if environments
-                    .insert(fold(&env), overrides(&at, &env_table)?)
+                    .insert(fold(&env), (env.clone(), checked))
                     .is_some()
                 {
                     return Err(PolicyError(format!(
@@ -204,6 +239,7 @@ impl Policies {
                 }
             }
             let project = ProjectPolicy {
+                name: name.clone(),
                 overrides: overrides(&at, &table)?,
                 environments,
             };
@@ -243,6 +279,119 @@ impl Policies {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Each project's and environment's policy in effect, key by key, with
+    /// where each value comes from; projects and environments by name.
+    pub fn report(&self) -> Vec<TableReport> {
+        let mut projects: Vec<&ProjectPolicy> = self.projects.values().collect();
+        projects.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut tables = Vec::new();
+        for project in projects {
+            let at = format!("projects.{}", project.name);
+            tables.push(TableReport {
+                keys: self.resolved(&project.overrides, None),
+                table: at.clone(),
+            });
+            let mut environments: Vec<&(String, Overrides)> =
+                project.environments.values().collect();
+            environments.sort_by(|a, b| a.0.cmp(&b.0));
+            for (name, env) in environments {
+                tables.push(TableReport {
+                    table: format!("{at}.environments.{name}"),
+                    keys: self.resolved(env, Some((&at, &project.overrides))),
+                });
+            }
+        }
+        tables
+    }
+
+    /// `table`'s policy, over its project's (`parent`) and the global one.
+    fn resolved(&self, table: &Overrides, parent: Option<(&str, &Overrides)>) -> Vec<ResolvedKey> {
+        // The most specific table that sets a key, and its value.
+        fn pick<'a, T>(
+            table: &'a Overrides,
+            parent: Option<(&str, &'a Overrides)>,
+            get: impl Fn(&'a Overrides) -> Option<T>,
+        ) -> Option<(T, SetIn)> {
+            if let Some(v) = get(table) {
+                return Some((v, SetIn::Here));
+            }
+            let (name, parent) = parent?;
+            get(parent).map(|v| (v, SetIn::Project(format!("[{name}]"))))
+        }
+        let show_approvers = |source: &ApproversSource| match source {
+            ApproversSource::Http(url) => format!("url {}", crate::redact::mask_url(url)),
+            ApproversSource::Static(list) => format!("{} approvers", list.len()),
+            ApproversSource::None => "none".to_owned(),
+        };
+        let show_quorum = |q: Option<u32>| q.map_or("all".to_owned(), |n| n.to_string());
+        let show_after = |a: Option<chrono::Duration>| a.map_or("off".to_owned(), format_duration);
+        let show_mode = |m: ApprovalMode| match m {
+            ApprovalMode::OneClick => "one-click".to_owned(),
+            ApprovalMode::Confirm => "confirm".to_owned(),
+        };
+        let show_webhook = |w: Option<&str>| w.map_or("off".to_owned(), crate::redact::mask_url);
+        let entry = |key, variable, found: Option<(String, SetIn)>, global: String| {
+            let (value, set_in) = found.unwrap_or((global, SetIn::Global));
+            ResolvedKey {
+                key,
+                variable,
+                value,
+                set_in,
+            }
+        };
+        vec![
+            entry(
+                "required_approvals",
+                "GREENLIGHT_REQUIRED_APPROVALS",
+                pick(table, parent, |o| o.quorum.map(show_quorum)),
+                show_quorum(self.global.quorum),
+            ),
+            entry(
+                "approvers",
+                match self.global_approvers {
+                    ApproversSource::Http(_) => "GREENLIGHT_APPROVERS_URL",
+                    _ => "GREENLIGHT_APPROVERS",
+                },
+                pick(table, parent, |o| o.approvers.as_ref().map(show_approvers)),
+                show_approvers(&self.global_approvers),
+            ),
+            entry(
+                "release_ttl",
+                "GREENLIGHT_RELEASE_TTL",
+                pick(table, parent, |o| o.release_ttl.map(format_duration)),
+                format_duration(self.global.release_ttl),
+            ),
+            entry(
+                "requester_can_approve",
+                "GREENLIGHT_REQUESTER_CAN_APPROVE",
+                pick(table, parent, |o| {
+                    o.requester_can_approve.map(|b| b.to_string())
+                }),
+                self.global.requester_can_approve.to_string(),
+            ),
+            entry(
+                "reminder_after",
+                "GREENLIGHT_REMINDER_AFTER",
+                pick(table, parent, |o| o.reminder_after.map(show_after)),
+                show_after(self.global.reminder_after),
+            ),
+            entry(
+                "approval_mode",
+                "GREENLIGHT_APPROVAL_MODE",
+                pick(table, parent, |o| o.approval_mode.map(show_mode)),
+                show_mode(self.global_mode),
+            ),
+            entry(
+                "webhook_url",
+                "GREENLIGHT_WEBHOOK_URL",
+                pick(table, parent, |o| {
+                    o.webhook_url.as_ref().map(|w| show_webhook(w.as_deref()))
+                }),
+                show_webhook(self.global_webhook.as_deref()),
+            ),
+        ]
     }
 
     /// How many projects have a policy of their own (for the start log).
@@ -356,6 +505,69 @@ mod tests {
 
     fn key(project: &str, env: Option<&str>) -> ReleaseKey {
         ReleaseKey::parse(project, env, "1").unwrap()
+    }
+
+    #[test]
+    fn the_report_shows_each_tables_policy_and_where_each_value_comes_from() {
+        let p = policies(
+            r#"
+            [projects.Web]
+            release_ttl = "1d"
+            [projects.Devx]
+            required_approvals = 2
+            approvers = "ana@example.com, bruno@example.com, carla@example.com"
+            [projects.Devx.environments.staging]
+            required_approvals = 1
+            approvers_url = "https://user:pw@people.example/approvers"
+            "#,
+        )
+        .unwrap();
+        let report = p.report();
+        let tables: Vec<&str> = report.iter().map(|t| t.table.as_str()).collect();
+        assert_eq!(
+            tables,
+            [
+                "projects.Devx",
+                "projects.Devx.environments.staging",
+                "projects.Web"
+            ]
+        );
+        let value = |table: usize, key: &str| {
+            let k = report[table].keys.iter().find(|k| k.key == key).unwrap();
+            (k.value.clone(), k.set_in.clone())
+        };
+        assert_eq!(value(0, "required_approvals"), ("2".into(), SetIn::Here));
+        assert_eq!(value(0, "approvers"), ("3 approvers".into(), SetIn::Here));
+        assert_eq!(value(0, "release_ttl"), ("3d".into(), SetIn::Global));
+        assert_eq!(value(1, "required_approvals"), ("1".into(), SetIn::Here));
+        let (url, from) = value(1, "approvers");
+        assert_eq!(from, SetIn::Here);
+        assert!(url.starts_with("url ") && !url.contains("pw"), "{url}");
+        assert_eq!(
+            value(1, "release_ttl"),
+            ("3d".into(), SetIn::Global),
+            "neither the environment nor its project sets it"
+        );
+        assert_eq!(value(2, "release_ttl"), ("1d".into(), SetIn::Here));
+        assert_eq!(value(2, "approvers"), ("none".into(), SetIn::Global));
+        // An environment inheriting from its project says so.
+        let p = policies(
+            r#"
+            [projects.Devx]
+            required_approvals = 2
+            [projects.Devx.environments.staging]
+            release_ttl = "4h"
+            "#,
+        )
+        .unwrap();
+        let staging = &p.report()[1];
+        let quorum = staging
+            .keys
+            .iter()
+            .find(|k| k.key == "required_approvals")
+            .unwrap();
+        assert_eq!(quorum.value, "2");
+        assert_eq!(quorum.set_in, SetIn::Project("[projects.Devx]".into()));
     }
 
     #[test]
