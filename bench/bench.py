@@ -69,6 +69,9 @@ TUNABLES = (
     "GREENLIGHT_DB_POOL_SIZE",
     "GREENLIGHT_HTTP_WORKERS",
     "GREENLIGHT_JOB_CONCURRENCY",
+    "GREENLIGHT_JOB_POLL",
+    "GREENLIGHT_DB_TIMEOUT",
+    # The older names, in milliseconds (still read by the service).
     "GREENLIGHT_JOB_POLL_MS",
     "GREENLIGHT_DB_TIMEOUT_MS",
     "GREENLIGHT_SQLITE_SYNCHRONOUS",
@@ -76,6 +79,18 @@ TUNABLES = (
 # The service's defaults for the two settings the SQLite baseline copies.
 DEFAULT_SYNCHRONOUS = "full"
 DEFAULT_DB_TIMEOUT_MS = "5000"
+
+
+def db_timeout_ms(env: dict) -> str:
+    """The service's GREENLIGHT_DB_TIMEOUT in milliseconds: `2s`, `500ms`,
+    or the older GREENLIGHT_DB_TIMEOUT_MS."""
+    text = env.get("GREENLIGHT_DB_TIMEOUT")
+    if text is None:
+        return env.get("GREENLIGHT_DB_TIMEOUT_MS", DEFAULT_DB_TIMEOUT_MS)
+    for unit, factor in (("ms", 1), ("s", 1000), ("m", 60_000)):
+        if text.endswith(unit) and text[: -len(unit)].strip().isdigit():
+            return str(int(text[: -len(unit)]) * factor)
+    raise SystemExit(f"GREENLIGHT_DB_TIMEOUT={text!r}: the bench reads 500ms, 5s or 1m")
 
 
 @dataclass
@@ -314,11 +329,11 @@ class Sqlite:
     def _baseline(self, args, synchronous: str | None) -> Result:
         """The baseline with the pragmas of the service it is compared with:
         its synchronous mode (`synchronous`; None: what a service started now
-        runs with) and its busy_timeout, which is GREENLIGHT_DB_TIMEOUT_MS."""
+        runs with) and its busy_timeout, which is GREENLIGHT_DB_TIMEOUT."""
         cmd = [SQLITE_BASELINE, *args]
         want = synchronous or service_synchronous()
         env = {"SQLITE_SYNCHRONOUS": want,
-               "SQLITE_BUSY_TIMEOUT_MS": service_env({}).get("GREENLIGHT_DB_TIMEOUT_MS", DEFAULT_DB_TIMEOUT_MS)}
+               "SQLITE_BUSY_TIMEOUT_MS": db_timeout_ms(service_env({}))}
         self.run.record(cmd, env)
         out = json.loads(sh(cmd, env={**os.environ, **env}).strip().splitlines()[-1])
         ran = str(out.get("synchronous", "?")).lower()
@@ -1499,7 +1514,7 @@ def write_method(w, p):
       "`bench/pgbench/poll.sql`, `-j` = min(clients, 2), latencies from its per-transaction log. SQLite: "
       "`bench/sqlite-baseline` (Rust, rusqlite over the same bundled SQLite as the service, one connection "
       "per thread) with the service's pragmas: WAL, foreign_keys ON, busy_timeout = the service's "
-      "`GREENLIGHT_DB_TIMEOUT_MS` (5000 unless set), and the synchronous mode the service it is compared with "
+      "`GREENLIGHT_DB_TIMEOUT` (5s unless set), and the synchronous mode the service it is compared with "
       "logged at start, passed as `SQLITE_SYNCHRONOUS`: FULL, the service's default, unless "
       "`GREENLIGHT_SQLITE_SYNCHRONOUS` is set; each mode for its own column of *the cost of "
       "synchronous=FULL*. The baseline's threads each commit their own transaction, waiting for SQLite's "

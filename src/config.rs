@@ -134,6 +134,9 @@ pub struct Settings {
     /// SQLite's `synchronous` setting: FULL (default) survives a power
     /// loss, NORMAL only a process crash.
     pub sqlite_synchronous_full: bool,
+    /// Deprecated names that were read, each with what to write instead
+    /// (logged at start).
+    pub deprecations: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -289,15 +292,41 @@ impl Settings {
         }
         let approval_rate_limit = per_minute(&get, "GREENLIGHT_APPROVAL_RATE_LIMIT", Some(60))?;
         let auth_failure_limit = per_minute(&get, "GREENLIGHT_AUTH_FAILURE_LIMIT", Some(10))?;
+        let mut deprecated = Vec::new();
         let defaults = QueueSettings::default();
         let queue = QueueSettings {
             max_attempts: number(&get, "GREENLIGHT_JOB_MAX_ATTEMPTS", defaults.max_attempts)?,
-            backoff_base: millis(&get, "GREENLIGHT_JOB_BACKOFF_MS", defaults.backoff_base)?,
-            backoff_max: millis(&get, "GREENLIGHT_JOB_BACKOFF_MAX_MS", defaults.backoff_max)?,
-            lease: millis(&get, "GREENLIGHT_JOB_LEASE_MS", defaults.lease)?,
-            poll_interval: millis(&get, "GREENLIGHT_JOB_POLL_MS", defaults.poll_interval)?,
+            backoff_base: duration(
+                &get,
+                &mut deprecated,
+                "GREENLIGHT_JOB_BACKOFF",
+                defaults.backoff_base,
+            )?,
+            backoff_max: duration(
+                &get,
+                &mut deprecated,
+                "GREENLIGHT_JOB_BACKOFF_MAX",
+                defaults.backoff_max,
+            )?,
+            lease: duration(
+                &get,
+                &mut deprecated,
+                "GREENLIGHT_JOB_LEASE",
+                defaults.lease,
+            )?,
+            poll_interval: duration(
+                &get,
+                &mut deprecated,
+                "GREENLIGHT_JOB_POLL",
+                defaults.poll_interval,
+            )?,
             concurrency: number(&get, "GREENLIGHT_JOB_CONCURRENCY", defaults.concurrency)?,
-            job_timeout: millis(&get, "GREENLIGHT_JOB_TIMEOUT_MS", defaults.job_timeout)?,
+            job_timeout: duration(
+                &get,
+                &mut deprecated,
+                "GREENLIGHT_JOB_TIMEOUT",
+                defaults.job_timeout,
+            )?,
             shutdown_timeout: seconds(
                 &get,
                 "GREENLIGHT_SHUTDOWN_TIMEOUT",
@@ -315,7 +344,7 @@ impl Settings {
             || queue.job_timeout.is_zero()
         {
             return Err(ConfigError(
-                "GREENLIGHT_JOB_LEASE_MS must be at least 300, GREENLIGHT_JOB_POLL_MS and GREENLIGHT_JOB_TIMEOUT_MS at least 1"
+                "GREENLIGHT_JOB_LEASE must be at least 300ms, GREENLIGHT_JOB_POLL and GREENLIGHT_JOB_TIMEOUT at least 1ms"
                     .to_owned(),
             ));
         }
@@ -384,12 +413,27 @@ impl Settings {
             auth_failure_limit,
             approval_mode,
             policies,
-            http_timeout: millis(&get, "GREENLIGHT_HTTP_TIMEOUT_MS", Duration::from_secs(10))?,
-            smtp_timeout: millis(&get, "GREENLIGHT_SMTP_TIMEOUT_MS", Duration::from_secs(30))?,
+            http_timeout: duration(
+                &get,
+                &mut deprecated,
+                "GREENLIGHT_HTTP_TIMEOUT",
+                Duration::from_secs(10),
+            )?,
+            smtp_timeout: duration(
+                &get,
+                &mut deprecated,
+                "GREENLIGHT_SMTP_TIMEOUT",
+                Duration::from_secs(30),
+            )?,
             queue,
             http_workers: optional_number(&get, "GREENLIGHT_HTTP_WORKERS")?,
             db_pool_size: optional_number(&get, "GREENLIGHT_DB_POOL_SIZE")?,
-            db_timeout: millis(&get, "GREENLIGHT_DB_TIMEOUT_MS", Duration::from_secs(5))?,
+            db_timeout: duration(
+                &get,
+                &mut deprecated,
+                "GREENLIGHT_DB_TIMEOUT",
+                Duration::from_secs(5),
+            )?,
             sqlite_synchronous_full: match get("GREENLIGHT_SQLITE_SYNCHRONOUS")
                 .map(|v| v.to_ascii_lowercase())
                 .as_deref()
@@ -402,6 +446,7 @@ impl Settings {
                     )))
                 }
             },
+            deprecations: deprecated,
         })
     }
 }
@@ -434,7 +479,16 @@ impl Settings {
         let mut lines: Vec<(String, String, String)> = self
             .effective()
             .into_iter()
-            .map(|(key, value)| (key.to_owned(), value, self.origin(key).to_owned()))
+            .map(|(key, value)| {
+                let origin = match self.origin(key) {
+                    // Read from the older name of the key.
+                    "default" if self.origin(&format!("{key}_MS")) != "default" => {
+                        format!("{} (deprecated name)", self.origin(&format!("{key}_MS")))
+                    }
+                    origin => origin.to_owned(),
+                };
+                (key.to_owned(), value, origin)
+            })
             .collect();
         let file = self
             .origins
@@ -461,6 +515,7 @@ impl Settings {
         let key = crate::domain::ReleaseKey::parse("-", None, "-").expect("a valid key");
         let global = self.policies.resolve(&key).0;
         let q = &self.queue;
+        let show = |d: Duration| humantime::format_duration(d).to_string();
         vec![
             ("GREENLIGHT_LISTEN", self.listen.clone()),
             ("DATABASE_URL", mask_url(&self.database_url)),
@@ -544,36 +599,15 @@ impl Settings {
                     .map_or("off".to_owned(), crate::domain::policy::format_duration),
             ),
             ("GREENLIGHT_JOB_MAX_ATTEMPTS", q.max_attempts.to_string()),
-            (
-                "GREENLIGHT_JOB_BACKOFF_MS",
-                q.backoff_base.as_millis().to_string(),
-            ),
-            (
-                "GREENLIGHT_JOB_BACKOFF_MAX_MS",
-                q.backoff_max.as_millis().to_string(),
-            ),
-            ("GREENLIGHT_JOB_LEASE_MS", q.lease.as_millis().to_string()),
-            (
-                "GREENLIGHT_JOB_POLL_MS",
-                q.poll_interval.as_millis().to_string(),
-            ),
+            ("GREENLIGHT_JOB_BACKOFF", show(q.backoff_base)),
+            ("GREENLIGHT_JOB_BACKOFF_MAX", show(q.backoff_max)),
+            ("GREENLIGHT_JOB_LEASE", show(q.lease)),
+            ("GREENLIGHT_JOB_POLL", show(q.poll_interval)),
             ("GREENLIGHT_JOB_CONCURRENCY", q.concurrency.to_string()),
-            (
-                "GREENLIGHT_JOB_TIMEOUT_MS",
-                q.job_timeout.as_millis().to_string(),
-            ),
-            (
-                "GREENLIGHT_SHUTDOWN_TIMEOUT",
-                format!("{}s", q.shutdown_timeout.as_secs()),
-            ),
-            (
-                "GREENLIGHT_HTTP_TIMEOUT_MS",
-                self.http_timeout.as_millis().to_string(),
-            ),
-            (
-                "GREENLIGHT_SMTP_TIMEOUT_MS",
-                self.smtp_timeout.as_millis().to_string(),
-            ),
+            ("GREENLIGHT_JOB_TIMEOUT", show(q.job_timeout)),
+            ("GREENLIGHT_SHUTDOWN_TIMEOUT", show(q.shutdown_timeout)),
+            ("GREENLIGHT_HTTP_TIMEOUT", show(self.http_timeout)),
+            ("GREENLIGHT_SMTP_TIMEOUT", show(self.smtp_timeout)),
             (
                 "GREENLIGHT_HTTP_WORKERS",
                 self.http_workers
@@ -584,10 +618,7 @@ impl Settings {
                 self.db_pool_size
                     .map_or("(by backend)".to_owned(), |n| n.to_string()),
             ),
-            (
-                "GREENLIGHT_DB_TIMEOUT_MS",
-                self.db_timeout.as_millis().to_string(),
-            ),
+            ("GREENLIGHT_DB_TIMEOUT", show(self.db_timeout)),
             (
                 "GREENLIGHT_SQLITE_SYNCHRONOUS",
                 if self.sqlite_synchronous_full {
@@ -729,23 +760,48 @@ fn optional_number<T: std::str::FromStr>(
     get(key).map(|v| parse(key, &v)).transpose()
 }
 
-/// Seconds, written `25` or `25s`.
+/// Seconds, written `25` (as before), or a duration like `25s` or `1m`.
 fn seconds(
     get: &impl Fn(&str) -> Option<String>,
     key: &str,
     default: Duration,
 ) -> Result<Duration, ConfigError> {
-    get(key).map_or(Ok(default), |v| {
-        parse(key, v.strip_suffix('s').unwrap_or(&v)).map(Duration::from_secs)
+    get(key).map_or(Ok(default), |v| match v.parse::<u64>() {
+        Ok(n) => Ok(Duration::from_secs(n)),
+        Err(_) => humantime::parse_duration(&v).map_err(|_| {
+            ConfigError(format!(
+                "{key} must be a duration like 25s or 1m (or seconds), got {v:?}"
+            ))
+        }),
     })
 }
 
-fn millis(
+/// A duration, written `500ms`, `5s`, `2m`. The older `<key>_MS`, in
+/// milliseconds, is still read when `key` is unset, with a line in
+/// `deprecated` for the start log.
+fn duration(
     get: &impl Fn(&str) -> Option<String>,
+    deprecated: &mut Vec<String>,
     key: &str,
     default: Duration,
 ) -> Result<Duration, ConfigError> {
-    get(key).map_or(Ok(default), |v| parse(key, &v).map(Duration::from_millis))
+    if let Some(v) = get(key) {
+        return humantime::parse_duration(&v).map_err(|_| {
+            ConfigError(format!(
+                "{key} must be a duration like 500ms, 5s or 2m, got {v:?}"
+            ))
+        });
+    }
+    let old = format!("{key}_MS");
+    match get(&old) {
+        None => Ok(default),
+        Some(v) => {
+            deprecated.push(format!(
+                "{old} is deprecated and will go: write {key}={v}ms (or 5s, 2m) instead"
+            ));
+            parse(&old, &v).map(Duration::from_millis)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -826,6 +882,40 @@ mod tests {
     }
 
     #[test]
+    fn durations_are_written_with_units_and_the_ms_names_still_read() {
+        let s = settings(&[
+            ("GREENLIGHT_JOB_POLL", "250ms"),
+            ("GREENLIGHT_HTTP_TIMEOUT", "1m 30s"),
+            ("GREENLIGHT_SHUTDOWN_TIMEOUT", "20"),
+        ])
+        .unwrap();
+        assert_eq!(s.queue.poll_interval, Duration::from_millis(250));
+        assert_eq!(s.http_timeout, Duration::from_secs(90));
+        assert_eq!(s.queue.shutdown_timeout, Duration::from_secs(20));
+        assert!(s.deprecations.is_empty());
+        // The older name, in milliseconds: read, with a line saying what to
+        // write instead; the new name wins when both are set.
+        let s = settings(&[
+            ("GREENLIGHT_JOB_POLL_MS", "200"),
+            ("GREENLIGHT_DB_TIMEOUT_MS", "700"),
+            ("GREENLIGHT_DB_TIMEOUT", "2s"),
+        ])
+        .unwrap();
+        assert_eq!(s.queue.poll_interval, Duration::from_millis(200));
+        assert_eq!(s.db_timeout, Duration::from_secs(2));
+        assert_eq!(s.deprecations.len(), 1, "{:?}", s.deprecations);
+        assert!(s.deprecations[0].contains("GREENLIGHT_JOB_POLL_MS"));
+        assert!(s.deprecations[0].contains("GREENLIGHT_JOB_POLL=200ms"));
+        let shown = s.lines();
+        let poll = shown
+            .iter()
+            .find(|(k, _, _)| k == "GREENLIGHT_JOB_POLL")
+            .unwrap();
+        assert_eq!(poll.1, "200ms");
+        assert!(poll.2.contains("GREENLIGHT_JOB_POLL_MS"), "{poll:?}");
+    }
+
+    #[test]
     fn bad_values_are_refused_with_the_variable_named() {
         for (key, value) in [
             ("GREENLIGHT_APPROVAL_MODE", "sometimes"),
@@ -835,7 +925,10 @@ mod tests {
             ("GREENLIGHT_SECRET", "short"),
             ("GREENLIGHT_JOB_MAX_ATTEMPTS", "many"),
             ("GREENLIGHT_JOB_MAX_ATTEMPTS", "0"),
-            ("GREENLIGHT_JOB_LEASE_MS", "0"),
+            ("GREENLIGHT_JOB_LEASE", "0ms"),
+            ("GREENLIGHT_JOB_LEASE", "5"),
+            ("GREENLIGHT_JOB_LEASE_MS", "soon"),
+            ("GREENLIGHT_HTTP_TIMEOUT", "ten seconds"),
             ("GREENLIGHT_SHUTDOWN_TIMEOUT", "soon"),
             ("GREENLIGHT_REQUIRED_APPROVALS", "0"),
             ("GREENLIGHT_REQUIRED_APPROVALS", "most"),

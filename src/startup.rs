@@ -104,6 +104,9 @@ impl Application {
             api_keys = if settings.require_api_key { "required" } else { "off" },
             "greenlight starting"
         );
+        for line in &settings.deprecations {
+            tracing::warn!("{line}");
+        }
         if !settings.require_api_key && beyond_loopback(&listener.local_addr()?) {
             tracing::warn!(
                 "API keys are off and Greenlight listens beyond loopback: anyone who can reach it \

@@ -333,7 +333,7 @@ async fn a_slow_approvers_api_does_not_slow_post_release(backend: Backend) {
         backend,
         |env| {
             // Longer than the stub's delay: the worker waits, it does not retry.
-            env.insert("GREENLIGHT_HTTP_TIMEOUT_MS".into(), "60000".into());
+            env.insert("GREENLIGHT_HTTP_TIMEOUT".into(), "60000ms".into());
         },
         false,
     )
@@ -379,7 +379,7 @@ async fn concurrent_identical_posts_make_one_release_and_one_round_of_emails(bac
     let app = spawn_app_with(
         backend,
         |env| {
-            env.insert("GREENLIGHT_DB_TIMEOUT_MS".into(), "5000".into());
+            env.insert("GREENLIGHT_DB_TIMEOUT".into(), "5000ms".into());
         },
         true,
     )

@@ -392,17 +392,17 @@ pub fn test_env(db: &TestDb, smtp_port: u16, approvers: &MockServer) -> HashMap<
             "test-secret-test-secret-test-secret!".to_owned(),
         ),
         ("GREENLIGHT_JOB_MAX_ATTEMPTS", "3".to_owned()),
-        ("GREENLIGHT_JOB_BACKOFF_MS", "50".to_owned()),
-        ("GREENLIGHT_JOB_BACKOFF_MAX_MS", "200".to_owned()),
-        ("GREENLIGHT_JOB_POLL_MS", "100".to_owned()),
-        ("GREENLIGHT_HTTP_TIMEOUT_MS", "2000".to_owned()),
-        ("GREENLIGHT_SMTP_TIMEOUT_MS", "5000".to_owned()),
-        ("GREENLIGHT_JOB_TIMEOUT_MS", "15000".to_owned()),
+        ("GREENLIGHT_JOB_BACKOFF", "50ms".to_owned()),
+        ("GREENLIGHT_JOB_BACKOFF_MAX", "200ms".to_owned()),
+        ("GREENLIGHT_JOB_POLL", "100ms".to_owned()),
+        ("GREENLIGHT_HTTP_TIMEOUT", "2000ms".to_owned()),
+        ("GREENLIGHT_SMTP_TIMEOUT", "5000ms".to_owned()),
+        ("GREENLIGHT_JOB_TIMEOUT", "15000ms".to_owned()),
         ("GREENLIGHT_HTTP_WORKERS", "2".to_owned()),
         ("GREENLIGHT_DB_POOL_SIZE", "8".to_owned()),
         // Short, so that a test's teardown (its database dropped under the
         // running app) does not wait for the default five seconds.
-        ("GREENLIGHT_DB_TIMEOUT_MS", "1000".to_owned()),
+        ("GREENLIGHT_DB_TIMEOUT", "1000ms".to_owned()),
         // Tests approve from one address, many times a second; the limits
         // have tests of their own.
         ("GREENLIGHT_APPROVAL_RATE_LIMIT", "off".to_owned()),

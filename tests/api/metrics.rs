@@ -217,7 +217,7 @@ async fn the_queue_gauges_agree_across_replicas(backend: Backend) {
     let mut env = test_env(&db, smtp.port, &approvers);
     // Workers wake for what their own process queues, and otherwise not
     // within the test: a job made due behind their backs stays waiting.
-    env.insert("GREENLIGHT_JOB_POLL_MS".into(), "60000".into());
+    env.insert("GREENLIGHT_JOB_POLL".into(), "60000ms".into());
     let a = Service::start(&env).await;
     let b = Service::start(&env).await;
     let client = reqwest::Client::new();

@@ -497,7 +497,7 @@ async fn a_task_that_subscribes_while_the_release_is_decided_is_told(backend: Ba
         backend,
         // Lock waits in this test last longer than the tests' usual 1 s.
         |env| {
-            env.insert("GREENLIGHT_DB_TIMEOUT_MS".into(), "20000".into());
+            env.insert("GREENLIGHT_DB_TIMEOUT".into(), "20000ms".into());
         },
         true,
     )

@@ -21,9 +21,9 @@ async fn a_job_resumes_after_the_process_is_killed(backend: Backend) {
     )
     .await;
     let mut env = test_env(&db, smtp.port, &approvers);
-    env.remove("GREENLIGHT_JOB_LEASE_MS");
-    env.remove("GREENLIGHT_JOB_POLL_MS");
-    env.insert("GREENLIGHT_HTTP_TIMEOUT_MS".into(), "10000".into());
+    env.remove("GREENLIGHT_JOB_LEASE");
+    env.remove("GREENLIGHT_JOB_POLL");
+    env.insert("GREENLIGHT_HTTP_TIMEOUT".into(), "10000ms".into());
     env.remove("GREENLIGHT_HTTP_WORKERS");
 
     let first = Service::start(&env).await;

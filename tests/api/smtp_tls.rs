@@ -507,7 +507,7 @@ fn mailer(smtp_url: &str, ca_file: &Path) -> Mailer {
             "GREENLIGHT_SMTP_CA_FILE".to_owned(),
             ca_file.display().to_string(),
         ),
-        ("GREENLIGHT_SMTP_TIMEOUT_MS".to_owned(), "5000".to_owned()),
+        ("GREENLIGHT_SMTP_TIMEOUT".to_owned(), "5000ms".to_owned()),
     ])
     .unwrap();
     Mailer::new(&settings.mail()).unwrap()

@@ -212,8 +212,8 @@ async fn the_list_shows_releases_newest_first_with_their_state(backend: Backend)
     let app = spawn_app_with(
         backend,
         |env| {
-            env.insert("GREENLIGHT_HTTP_TIMEOUT_MS".into(), "600000".into());
-            env.insert("GREENLIGHT_JOB_TIMEOUT_MS".into(), "600000".into());
+            env.insert("GREENLIGHT_HTTP_TIMEOUT".into(), "600000ms".into());
+            env.insert("GREENLIGHT_JOB_TIMEOUT".into(), "600000ms".into());
         },
         false,
     )

@@ -141,7 +141,7 @@ async fn answers_slower_than_the_client_timeout(backend: Backend) {
     let stub = ResponseTemplate::new(200)
         .set_body_json(json!(["a1@example.com"]))
         .set_delay(Duration::from_secs(5));
-    let run = start(backend, stub, &[("GREENLIGHT_HTTP_TIMEOUT_MS", "300")]).await;
+    let run = start(backend, stub, &[("GREENLIGHT_HTTP_TIMEOUT", "300ms")]).await;
     run.post(1).await;
     let doc = run.wait_failed(1).await;
     run.finish("timeout", backend, &doc).await;

@@ -71,12 +71,12 @@ pub fn chaos_env(db: &TestDb, smtp_port: u16, approvers: &MockServer) -> HashMap
     let mut env = helpers::test_env(db, smtp_port, approvers);
     for (k, v) in [
         ("GREENLIGHT_JOB_MAX_ATTEMPTS", "25"),
-        ("GREENLIGHT_JOB_BACKOFF_MS", "50"),
-        ("GREENLIGHT_JOB_BACKOFF_MAX_MS", "1000"),
-        ("GREENLIGHT_JOB_LEASE_MS", "1000"),
-        ("GREENLIGHT_JOB_POLL_MS", "50"),
-        ("GREENLIGHT_JOB_TIMEOUT_MS", "10000"),
-        ("GREENLIGHT_DB_TIMEOUT_MS", "2000"),
+        ("GREENLIGHT_JOB_BACKOFF", "50ms"),
+        ("GREENLIGHT_JOB_BACKOFF_MAX", "1000ms"),
+        ("GREENLIGHT_JOB_LEASE", "1000ms"),
+        ("GREENLIGHT_JOB_POLL", "50ms"),
+        ("GREENLIGHT_JOB_TIMEOUT", "10000ms"),
+        ("GREENLIGHT_DB_TIMEOUT", "2000ms"),
     ] {
         env.insert(k.to_owned(), v.to_owned());
     }

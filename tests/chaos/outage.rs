@@ -21,7 +21,7 @@ async fn a_mail_outage_loses_nothing(backend: Backend) {
     let mut env = chaos_env(&db, smtp_port, &approvers);
     // Enough attempts, at a 2 s cap, to outlast the outage.
     env.insert("GREENLIGHT_JOB_MAX_ATTEMPTS".into(), "60".into());
-    env.insert("GREENLIGHT_JOB_BACKOFF_MAX_MS".into(), "2000".into());
+    env.insert("GREENLIGHT_JOB_BACKOFF_MAX".into(), "2000ms".into());
     let service = Service::start(&env).await;
     let client = reqwest::Client::new();
     for i in 0..releases {

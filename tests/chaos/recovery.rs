@@ -28,8 +28,8 @@ fn default_queue_env(
 ) -> HashMap<String, String> {
     let mut env = chaos_env(db, smtp.port, approvers);
     for key in [
-        "GREENLIGHT_JOB_LEASE_MS",
-        "GREENLIGHT_JOB_POLL_MS",
+        "GREENLIGHT_JOB_LEASE",
+        "GREENLIGHT_JOB_POLL",
         "GREENLIGHT_JOB_CONCURRENCY",
     ] {
         env.remove(key);

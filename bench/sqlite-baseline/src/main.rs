@@ -14,7 +14,7 @@
 //!                           `normal` (the service's
 //!                           GREENLIGHT_SQLITE_SYNCHRONOUS=normal)
 //!   SQLITE_BUSY_TIMEOUT_MS  busy_timeout, default 5000 (the service's is
-//!                           GREENLIGHT_DB_TIMEOUT_MS, default 5000)
+//!                           GREENLIGHT_DB_TIMEOUT, default 5s)
 //!
 //! `insert`: one transaction per operation, as `lifecycle::create`:
 //!   BEGIN; INSERT release ... ON CONFLICT DO NOTHING RETURNING id;
