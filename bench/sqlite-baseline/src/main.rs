@@ -20,7 +20,7 @@
 //!   BEGIN; INSERT release ... ON CONFLICT DO NOTHING RETURNING id;
 //!   INSERT its process_release job, due now; INSERT its expire_release
 //!   job, due at the release's expires_at; COMMIT. Both jobs carry the
-//!   payload `{"release_pk":<id>}` and max_attempts 20, as the service's.
+//!   subject `<id>`, the payload `{"release_pk":<id>}` and max_attempts 20, as the service's.
 //! `poll`: the point select of a release by (team_project, release_id) and
 //!   the select of its approvals, as `releases::find` + `releases::view`;
 //!   release ids are drawn at random from 1..=RELEASES (the bench seeds them).
@@ -59,7 +59,7 @@ const INSERT_EVENT: &str = "INSERT INTO events (release_pk, at, type, actor, det
 /// for a scheduled job and NULL (due now, by the database's clock) for the
 /// others; created_at is the database's clock.
 const INSERT_JOB: &str = "INSERT INTO jobs \
-     (kind, release_pk, payload, max_attempts, run_at, created_at) \
+     (kind, subject, payload, max_attempts, run_at, created_at) \
      VALUES (?1, ?2, ?3, ?4, COALESCE(?5, strftime('%Y-%m-%d %H:%M:%f', 'now')), \
              strftime('%Y-%m-%d %H:%M:%f', 'now'))";
 const FIND_RELEASE: &str = "SELECT id, team_project, release_id, release_name, status, \
@@ -252,17 +252,18 @@ fn insert(conn: &mut Connection, release_id: &str) -> rusqlite::Result<()> {
         ])?;
         // The payload as the service serialises it (serde_json of the job).
         let payload = format!("{{\"release_pk\":{pk}}}");
+        let subject = pk.to_string();
         let mut job = tx.prepare_cached(INSERT_JOB)?;
         job.execute(params![
             "process_release",
-            pk,
+            subject,
             payload,
             MAX_ATTEMPTS,
             None::<String>
         ])?;
         job.execute(params![
             "expire_release",
-            pk,
+            subject,
             payload,
             MAX_ATTEMPTS,
             expires
