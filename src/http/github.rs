@@ -64,6 +64,7 @@ fn ignored(why: &str) -> HttpResponse {
         (status = 400, description = "Not a deployment protection rule", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "The signature does not match", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No GitHub App is configured", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The release exists with another name (a re-run that changed the deployment)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A callback URL off the GitHub API host, or no workflow run in it", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unavailable; retry", body = Problem, content_type = "application/problem+json"),

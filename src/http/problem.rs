@@ -35,6 +35,8 @@ pub enum ApiError {
     ReleaseDecided(ReleaseStatus),
     #[error("you already {0} this release; a decision cannot be changed")]
     AlreadyDecided(&'static str),
+    #[error("this release exists with another {0}; a request for it must send the {0} it was created with (a release's name and requester cannot be changed)")]
+    ReleaseDiffers(&'static str),
     #[error("{0}")]
     Unauthorized(&'static str),
     #[error("{0}")]
@@ -59,7 +61,7 @@ pub const RETRY_AFTER_SECS: u64 = 2;
 
 /// Every problem `type` (after `urn:greenlight:problem:`) this service
 /// answers with; the OpenAPI document lists them.
-pub const PROBLEM_SLUGS: [&str; 18] = [
+pub const PROBLEM_SLUGS: [&str; 19] = [
     "malformed-body",
     "validation-error",
     "payload-too-large",
@@ -70,6 +72,7 @@ pub const PROBLEM_SLUGS: [&str; 18] = [
     "release-not-found",
     "release-decided",
     "already-decided",
+    "release-differs",
     "unauthorized",
     "forbidden",
     "too-many-requests",
@@ -103,6 +106,7 @@ impl ApiError {
             Self::ReleaseNotFound { .. } => "release-not-found",
             Self::ReleaseDecided(_) => "release-decided",
             Self::AlreadyDecided(_) => "already-decided",
+            Self::ReleaseDiffers(_) => "release-differs",
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::TooManyRequests(_) => "too-many-requests",
@@ -126,6 +130,7 @@ impl ApiError {
             Self::ReleaseNotFound { .. } => "Release not found",
             Self::ReleaseDecided(_) => "Release already decided",
             Self::AlreadyDecided(_) => "Already decided",
+            Self::ReleaseDiffers(_) => "Release exists with other details",
             Self::Unauthorized(_) => "API key required",
             Self::Forbidden(_) => "Forbidden",
             Self::TooManyRequests(_) => "Too many requests",
@@ -177,7 +182,9 @@ impl ResponseError for ApiError {
             Self::UnknownApproval | Self::ReleaseNotFound { .. } | Self::NotFound => {
                 StatusCode::NOT_FOUND
             }
-            Self::ReleaseDecided(_) | Self::AlreadyDecided(_) => StatusCode::CONFLICT,
+            Self::ReleaseDecided(_) | Self::AlreadyDecided(_) | Self::ReleaseDiffers(_) => {
+                StatusCode::CONFLICT
+            }
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -225,6 +232,15 @@ impl From<ParseError> for ApiError {
     }
 }
 
+impl From<crate::releases::CreateError> for ApiError {
+    fn from(e: crate::releases::CreateError) -> Self {
+        match e {
+            crate::releases::CreateError::Differs(field) => Self::ReleaseDiffers(field),
+            crate::releases::CreateError::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         // Whatever the moment the database went away (checkout, query,
@@ -258,6 +274,7 @@ mod tests {
             },
             ApiError::ReleaseDecided(ReleaseStatus::Approved),
             ApiError::AlreadyDecided("approved"),
+            ApiError::ReleaseDiffers("ReleaseName"),
             ApiError::Unauthorized(""),
             ApiError::Forbidden(String::new()),
             ApiError::TooManyRequests(1),

@@ -43,6 +43,7 @@ const AZURE_TOKEN_LIFE: chrono::Duration = chrono::Duration::hours(48);
         (status = 400, description = "Not a JSON object", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "An API key is required, or this one is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key is for another project", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The release exists with another ReleaseName or RequestedForEmail: nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields (each named in `errors`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many wrong keys from this client", body = Problem, content_type = "application/problem+json"),

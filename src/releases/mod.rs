@@ -17,4 +17,4 @@ pub mod subscriber;
 
 pub use document::StatusDocument;
 pub use lifecycle::{ReleaseView, Subscription};
-pub use service::{Releases, Waiter};
+pub use service::{CreateError, Releases, Waiter};

@@ -9,7 +9,9 @@ use tokio::sync::Notify;
 
 use super::lifecycle::{self, ReleaseView, Subscription};
 use super::subscriber::Subscriber;
+use crate::db::models::Release;
 use crate::db::{self, Db, DbError};
+use crate::domain::approver::ApproverEmail;
 use crate::domain::NewRelease;
 use crate::environments::Policies;
 
@@ -20,6 +22,46 @@ pub struct Waiter {
     pub subscription: Subscription,
     /// The release expires within this (the waiter's credential dies then).
     pub ttl_cap: Option<chrono::Duration>,
+}
+
+/// Why a release could not be created or joined.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// The release exists with another value of this request field: a
+    /// request may not rename a release or change its requester (else
+    /// whoever posts first could hide the requester from the rule that
+    /// they may not approve their own release). Nothing was changed.
+    #[error("release exists with another {0}")]
+    Differs(&'static str),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// What a request found: its release, created or existing, or one that
+/// differs from what it says.
+enum Found {
+    Created(ReleaseView),
+    Existing(ReleaseView),
+    Differs(&'static str),
+}
+
+/// The request field (as pipelines name it) whose value differs from the
+/// stored release, if any. Email addresses compare as addresses (case of
+/// the domain aside); an absent requester differs from a present one.
+fn differs(stored: &Release, new: &NewRelease) -> Option<&'static str> {
+    if stored.release_name != new.name {
+        return Some("ReleaseName");
+    }
+    let stored_requester = stored
+        .requested_for
+        .as_deref()
+        .map(|email| ApproverEmail::parse(email).ok());
+    let same_requester = match (&stored_requester, &new.requested_for) {
+        (None, None) => true,
+        (Some(Some(stored)), Some(new)) => stored == new,
+        _ => false,
+    };
+    (!same_requester).then_some("RequestedForEmail")
 }
 
 /// The releases wing, as its callers hold it.
@@ -49,12 +91,13 @@ impl Releases {
     /// release is decided already). True if it was created.
     ///
     /// Without a waiter this is a poll: it reads, and writes only if the
-    /// release is new.
+    /// release is new. A release that exists with another name or
+    /// requester is `CreateError::Differs`, and nobody is subscribed.
     pub async fn create_or_join(
         &self,
         new: NewRelease,
         waiter: Option<Waiter>,
-    ) -> Result<(bool, ReleaseView), DbError> {
+    ) -> Result<(bool, ReleaseView), CreateError> {
         let mut policy = self.policies.resolve(&new.key).0;
         let mut subscriptions = Vec::new();
         if let Some(url) = self.policies.webhook_url(&new.key) {
@@ -73,26 +116,36 @@ impl Releases {
         }
         let max_attempts = self.max_attempts;
         let polling = waiter.is_none();
-        let key = new.key.clone();
-        let (created, view) = self
+        let asked = new.clone();
+        let found = self
             .db
             .read_or_write(
                 move |conn| {
                     if !polling {
                         return Ok(None);
                     }
-                    Ok(lifecycle::find(conn, &key, db::now())?.map(|found| (false, found)))
+                    Ok(
+                        lifecycle::find(conn, &asked.key, db::now())?.map(|view| {
+                            match differs(&view.release, &asked) {
+                                Some(field) => Found::Differs(field),
+                                None => Found::Existing(view),
+                            }
+                        }),
+                    )
                 },
                 move |conn| {
                     let now = db::now();
                     if let Some(created) =
                         lifecycle::create(conn, &new, &policy, &subscriptions, now, max_attempts)?
                     {
-                        return Ok((true, created));
+                        return Ok(Found::Created(created));
                     }
                     // It existed (or another request created it meanwhile).
                     let existing = lifecycle::find(conn, &new.key, now)?
                         .ok_or(diesel::result::Error::NotFound)?;
+                    if let Some(field) = differs(&existing.release, &new) {
+                        return Ok(Found::Differs(field));
+                    }
                     if let Some(waiter) = &waiter {
                         lifecycle::subscribe(
                             conn,
@@ -102,10 +155,15 @@ impl Releases {
                             max_attempts,
                         )?;
                     }
-                    Ok((false, existing))
+                    Ok(Found::Existing(existing))
                 },
             )
             .await?;
+        let (created, view) = match found {
+            Found::Created(view) => (true, view),
+            Found::Existing(view) => (false, view),
+            Found::Differs(field) => return Err(CreateError::Differs(field)),
+        };
         if created || !polling {
             // New jobs (or a notice for a release decided already).
             self.wake.notify_one();

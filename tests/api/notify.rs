@@ -299,6 +299,11 @@ async fn azure_devops_tasks_are_told_once_each(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(answer["status"], "approved");
+    // A task whose request renames the release is refused and never told.
+    let mut renamed = release_body("cb");
+    renamed["ReleaseName"] = json!("Another name");
+    let stranger = task_headers(&plan_url, "plan-1", "task-3");
+    assert_eq!(post_with(&app, &renamed, &stranger).await.status(), 409);
     let requests = received(&azure, 2).await;
     app.wait_for_idle_queue().await;
     assert_eq!(azure.received_requests().await.unwrap().len(), 2);

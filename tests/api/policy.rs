@@ -18,6 +18,7 @@ both_backends!(
     a_bad_requester_is_refused,
     projects_and_environments_have_policies_of_their_own,
     undecided_approvers_get_one_reminder,
+    the_first_caller_cannot_fix_a_release_name_or_requester,
 );
 
 const THREE: [&str; 3] = ["ana@example.com", "bruno@example.com", "carla@example.com"];
@@ -364,4 +365,61 @@ async fn undecided_approvers_get_one_reminder(backend: Backend) {
         "{}",
         app.db.dump_jobs()
     );
+}
+
+/// Whoever posts first cannot pick the name approvers see, nor drop the
+/// requester so that they may approve their own release: a request that
+/// differs is refused and changes nothing.
+async fn the_first_caller_cannot_fix_a_release_name_or_requester(backend: Backend) {
+    let app = app_with(backend, &[], &THREE[..2]).await;
+    let early = json!({"ReleaseName": "Docs typo fix", "ReleaseId": "500", "TeamProject": "Devx"});
+    assert_eq!(app.post_release(&early).await.status(), 202);
+
+    let real = json!({
+        "ReleaseName": "Real 500: schema migration", "ReleaseId": "500",
+        "TeamProject": "Devx", "RequestedForEmail": "ana@example.com",
+    });
+    let same_name_with_requester = json!({
+        "ReleaseName": "Docs typo fix", "ReleaseId": "500",
+        "TeamProject": "Devx", "RequestedForEmail": "ana@example.com",
+    });
+    for (body, field) in [
+        (&real, "ReleaseName"),
+        (&same_name_with_requester, "RequestedForEmail"),
+    ] {
+        let answer = app.post_release(body).await;
+        assert_eq!(answer.status(), 409, "{body}");
+        assert_eq!(
+            answer.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem: Value = answer.json().await.unwrap();
+        assert_eq!(problem["type"], "urn:greenlight:problem:release-differs");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains(field), "{detail}");
+    }
+    // Nothing changed, and the original request still polls.
+    let doc = app.status("500").await;
+    assert_eq!(doc["release_name"], "Docs typo fix");
+    assert!(doc["requested_for"].is_null(), "{doc}");
+    assert_eq!(app.post_release(&early).await.status(), 200);
+
+    // Created with a requester: the same one (as an address: case aside)
+    // polls; none, or another, is refused.
+    let with_ana = requested_by("501", "Ana@Example.com");
+    assert_eq!(app.post_release(&with_ana).await.status(), 202);
+    assert_eq!(
+        app.post_release(&requested_by("501", "ana@example.com"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(app.post_release(&release_body("501")).await.status(), 409);
+    assert_eq!(
+        app.post_release(&requested_by("501", "bruno@example.com"))
+            .await
+            .status(),
+        409
+    );
+    assert_eq!(app.status("501").await["requested_for"], "Ana@Example.com");
 }
