@@ -214,7 +214,8 @@ pub fn required_approvals(
 /// (also `90s`); a positive whole number and one unit.
 pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
     let text = text.trim();
-    let split = text.len().saturating_sub(1);
+    // The unit is the last character, whatever its width in bytes.
+    let split = text.char_indices().last().map_or(0, |(i, _)| i);
     let (number, unit) = text.split_at(split);
     let n: i64 = number
         .parse()
@@ -383,6 +384,9 @@ mod tests {
             "1.5h",
             "400d",
             "99999999999999999d",
+            "7é",
+            "€",
+            "3日",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }

@@ -4,47 +4,19 @@
 //! subscribes the deployment to its decision. Every other event and
 //! action is acknowledged and ignored, as GitHub expects.
 
-use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
-
 use super::problem::{ApiError, Problem};
 #[allow(unused_imports)] // named in the OpenAPI attributes
 use super::schemas::GithubAccepted;
 use super::{read_body, AppState};
 use crate::domain::{FieldError, NewRelease, ReleaseKey};
+use crate::integrations::github_rule::ProtectionRule;
 use crate::releases::subscriber::Subscriber;
 use crate::releases::{StatusDocument, Subscription, Waiter};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
 
 /// GitHub's deliveries are at most 25 MB; a protection rule's is a few KiB.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
-
-#[derive(Debug, Deserialize)]
-struct ProtectionRule {
-    action: Option<String>,
-    environment: String,
-    deployment_callback_url: String,
-    deployment: Option<Deployment>,
-    repository: Repository,
-    installation: Installation,
-}
-
-#[derive(Debug, Deserialize)]
-struct Deployment {
-    #[serde(rename = "ref")]
-    git_ref: Option<String>,
-    sha: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Repository {
-    full_name: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct Installation {
-    id: i64,
-}
 
 fn ignored(why: &str) -> HttpResponse {
     HttpResponse::Accepted().json(serde_json::json!({"ignored": why}))
@@ -82,7 +54,7 @@ pub async fn webhook(
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok());
     if !github.signature_valid(&body, signature) {
-        return Err(ApiError::Unauthorized(
+        return Err(ApiError::BadSignature(
             "the X-Hub-Signature-256 of this delivery does not match GREENLIGHT_GITHUB_WEBHOOK_SECRET",
         ));
     }
@@ -105,7 +77,7 @@ pub async fn webhook(
             "must be on the configured GitHub API host (GREENLIGHT_GITHUB_API_URL)",
         ));
     }
-    let run_id = run_id(&rule.deployment_callback_url).ok_or_else(|| {
+    let run_id = rule.run_id().ok_or_else(|| {
         invalid(
             "deployment_callback_url",
             "names no workflow run (.../actions/runs/<id>/...)",
@@ -113,17 +85,9 @@ pub async fn webhook(
     })?;
     let key = ReleaseKey::parse(&rule.repository.full_name, Some(&rule.environment), &run_id)
         .map_err(ApiError::Validation)?;
-    let name = match &rule.deployment {
-        Some(Deployment { git_ref, sha }) => format!(
-            "{} {}",
-            git_ref.as_deref().unwrap_or("deployment"),
-            sha.as_deref().map_or("", |s| &s[..s.len().min(7)])
-        ),
-        None => "deployment".to_owned(),
-    };
     let new = NewRelease {
         key: key.clone(),
-        name: name.trim().chars().take(256).collect(),
+        name: rule.release_name(),
         requested_for: None,
     };
     let waiter = Waiter {
@@ -151,36 +115,4 @@ pub async fn webhook(
 
 fn invalid(field: &'static str, message: &str) -> ApiError {
     ApiError::Validation(vec![FieldError::new(field, message)])
-}
-
-/// The workflow run a callback URL belongs to:
-/// `.../repos/{owner}/{repo}/actions/runs/{run_id}/deployment_protection_rule`.
-fn run_id(callback_url: &str) -> Option<String> {
-    let url = url::Url::parse(callback_url).ok()?;
-    let mut segments = url.path_segments()?;
-    segments.find(|s| *s == "runs")?;
-    segments
-        .next()
-        .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
-        .map(str::to_owned)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::run_id;
-
-    #[test]
-    fn the_run_id_comes_from_the_callback_url() {
-        assert_eq!(
-            run_id("https://api.github.com/repos/octo/app/actions/runs/4242/deployment_protection_rule").as_deref(),
-            Some("4242")
-        );
-        for url in [
-            "https://api.github.com/repos/o/r/actions/runs/",
-            "https://api.github.com/repos/o/r",
-            "https://api.github.com/runs/x1/y",
-        ] {
-            assert_eq!(run_id(url), None, "{url}");
-        }
-    }
 }

@@ -39,6 +39,9 @@ pub enum ApiError {
     ReleaseDiffers(&'static str),
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// A signed delivery (a GitHub webhook) whose signature does not match.
+    #[error("{0}")]
+    BadSignature(&'static str),
     #[error("{0}")]
     Forbidden(String),
     #[error("too many requests from this client; try again in {0} s")]
@@ -61,7 +64,7 @@ pub const RETRY_AFTER_SECS: u64 = 2;
 
 /// Every problem `type` (after `urn:greenlight:problem:`) this service
 /// answers with; the OpenAPI document lists them.
-pub const PROBLEM_SLUGS: [&str; 19] = [
+pub const PROBLEM_SLUGS: [&str; 20] = [
     "malformed-body",
     "validation-error",
     "payload-too-large",
@@ -74,6 +77,7 @@ pub const PROBLEM_SLUGS: [&str; 19] = [
     "already-decided",
     "release-differs",
     "unauthorized",
+    "invalid-signature",
     "forbidden",
     "too-many-requests",
     "cross-site-request",
@@ -108,6 +112,7 @@ impl ApiError {
             Self::AlreadyDecided(_) => "already-decided",
             Self::ReleaseDiffers(_) => "release-differs",
             Self::Unauthorized(_) => "unauthorized",
+            Self::BadSignature(_) => "invalid-signature",
             Self::Forbidden(_) => "forbidden",
             Self::TooManyRequests(_) => "too-many-requests",
             Self::CrossSite => "cross-site-request",
@@ -132,6 +137,7 @@ impl ApiError {
             Self::AlreadyDecided(_) => "Already decided",
             Self::ReleaseDiffers(_) => "Release exists with other details",
             Self::Unauthorized(_) => "API key required",
+            Self::BadSignature(_) => "Invalid signature",
             Self::Forbidden(_) => "Forbidden",
             Self::TooManyRequests(_) => "Too many requests",
             Self::CrossSite => "Cross-site request refused",
@@ -176,7 +182,7 @@ impl ResponseError for ApiError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InvalidToken | Self::Forbidden(_) | Self::CrossSite => StatusCode::FORBIDDEN,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::BadSignature(_) => StatusCode::UNAUTHORIZED,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::TokenExpired => StatusCode::GONE,
             Self::UnknownApproval | Self::ReleaseNotFound { .. } | Self::NotFound => {
@@ -276,6 +282,7 @@ mod tests {
             ApiError::AlreadyDecided("approved"),
             ApiError::ReleaseDiffers("ReleaseName"),
             ApiError::Unauthorized(""),
+            ApiError::BadSignature(""),
             ApiError::Forbidden(String::new()),
             ApiError::TooManyRequests(1),
             ApiError::CrossSite,

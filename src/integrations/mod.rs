@@ -7,5 +7,6 @@
 pub mod approvers;
 pub mod azure_devops;
 pub mod github;
+pub mod github_rule;
 pub mod outbound;
 pub mod webhooks;

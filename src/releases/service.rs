@@ -124,14 +124,12 @@ impl Releases {
                     if !polling {
                         return Ok(None);
                     }
-                    Ok(
-                        lifecycle::find(conn, &asked.key, db::now())?.map(|view| {
-                            match differs(&view.release, &asked) {
-                                Some(field) => Found::Differs(field),
-                                None => Found::Existing(view),
-                            }
-                        }),
-                    )
+                    Ok(lifecycle::find(conn, &asked.key, db::now())?.map(|view| {
+                        match differs(&view.release, &asked) {
+                            Some(field) => Found::Differs(field),
+                            None => Found::Existing(view),
+                        }
+                    }))
                 },
                 move |conn| {
                     let now = db::now();

@@ -10,7 +10,10 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::both_backends;
 use crate::helpers::{spawn_app_with, Backend, TestApp};
 
-both_backends!(a_deployment_protection_rule_is_answered_with_the_decision);
+both_backends!(
+    a_deployment_protection_rule_is_answered_with_the_decision,
+    a_signed_event_with_any_text_in_it_is_answered,
+);
 
 const APP_ID: &str = "12345";
 const WEBHOOK_SECRET: &str = "gh-webhook-secret";
@@ -293,4 +296,38 @@ async fn a_deployment_protection_rule_is_answered_with_the_decision(backend: Bac
         1,
         "{events:?}"
     );
+}
+
+/// GitHub's payloads are any UTF-8: a sha or ref with multi-byte
+/// characters is answered (the handler once sliced bytes and panicked,
+/// dropping the connection), and the name keeps whole characters.
+async fn a_signed_event_with_any_text_in_it_is_answered(backend: Backend) {
+    let api = MockServer::start().await;
+    let app = spawn_app_with(
+        backend,
+        |env| {
+            env.insert("GREENLIGHT_GITHUB_APP_ID".into(), APP_ID.into());
+            env.insert("GREENLIGHT_GITHUB_PRIVATE_KEY".into(), PRIVATE_KEY.into());
+            env.insert(
+                "GREENLIGHT_GITHUB_WEBHOOK_SECRET".into(),
+                WEBHOOK_SECRET.into(),
+            );
+            env.insert("GREENLIGHT_GITHUB_API_URL".into(), api.uri());
+        },
+        false,
+    )
+    .await;
+    let mut event = rule(&api.uri(), 901, "production");
+    event["deployment"] = json!({"ref": "main", "sha": "ééééééééé"});
+    let answer = deliver(&app, "deployment_protection_rule", &event, WEBHOOK_SECRET).await;
+    assert_eq!(answer.status(), 202);
+    let doc: Value = answer.json().await.unwrap();
+    assert_eq!(doc["release_name"], "main ééééééé");
+
+    // A wrong signature is its own problem, not "API key required".
+    let forged = deliver(&app, "deployment_protection_rule", &event, "wrong").await;
+    assert_eq!(forged.status(), 401);
+    let problem: Value = forged.json().await.unwrap();
+    assert_eq!(problem["type"], "urn:greenlight:problem:invalid-signature");
+    assert_eq!(problem["title"], "Invalid signature");
 }

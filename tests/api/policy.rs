@@ -389,10 +389,7 @@ async fn the_first_caller_cannot_fix_a_release_name_or_requester(backend: Backen
     ] {
         let answer = app.post_release(body).await;
         assert_eq!(answer.status(), 409, "{body}");
-        assert_eq!(
-            answer.headers()["content-type"],
-            "application/problem+json"
-        );
+        assert_eq!(answer.headers()["content-type"], "application/problem+json");
         let problem: Value = answer.json().await.unwrap();
         assert_eq!(problem["type"], "urn:greenlight:problem:release-differs");
         let detail = problem["detail"].as_str().unwrap();
