@@ -7,7 +7,8 @@
 
 use chrono::{Duration, Utc};
 use greenlight::domain::NewRelease;
-use greenlight::integrations::approvers::parse_response;
+use greenlight::domain::ReleaseKey;
+use greenlight::integrations::approvers::{expand, parse_response};
 use greenlight::token::{ApprovalClaims, TokenKeys};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -68,7 +69,45 @@ fn valid_token() -> (TokenKeys, String, ApprovalClaims) {
     (keys, token, claims)
 }
 
+/// Ids as an attacker would pick them to move a URL's path: dot segments
+/// in their spellings, separators, and any text.
+fn path_part() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(".".to_owned()),
+        Just("..".to_owned()),
+        Just("%2e%2E".to_owned()),
+        Just(".%2e".to_owned()),
+        Just("../x".to_owned()),
+        Just("a/../../b".to_owned()),
+        Just("..\\..".to_owned()),
+        Just("?x=1#y".to_owned()),
+        "[./%?#\\\\a-z2eE]{1,6}",
+        ".{1,12}",
+    ]
+}
+
 proptest! {
+    /// Whatever ids a key accepts, the approvers URL built from them keeps
+    /// the template's path, segment for segment, as a real URL parser
+    /// (WHATWG's, which resolves `.`, `..`, `%2e` and `\`) reads it.
+    #[test]
+    fn ids_cannot_move_the_approvers_url(project in path_part(), id in path_part()) {
+        let Ok(key) = ReleaseKey::parse(&project, None, &id) else { return Ok(()) };
+        let template = "https://approvers.example/api/{team_project}/releases/{release_id}/approvers?v=1";
+        let url = url::Url::parse(&expand(template, &key)).unwrap();
+        prop_assert_eq!(url.host_str(), Some("approvers.example"));
+        prop_assert_eq!(url.query(), Some("v=1"));
+        let segments: Vec<String> = url
+            .path_segments()
+            .unwrap()
+            .map(|s| percent_encoding::percent_decode_str(s).decode_utf8().unwrap().into_owned())
+            .collect();
+        prop_assert_eq!(
+            segments,
+            vec!["api", key.team_project(), "releases", key.release_id(), "approvers"]
+        );
+    }
+
     #[test]
     fn release_bodies_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
         let _ = NewRelease::parse_json(&bytes);

@@ -35,12 +35,12 @@ impl ReleaseKey {
         release_id: &str,
     ) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let tp = check_text("TeamProject", team_project, MAX_TEAM_PROJECT, &mut errors);
+        let tp = key_part("TeamProject", team_project, MAX_TEAM_PROJECT, &mut errors);
         let env = match environment {
-            Some(env) => check_text("Environment", env, MAX_ENVIRONMENT, &mut errors),
+            Some(env) => key_part("Environment", env, MAX_ENVIRONMENT, &mut errors),
             None => Some(DEFAULT_ENVIRONMENT.to_owned()),
         };
-        let rid = check_text("ReleaseId", release_id, MAX_RELEASE_ID, &mut errors);
+        let rid = key_part("ReleaseId", release_id, MAX_RELEASE_ID, &mut errors);
         match (tp, env, rid) {
             (Some(team_project), Some(environment), Some(release_id)) if errors.is_empty() => {
                 Ok(Self {
@@ -133,12 +133,12 @@ impl NewRelease {
         let name = field(&object, "ReleaseName", "release_name", false, &mut errors)
             .and_then(|s| check_text("ReleaseName", &s, MAX_RELEASE_NAME, &mut errors));
         let release_id = field(&object, "ReleaseId", "release_id", true, &mut errors)
-            .and_then(|s| check_text("ReleaseId", &s, MAX_RELEASE_ID, &mut errors));
+            .and_then(|s| key_part("ReleaseId", &s, MAX_RELEASE_ID, &mut errors));
         let team_project = field(&object, "TeamProject", "team_project", false, &mut errors)
-            .and_then(|s| check_text("TeamProject", &s, MAX_TEAM_PROJECT, &mut errors));
+            .and_then(|s| key_part("TeamProject", &s, MAX_TEAM_PROJECT, &mut errors));
         let environment = optional_field(&object, "Environment", "environment", &mut errors)
             .map_or(Some(DEFAULT_ENVIRONMENT.to_owned()), |s| {
-                check_text("Environment", &s, MAX_ENVIRONMENT, &mut errors)
+                key_part("Environment", &s, MAX_ENVIRONMENT, &mut errors)
             });
         // Azure DevOps leaves the variable empty for releases nobody
         // requested (scheduled ones): empty is "nobody".
@@ -264,9 +264,51 @@ fn check_text(
     Some(text.to_owned())
 }
 
+/// A part of a release's key: text as `check_text` takes it, and no dot
+/// segment.
+fn key_part(
+    name: &'static str,
+    raw: &str,
+    max_chars: usize,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    check_text(name, raw, max_chars, errors).filter(|text| not_a_dot_segment(name, text, errors))
+}
+
+/// The parts of a key go into URL paths (the approvers source, the
+/// dashboard's links), where `.` and `..` are steps between directories
+/// whatever their encoding: they would name another path.
+fn not_a_dot_segment(name: &'static str, text: &str, errors: &mut Vec<FieldError>) -> bool {
+    let dots = matches!(text, "." | "..");
+    if dots {
+        errors.push(FieldError::new(
+            name,
+            "must not be \".\" or \"..\" (a URL would read it as a step between paths)",
+        ));
+    }
+    !dots
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_segments_are_not_ids() {
+        for (tp, env, id, field) in [
+            ("..", "production", "1", "TeamProject"),
+            ("Devx", ".", "1", "Environment"),
+            ("Devx", "production", "..", "ReleaseId"),
+            ("Devx", "production", " .. ", "ReleaseId"),
+        ] {
+            let errors = ReleaseKey::parse(tp, Some(env), id).unwrap_err();
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert_eq!(errors[0].field, field);
+        }
+        for id in ["...", ".a", "a..", "%2e%2e", "．．"] {
+            assert!(ReleaseKey::parse("Devx", None, id).is_ok(), "{id}");
+        }
+    }
 
     fn parse(body: &str) -> Result<NewRelease, ParseError> {
         NewRelease::parse_json(body.as_bytes())

@@ -91,6 +91,15 @@ async fn bad_release_requests_get_problems_and_change_nothing(backend: Backend) 
             json!({"ReleaseName": "n", "release_name": "m", "ReleaseId": "1", "TeamProject": "Devx"}),
             vec!["ReleaseName"],
         ),
+        // Dot segments: placed in the approvers URL they would name another path.
+        (
+            json!({"ReleaseName": "n", "ReleaseId": "..", "TeamProject": "."}),
+            vec!["ReleaseId", "TeamProject"],
+        ),
+        (
+            json!({"ReleaseName": "n", "ReleaseId": "1", "TeamProject": "Devx", "Environment": ".."}),
+            vec!["Environment"],
+        ),
     ];
     for (body, fields) in cases {
         let p = problem(app.post_release(&body).await, 422, "validation-error").await;
