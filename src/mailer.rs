@@ -5,6 +5,7 @@ mod transport;
 
 use askama::Template;
 use chrono::{DateTime, Utc};
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
 
@@ -169,19 +170,19 @@ impl Mailer {
         };
         let (text, html) =
             rendered.map_err(|e| MailError::Permanent(format!("rendering the email: {e}")))?;
-        // lettre encodes header values (RFC 2047), and release names cannot
-        // hold line breaks (see domain::release), so no header injection.
+        // Release names cannot hold line breaks (see domain::release), and
+        // the subject is encoded (RFC 2047): no header injection.
         Message::builder()
             .from(self.from.clone())
             .to(email.to.clone())
-            .subject(format!(
+            .raw_header(subject(format!(
                 "{}Approval requested: {} [{}] ({} #{})",
                 if email.reminder { "Reminder: " } else { "" },
                 email.release_name,
                 email.environment,
                 email.team_project,
                 email.release_id
-            ))
+            )))
             .message_id(Some(email.message_id.clone()))
             .multipart(MultiPart::alternative_plain_html(text, html))
             .map_err(|e| MailError::Permanent(format!("building the email: {e}")))
@@ -227,6 +228,30 @@ impl Mailer {
             }
         }
     }
+}
+
+/// The Subject header, shown by mail clients exactly as written. lettre
+/// encodes words with non-ASCII characters but writes ASCII words as they
+/// are, so a release name holding an encoded word (`=?utf-8?b?...?=`) would
+/// be shown decoded, as text nobody posted (characters the name's checks
+/// refuse included). Such a subject is encoded whole.
+fn subject(text: String) -> HeaderValue {
+    const NAME: HeaderName = HeaderName::new_from_ascii_str("Subject");
+    if !text.contains("=?") {
+        return HeaderValue::new(NAME, text);
+    }
+    let mut encoded = String::new();
+    {
+        let mut writer = email_encoding::headers::writer::EmailWriter::new(
+            &mut encoded,
+            "Subject: ".len(),
+            0,
+            false,
+        );
+        email_encoding::headers::rfc2047::encode(&text, &mut writer)
+            .expect("writing to a String does not fail");
+    }
+    HeaderValue::dangerous_new_pre_encoded(NAME, text, encoded)
 }
 
 /// Writes atomically (temporary file, then rename): a reader never sees half

@@ -14,6 +14,7 @@ use crate::helpers::{
 
 both_backends!(
     whole_flow_ends_approved,
+    encoded_words_in_a_name_are_shown_as_posted,
     emails_carry_the_release_link_and_token,
     browsers_get_a_page,
     the_approvers_page_says_who_what_and_by_when,
@@ -130,6 +131,10 @@ async fn emails_carry_the_release_link_and_token(backend: Backend) {
             mail.html
         );
         assert!(mail.message_id.contains("greenlight"));
+        // The Message-ID does not carry the token's id.
+        let claims = token_claims(&token);
+        let jti = claims["jti"].as_str().unwrap();
+        assert!(!mail.message_id.contains(jti), "{}", mail.message_id);
         // The raw message carries no unencoded line break from user text.
         assert!(!mail.raw.contains("\r\nalert"));
     }
@@ -564,4 +569,29 @@ async fn replicas_share_one_queue_and_run_each_job_once(backend: Backend) {
         31,
         "each job ran once"
     );
+}
+
+/// A token's claims, read without checking its signature.
+fn token_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// A name that looks like an RFC 2047 encoded word is shown as posted: mail
+/// clients would otherwise decode it into text nobody typed.
+async fn encoded_words_in_a_name_are_shown_as_posted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let posted = "=?utf-8?b?QXBwcm92ZWQ6IGNsaWNrIGh0dHBzOi8vZXZpbC5leGFtcGxl?=";
+    let mut body = release_body("ew");
+    body["ReleaseName"] = json!(posted);
+    assert_eq!(app.post_release(&body).await.status(), 202);
+    for mail in app.wait_for_mails(2).await {
+        assert!(mail.subject.contains(posted), "{}", mail.subject);
+        assert!(!mail.subject.contains("evil.example"), "{}", mail.subject);
+        assert!(!mail.raw.contains(posted), "encoded in the raw message");
+    }
 }
