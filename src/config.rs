@@ -82,6 +82,10 @@ fn github(
     Ok(Some(settings))
 }
 
+/// `GREENLIGHT_BODY_TIMEOUT`'s default: a request body is a few
+/// kilobytes; ten seconds is a very slow network.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Where each value set came from (normalised key -> a variable's
@@ -108,6 +112,13 @@ pub struct Settings {
     /// Hosts an Azure DevOps PlanUrl may name (callback mode): Greenlight
     /// posts there with the caller's token, so not to just anywhere.
     pub azure_devops_hosts: Vec<String>,
+    /// More `Host` names the service answers to (behind a proxy); `*` is
+    /// any. The public URL's host and the listen address always are.
+    pub allowed_hosts: Vec<String>,
+    /// The longest a request body may take to arrive (then 408).
+    pub body_timeout: Duration,
+    /// Connections served at once, over all HTTP workers.
+    pub max_connections: usize,
     /// Pipelines and operators must present an API key.
     pub require_api_key: bool,
     /// A release whose approvers source names more fails with a reason.
@@ -395,6 +406,26 @@ impl Settings {
                 .map(|h| h.trim().to_ascii_lowercase())
                 .filter(|h| !h.is_empty())
                 .collect(),
+            allowed_hosts: get("GREENLIGHT_ALLOWED_HOSTS")
+                .unwrap_or_default()
+                .split(',')
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
+            body_timeout: duration(
+                &get,
+                &mut deprecated,
+                "GREENLIGHT_BODY_TIMEOUT",
+                DEFAULT_BODY_TIMEOUT,
+            )?,
+            max_connections: match number(&get, "GREENLIGHT_MAX_CONNECTIONS", 1024usize)? {
+                0 => {
+                    return Err(ConfigError(
+                        "GREENLIGHT_MAX_CONNECTIONS must be at least 1".to_owned(),
+                    ))
+                }
+                n => n,
+            },
             log_format: match get("GREENLIGHT_LOG_FORMAT")
                 .map(|v| v.to_ascii_lowercase())
                 .as_deref()
@@ -606,6 +637,19 @@ impl Settings {
             ("GREENLIGHT_JOB_CONCURRENCY", q.concurrency.to_string()),
             ("GREENLIGHT_JOB_TIMEOUT", show(q.job_timeout)),
             ("GREENLIGHT_SHUTDOWN_TIMEOUT", show(q.shutdown_timeout)),
+            (
+                "GREENLIGHT_ALLOWED_HOSTS",
+                if self.allowed_hosts.is_empty() {
+                    "(none: the public URL's host and the listen address)".to_owned()
+                } else {
+                    self.allowed_hosts.join(",")
+                },
+            ),
+            ("GREENLIGHT_BODY_TIMEOUT", show(self.body_timeout)),
+            (
+                "GREENLIGHT_MAX_CONNECTIONS",
+                self.max_connections.to_string(),
+            ),
             ("GREENLIGHT_HTTP_TIMEOUT", show(self.http_timeout)),
             ("GREENLIGHT_SMTP_TIMEOUT", show(self.smtp_timeout)),
             (

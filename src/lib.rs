@@ -10,6 +10,7 @@ pub mod environments;
 pub mod http;
 pub mod ids;
 pub mod integrations;
+pub mod logs;
 pub mod mailer;
 pub mod metrics;
 pub mod queue;

@@ -63,17 +63,7 @@ struct CreateArgs {
 /// filtered by `RUST_LOG` (default `info`).
 fn init_logs(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => logs.init(),
-        LogFormat::Json => logs
-            .json()
-            .with_current_span(false)
-            .with_span_list(true)
-            .init(),
-    }
+    greenlight::logs::init(format == LogFormat::Json, filter);
 }
 
 #[tokio::main]

@@ -153,6 +153,12 @@ impl Application {
             public_origin: url::Url::parse(&settings.public_url)
                 .map(|u| u.origin().ascii_serialization())
                 .unwrap_or_default(),
+            allowed_hosts: http::guard::AllowedHosts::new(
+                &settings.public_url,
+                &settings.listen,
+                &settings.allowed_hosts,
+            ),
+            body_timeout: settings.body_timeout,
             github: github.clone(),
             azure_devops_hosts: settings.azure_devops_hosts.clone(),
             job_kinds: registry.kinds(),
@@ -160,14 +166,17 @@ impl Application {
         forget_idle_clients(Arc::downgrade(&state.clone().into_inner()));
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(http::guard::middleware))
                 // Every line of a request carries its id; this writes the
-                // access line too.
+                // access line too. (The last wrapped runs first.)
                 .wrap(actix_web::middleware::from_fn(http::request_id::middleware))
                 .app_data(state.clone())
                 .configure(http::routes)
         })
         .listen(listener)?
         .workers(http_workers)
+        // actix counts connections per worker.
+        .max_connections(settings.max_connections.div_ceil(http_workers))
         // Signals are ours (see `run_until_stopped`): the worker must stop
         // claiming at the signal, not after the server has drained.
         .disable_signals()

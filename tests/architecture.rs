@@ -22,7 +22,7 @@ const FLOORS: &[&[&str]] = &[
     &["metrics"],
     &["db"],
     &["domain", "token", "redact"],
-    &["cause", "ids"],
+    &["cause", "ids", "logs"],
 ];
 
 /// The capability wings: the queue knows none of them.

@@ -166,7 +166,6 @@ pub async fn post(
 ) -> HttpResponse {
     let outcome = async {
         limit(&state, &req)?;
-        same_site(&req, &state.public_origin)?;
         let body = read_body(&req, payload, MAX_BODY_BYTES).await?;
         let is_json = req
             .headers()
@@ -199,42 +198,6 @@ fn limit(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
             .check(req)
             .map_err(|wait| ApiError::TooManyRequests(super::limits::retry_after_secs(wait))),
         None => Ok(()),
-    }
-}
-
-/// Refuses a browser's post from another site: where a browser says where
-/// the form came from (`Origin`, else `Referer`), it must be our public
-/// URL or the host the request was sent to. Scripts send neither; the
-/// token in the body stays the credential either way.
-fn same_site(req: &HttpRequest, public_origin: &str) -> Result<(), ApiError> {
-    let headers = req.headers();
-    let origin = match headers.get(header::ORIGIN) {
-        Some(origin) => origin.to_str().map_err(|_| ApiError::CrossSite)?.to_owned(),
-        None => match headers.get(header::REFERER) {
-            Some(referer) => referer
-                .to_str()
-                .ok()
-                .and_then(|r| url::Url::parse(r).ok())
-                .map(|u| u.origin().ascii_serialization())
-                .ok_or(ApiError::CrossSite)?,
-            None => return Ok(()),
-        },
-    };
-    if origin.eq_ignore_ascii_case(public_origin) {
-        return Ok(());
-    }
-    // `null` (a sandboxed or privacy-stripped origin) parses to no host.
-    let origin_host = url::Url::parse(&origin).ok().and_then(|u| {
-        let host = u.host_str()?.to_owned();
-        Some(match u.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host,
-        })
-    });
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    match (origin_host, host) {
-        (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => Ok(()),
-        _ => Err(ApiError::CrossSite),
     }
 }
 
@@ -468,47 +431,4 @@ fn respond(req: &HttpRequest, outcome: Result<Outcome, ApiError>) -> HttpRespons
     };
     harden(&mut response);
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use actix_web::test::TestRequest;
-
-    fn check(headers: &[(&str, &str)]) -> bool {
-        let mut req = TestRequest::post().insert_header(("Host", "127.0.0.1:8080"));
-        for (name, value) in headers {
-            req = req.insert_header((*name, *value));
-        }
-        same_site(&req.to_http_request(), "https://greenlight.example.com").is_ok()
-    }
-
-    #[test]
-    fn only_our_own_pages_may_post_from_a_browser() {
-        assert!(check(&[]), "scripts send no origin");
-        assert!(check(&[("Origin", "https://greenlight.example.com")]));
-        assert!(
-            check(&[("Origin", "http://127.0.0.1:8080")]),
-            "the host asked"
-        );
-        assert!(check(&[(
-            "Referer",
-            "https://greenlight.example.com/approval?token=x"
-        )]));
-        assert!(!check(&[("Origin", "https://evil.example")]));
-        assert!(!check(&[("Origin", "null")]));
-        assert!(!check(&[(
-            "Origin",
-            "https://greenlight.example.com.evil.example"
-        )]));
-        assert!(!check(&[("Referer", "https://evil.example/form.html")]));
-        assert!(!check(&[("Referer", "not a url")]));
-        assert!(
-            !check(&[
-                ("Origin", "https://evil.example"),
-                ("Referer", "https://greenlight.example.com/")
-            ]),
-            "Origin wins over Referer"
-        );
-    }
 }

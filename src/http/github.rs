@@ -7,7 +7,7 @@
 use super::problem::{ApiError, Problem};
 #[allow(unused_imports)] // named in the OpenAPI attributes
 use super::schemas::GithubAccepted;
-use super::{read_body, AppState};
+use super::{read_body, require_json, AppState};
 use crate::domain::{FieldError, NewRelease, ReleaseKey};
 use crate::integrations::github_rule::ProtectionRule;
 use crate::releases::subscriber::Subscriber;
@@ -38,6 +38,7 @@ fn ignored(why: &str) -> HttpResponse {
         (status = 404, description = "No GitHub App is configured", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The release exists with another name (a re-run that changed the deployment)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a JSON delivery (the App's webhook must send application/json)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A callback URL off the GitHub API host, or no workflow run in it", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unavailable; retry", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -48,6 +49,7 @@ pub async fn webhook(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let github = state.github.clone().ok_or(ApiError::NotFound)?;
+    require_json(&req)?;
     let body = read_body(&req, payload, MAX_BODY_BYTES).await?;
     let signature = req
         .headers()

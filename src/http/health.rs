@@ -7,14 +7,14 @@ use super::schemas::Health;
 use super::AppState;
 
 /// Liveness: the process serves requests.
-#[utoipa::path(get, operation_id = "healthz", path = "/healthz", tag = "operations",
+#[utoipa::path(method(get, head), operation_id = "healthz", path = "/healthz", tag = "operations",
     responses((status = 200, description = "Serving", body = Health)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
 /// Readiness: the database answers.
-#[utoipa::path(get, operation_id = "readyz", path = "/readyz", tag = "operations",
+#[utoipa::path(method(get, head), operation_id = "readyz", path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready: the database answers", body = Health),
         (status = 503, description = "Not ready: the problem names what is not", body = Problem, content_type = "application/problem+json"),

@@ -5,7 +5,7 @@ use super::AppState;
 
 /// Prometheus' text format; the queue's gauges are read from the database
 /// for each scrape.
-#[utoipa::path(get, operation_id = "metrics", path = "/metrics", tag = "operations",
+#[utoipa::path(method(get, head), operation_id = "metrics", path = "/metrics", tag = "operations",
     responses(
         (status = 200, description = "Prometheus text format: counts only, no names", content_type = "text/plain", body = String),
         (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),

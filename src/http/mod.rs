@@ -3,6 +3,7 @@
 mod approval;
 pub mod auth;
 mod github;
+pub mod guard;
 mod health;
 pub mod limits;
 mod metrics;
@@ -40,6 +41,10 @@ pub struct AppState {
     pub approval_limit: Option<limits::ClientLimiter>,
     /// `scheme://host[:port]` of the public URL: where our pages post from.
     pub public_origin: String,
+    /// The `Host` names requests may be addressed to.
+    pub allowed_hosts: guard::AllowedHosts,
+    /// The longest a request body may take to arrive.
+    pub body_timeout: std::time::Duration,
     /// Hosts an Azure DevOps PlanUrl may name.
     pub azure_devops_hosts: Vec<String>,
     /// The GitHub App, if configured (`POST /integrations/github`).
@@ -70,10 +75,12 @@ macro_rules! routes {
 
         fn api_routes(cfg: &mut web::ServiceConfig) {
             $(
+                // `Allow` names the path's methods (RFC 9110, 15.5.6).
+                let allow = [$( stringify!($method) ),+].map(str::to_ascii_uppercase).join(", ");
                 cfg.service(
                     web::resource($path)
                         $( .route(web::$method().to($handler)) )+
-                        .default_service(web::to(method_not_allowed)),
+                        .default_service(web::to(move || method_not_allowed(allow.clone()))),
                 );
             )+
         }
@@ -87,9 +94,9 @@ routes! {
     "/releases/{team_project}/{release_id}" => { get => release::show },
     "/releases/{team_project}/{release_id}/events" => { get => release::events },
     "/integrations/github" => { post => github::webhook },
-    "/healthz" => { get => health::healthz },
-    "/readyz" => { get => health::readyz },
-    "/metrics" => { get => metrics::metrics },
+    "/healthz" => { get => health::healthz, head => health::healthz },
+    "/readyz" => { get => health::readyz, head => health::readyz },
+    "/metrics" => { get => metrics::metrics, head => metrics::metrics },
     "/ui" => { get => ui::list, head => ui::list },
     "/ui/releases/{team_project}/{environment}/{release_id}" => { get => ui::release, head => ui::release },
 }
@@ -114,8 +121,8 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+async fn method_not_allowed(allow: String) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed(allow))
 }
 
 /// Reads a request body up to `limit` bytes, refusing larger ones without
@@ -133,16 +140,45 @@ pub async fn read_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
-    let mut body = Vec::with_capacity(declared.unwrap_or(0));
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::MalformedBody(format!("could not read the body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(limit));
+    // A client that trickles its body would hold the connection (and a
+    // worker's attention) for as long as it likes.
+    let timeout = req
+        .app_data::<web::Data<AppState>>()
+        .map_or(crate::config::DEFAULT_BODY_TIMEOUT, |state| {
+            state.body_timeout
+        });
+    let read = async {
+        let mut body = Vec::with_capacity(declared.unwrap_or(0));
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk
+                .map_err(|e| ApiError::MalformedBody(format!("could not read the body: {e}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge(limit));
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
+        Ok(body)
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| ApiError::BodyTimeout)?
+}
+
+/// JSON routes take only a JSON body (`application/json`, or a `+json`
+/// type): a form or `text/plain` post is what a page elsewhere can send
+/// without asking the browser first.
+pub fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
+    use actix_web::HttpMessage;
+    let json = req.mime_type().ok().flatten().is_some_and(|mime| {
+        mime.type_() == actix_web::mime::APPLICATION
+            && (mime.subtype() == actix_web::mime::JSON
+                || mime.suffix() == Some(actix_web::mime::JSON))
+    });
+    if json {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType)
     }
-    Ok(body)
 }
 
 /// A route's query string, parsed once: a 400 problem if it cannot be.

@@ -17,6 +17,10 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    #[error("this route takes a JSON body: send Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
     #[error("{0}")]
     BadRequest(String),
     #[error("the approval token is not valid")]
@@ -48,10 +52,13 @@ pub enum ApiError {
     TooManyRequests(u64),
     #[error("a form of another site posted here; decisions are made on Greenlight's own pages")]
     CrossSite,
+    #[error("this server does not answer to that Host; add it to GREENLIGHT_ALLOWED_HOSTS if it is one of its names")]
+    MisdirectedRequest,
     #[error("no route for this method and path")]
     NotFound,
-    #[error("method not allowed on this path")]
-    MethodNotAllowed,
+    /// With the methods the path takes, for `Allow`.
+    #[error("method not allowed on this path; it takes {0}")]
+    MethodNotAllowed(String),
     #[error("the database is unavailable or busy; try again shortly")]
     Unavailable(#[source] DbError),
     #[error("internal error")]
@@ -64,10 +71,12 @@ pub const RETRY_AFTER_SECS: u64 = 2;
 
 /// Every problem `type` (after `urn:greenlight:problem:`) this service
 /// answers with; the OpenAPI document lists them.
-pub const PROBLEM_SLUGS: [&str; 20] = [
+pub const PROBLEM_SLUGS: [&str; 23] = [
     "malformed-body",
     "validation-error",
     "payload-too-large",
+    "unsupported-media-type",
+    "request-timeout",
     "bad-request",
     "invalid-token",
     "token-expired",
@@ -81,6 +90,7 @@ pub const PROBLEM_SLUGS: [&str; 20] = [
     "forbidden",
     "too-many-requests",
     "cross-site-request",
+    "misdirected-request",
     "not-found",
     "method-not-allowed",
     "unavailable",
@@ -103,6 +113,8 @@ impl ApiError {
             Self::MalformedBody(_) => "malformed-body",
             Self::Validation(_) => "validation-error",
             Self::PayloadTooLarge(_) => "payload-too-large",
+            Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::BodyTimeout => "request-timeout",
             Self::BadRequest(_) => "bad-request",
             Self::InvalidToken => "invalid-token",
             Self::TokenExpired => "token-expired",
@@ -116,8 +128,9 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::TooManyRequests(_) => "too-many-requests",
             Self::CrossSite => "cross-site-request",
+            Self::MisdirectedRequest => "misdirected-request",
             Self::NotFound => "not-found",
-            Self::MethodNotAllowed => "method-not-allowed",
+            Self::MethodNotAllowed(_) => "method-not-allowed",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal-error",
         }
@@ -128,6 +141,8 @@ impl ApiError {
             Self::MalformedBody(_) => "Malformed request body",
             Self::Validation(_) => "Invalid request",
             Self::PayloadTooLarge(_) => "Request body too large",
+            Self::UnsupportedMediaType => "Unsupported media type",
+            Self::BodyTimeout => "Request timeout",
             Self::BadRequest(_) => "Bad request",
             Self::InvalidToken => "Invalid approval link",
             Self::TokenExpired => "Approval link expired",
@@ -141,8 +156,9 @@ impl ApiError {
             Self::Forbidden(_) => "Forbidden",
             Self::TooManyRequests(_) => "Too many requests",
             Self::CrossSite => "Cross-site request refused",
+            Self::MisdirectedRequest => "Misdirected request",
             Self::NotFound => "Not found",
-            Self::MethodNotAllowed => "Method not allowed",
+            Self::MethodNotAllowed(_) => "Method not allowed",
             Self::Unavailable(_) => "Service unavailable",
             Self::Internal(_) => "Internal error",
         }
@@ -181,6 +197,8 @@ impl ResponseError for ApiError {
             Self::MalformedBody(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::InvalidToken | Self::Forbidden(_) | Self::CrossSite => StatusCode::FORBIDDEN,
             Self::Unauthorized(_) | Self::BadSignature(_) => StatusCode::UNAUTHORIZED,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -191,7 +209,8 @@ impl ResponseError for ApiError {
             Self::ReleaseDecided(_) | Self::AlreadyDecided(_) | Self::ReleaseDiffers(_) => {
                 StatusCode::CONFLICT
             }
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MisdirectedRequest => StatusCode::MISDIRECTED_REQUEST,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -202,6 +221,13 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if let Some(secs) = self.retry_after() {
             response.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
+        }
+        if let Self::MethodNotAllowed(allow) = self {
+            response.insert_header((actix_web::http::header::ALLOW, allow.as_str()));
+        }
+        if matches!(self, Self::BodyTimeout) {
+            // The rest of the body may still come: the connection is done.
+            response.force_close();
         }
         if matches!(self, Self::Unauthorized(_)) {
             // A browser asks for the key; an Azure DevOps Generic service
@@ -269,6 +295,8 @@ mod tests {
             ApiError::MalformedBody(String::new()),
             ApiError::Validation(Vec::new()),
             ApiError::PayloadTooLarge(1),
+            ApiError::UnsupportedMediaType,
+            ApiError::BodyTimeout,
             ApiError::BadRequest(String::new()),
             ApiError::InvalidToken,
             ApiError::TokenExpired,
@@ -286,8 +314,9 @@ mod tests {
             ApiError::Forbidden(String::new()),
             ApiError::TooManyRequests(1),
             ApiError::CrossSite,
+            ApiError::MisdirectedRequest,
             ApiError::NotFound,
-            ApiError::MethodNotAllowed,
+            ApiError::MethodNotAllowed("GET".to_owned()),
             ApiError::Unavailable(DbError::Task),
             ApiError::Internal(anyhow::anyhow!("x")),
         ];

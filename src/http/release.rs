@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::problem::{ApiError, Problem};
 #[allow(unused_imports)] // named in the OpenAPI attributes
 use super::schemas::{EventList, ReleaseList, ReleasePath, ReleaseReadProblems, ReleaseRequest};
-use super::{parse_query, read_body, AppState};
+use super::{parse_query, read_body, require_json, AppState};
 use crate::db;
 use crate::db::releases::ListFilter;
 use crate::domain::{FieldError, NewRelease, ReleaseKey, ReleaseStatus};
@@ -44,7 +44,9 @@ const AZURE_TOKEN_LIFE: chrono::Duration = chrono::Duration::hours(48);
         (status = 401, description = "An API key is required, or this one is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key is for another project", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The release exists with another ReleaseName or RequestedForEmail: nothing changed", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body did not arrive within GREENLIGHT_BODY_TIMEOUT", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a JSON Content-Type", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields (each named in `errors`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many wrong keys from this client", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unavailable; retry", body = Problem, content_type = "application/problem+json"),
@@ -57,6 +59,7 @@ pub async fn create_or_poll(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let access = state.auth.authenticate(&state.db, &req).await?;
+    require_json(&req)?;
     let body = read_body(&req, payload, MAX_BODY_BYTES).await?;
     let new = NewRelease::parse_json(&body)?;
     access.check(&new.key.team_project_key())?;

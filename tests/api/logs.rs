@@ -111,4 +111,52 @@ async fn every_line_of_a_request_carries_its_id(backend: Backend) {
             .any(|l| l["fields"]["message"] == "greenlight starting"),
         "{log}"
     );
+
+    // A malformed request is the client's problem: logged at INFO with its
+    // cause, never at ERROR (anyone could fill the error log).
+    malformed_request(&service.address).await;
+    let mut demoted = None;
+    for _ in 0..200 {
+        demoted = service
+            .output()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| l["target"] == "greenlight::http::client");
+        if demoted.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let demoted = demoted.unwrap_or_else(|| panic!("no line for it: {}", service.output()));
+    assert_eq!(demoted["level"], "INFO", "{demoted}");
+    assert!(
+        demoted["fields"]["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{demoted}"
+    );
+    let output = service.output();
+    let errors: Vec<&str> = output
+        .lines()
+        .filter(|l| l.contains("\"level\":\"ERROR\""))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+/// A request head no HTTP parser takes.
+async fn malformed_request(address: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 400"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
 }

@@ -23,6 +23,7 @@ mod process;
 mod queue;
 mod recipes;
 mod release_input;
+mod request_guard;
 mod runner;
 mod secrets;
 mod security;
