@@ -22,6 +22,7 @@ pub use crate::domain::policy::ApprovalMode;
 use crate::domain::Policy;
 use crate::environments::policies::webhook_url;
 pub use crate::integrations::approvers::ApproversSource;
+use crate::integrations::outbound::OutboundSettings;
 use crate::mailer::MailSettings;
 pub use crate::queue::QueueSettings;
 pub use crate::redact::Secret;
@@ -132,6 +133,9 @@ pub struct Settings {
     /// global one, and what projects and environments set over it.
     pub policies: Policies,
     pub http_timeout: Duration,
+    /// Whether a target a caller names (an Azure DevOps PlanUrl, a GitHub
+    /// callback URL) may be a private, loopback or link-local address.
+    pub outbound_allow_private: bool,
     pub smtp_timeout: Duration,
     pub queue: QueueSettings,
     /// HTTP worker threads; `None` is one per core.
@@ -450,6 +454,7 @@ impl Settings {
                 "GREENLIGHT_HTTP_TIMEOUT",
                 Duration::from_secs(10),
             )?,
+            outbound_allow_private: boolean(&get, "GREENLIGHT_OUTBOUND_ALLOW_PRIVATE", false)?,
             smtp_timeout: duration(
                 &get,
                 &mut deprecated,
@@ -492,6 +497,14 @@ impl Settings {
             outbox_dir: self.outbox_dir.clone(),
             public_url: self.public_url.clone(),
             smtp_timeout: self.smtp_timeout,
+        }
+    }
+
+    /// The outbound HTTP client's part: every integration calls out with it.
+    pub fn outbound(&self) -> OutboundSettings {
+        OutboundSettings {
+            timeout: self.http_timeout,
+            allow_private: self.outbound_allow_private,
         }
     }
 
@@ -651,6 +664,10 @@ impl Settings {
                 self.max_connections.to_string(),
             ),
             ("GREENLIGHT_HTTP_TIMEOUT", show(self.http_timeout)),
+            (
+                "GREENLIGHT_OUTBOUND_ALLOW_PRIVATE",
+                self.outbound_allow_private.to_string(),
+            ),
             ("GREENLIGHT_SMTP_TIMEOUT", show(self.smtp_timeout)),
             (
                 "GREENLIGHT_HTTP_WORKERS",

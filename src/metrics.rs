@@ -144,20 +144,26 @@ impl Target {
     }
 }
 
-/// One outbound request, from its answer: `ok` (2xx), `http_4xx`,
-/// `http_5xx`, `timeout` or `error` (no answer).
-pub fn outbound(
-    target: Target,
-    started: Instant,
-    answer: &Result<reqwest::Response, reqwest::Error>,
-) {
-    let outcome = match answer {
-        Ok(r) if r.status().is_success() => "ok",
-        Ok(r) if r.status().is_client_error() => "http_4xx",
-        Ok(r) if r.status().is_server_error() => "http_5xx",
-        Ok(_) => "http_other",
-        Err(e) if e.is_timeout() => "timeout",
-        Err(_) => "error",
+/// How an outbound call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// With this status.
+    Answered(u16),
+    TimedOut,
+    /// No answer: the connection failed, or the call was refused.
+    NoAnswer,
+}
+
+/// One outbound call: `ok` (2xx), `http_4xx`, `http_5xx`, `timeout` or
+/// `error` (no answer).
+pub fn outbound(target: Target, started: Instant, outcome: Outcome) {
+    let outcome = match outcome {
+        Outcome::Answered(s) if (200..300).contains(&s) => "ok",
+        Outcome::Answered(s) if (400..500).contains(&s) => "http_4xx",
+        Outcome::Answered(s) if (500..600).contains(&s) => "http_5xx",
+        Outcome::Answered(_) => "http_other",
+        Outcome::TimedOut => "timeout",
+        Outcome::NoAnswer => "error",
     };
     counter!(OUTBOUND, "target" => target.as_str(), "outcome" => outcome).increment(1);
     histogram!(OUTBOUND_DURATION, "target" => target.as_str())

@@ -18,7 +18,7 @@ use crate::http::{self, AppState};
 use crate::ids::random_id;
 use crate::integrations::approvers::{ApproversClient, ApproversSource};
 use crate::integrations::github::GithubApp;
-use crate::integrations::outbound::Notifier;
+use crate::integrations::outbound::Outbound;
 use crate::mailer::Mailer;
 use crate::queue::{Registry, Runner};
 use crate::releases::{self, Releases};
@@ -55,15 +55,15 @@ impl Application {
         let (current, previous) = signing_secrets(&db, &settings).await?;
         let tokens = TokenKeys::with_previous(&current, &previous);
         let keys = KeyHasher::new(pepper(&db).await?.as_bytes());
-        let approvers =
-            ApproversClient::new(settings.http_timeout).context("building the HTTP client")?;
+        // The one outbound client: approvers, GitHub, webhooks, Azure DevOps.
+        let outbound = Outbound::new(&settings.outbound()).context("building the HTTP client")?;
         let mailer = Mailer::new(&settings.mail())?;
         let wake = Arc::new(Notify::new());
         // Installed before anything counts.
         crate::metrics::handle();
         let github = match &settings.github {
             Some(g) => Some(Arc::new(
-                GithubApp::new(g, settings.http_timeout).map_err(anyhow::Error::msg)?,
+                GithubApp::new(g, outbound.clone()).map_err(anyhow::Error::msg)?,
             )),
             None => None,
         };
@@ -116,15 +116,15 @@ impl Application {
         }
         let ctx = Arc::new(releases::jobs::JobContext {
             db: jobs_db.clone(),
-            approvers,
+            approvers: ApproversClient::new(outbound.clone()),
             policies: policies.clone(),
             mailer,
             tokens: tokens.clone(),
             max_attempts: settings.queue.max_attempts,
             wake: wake.clone(),
             github: github.clone(),
-            notifier: Notifier::new(settings.http_timeout, settings.webhook_secret.clone())
-                .context("building the HTTP client")?,
+            outbound,
+            webhook_secret: settings.webhook_secret.clone(),
             max_approvers: settings.max_approvers,
         });
         // Each wing registers its job kinds with the context they share.

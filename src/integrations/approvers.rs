@@ -1,11 +1,9 @@
 //! The approvers source: who must approve a release.
 
-use std::time::Duration;
-
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::Value;
 
-use super::outbound::describe;
+use super::outbound::{Outbound, OutboundError};
 use crate::domain::approver::{dedup, Approver, ApproverEmail};
 use crate::domain::ReleaseKey;
 use crate::metrics::Target;
@@ -20,34 +18,17 @@ pub enum ApproversSource {
     None,
 }
 
-/// The most we read of an approvers response: a list of approvers is a few
-/// kilobytes; anything bigger is a misconfigured URL.
-pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum FetchError {
-    /// Worth trying again later: timeouts, refused connections, 5xx, 429.
-    #[error("{0}")]
-    Transient(String),
-    /// Trying again will not help: the answer itself is wrong.
-    #[error("{0}")]
-    Permanent(String),
-}
+/// Redirects the GET follows: an approvers API may have moved behind one.
+const MAX_REDIRECTS: usize = 5;
 
 #[derive(Debug, Clone)]
 pub struct ApproversClient {
-    http: reqwest::Client,
+    http: Outbound,
 }
 
 impl ApproversClient {
-    pub fn new(timeout: Duration) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .user_agent(concat!("greenlight/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { http })
+    pub fn new(http: Outbound) -> Self {
+        Self { http }
     }
 
     /// The approvers of one release: deduplicated, invalid entries dropped
@@ -56,18 +37,24 @@ impl ApproversClient {
         &self,
         source: &ApproversSource,
         key: &ReleaseKey,
-    ) -> Result<Vec<Approver>, FetchError> {
+    ) -> Result<Vec<Approver>, OutboundError> {
         let approvers = match source {
             ApproversSource::Static(list) => list.clone(),
             ApproversSource::None => {
-                return Err(FetchError::Permanent(
-                    "no approvers source is configured for this project (set GREENLIGHT_APPROVERS_URL or GREENLIGHT_APPROVERS, or approvers in its [projects] table)"
-                        .to_owned(),
+                return Err(OutboundError::invalid(
+                    "no approvers source is configured for this project (set GREENLIGHT_APPROVERS_URL or GREENLIGHT_APPROVERS, or approvers in its [projects] table)",
                 ))
             }
             ApproversSource::Http(template) => {
-                let body = self.get(&expand(template, key)).await?;
-                let parsed = parse_response(&body).map_err(FetchError::Permanent)?;
+                // The operator's URL: its host may be private.
+                let body = self
+                    .http
+                    .get(Target::Approvers, &expand(template, key))
+                    .header("Accept", "application/json")
+                    .follow_redirects(MAX_REDIRECTS)
+                    .read()
+                    .await?;
+                let parsed = parse_response(&body).map_err(OutboundError::invalid)?;
                 for dropped in &parsed.dropped {
                     tracing::warn!(
                         team_project = key.team_project(),
@@ -79,71 +66,12 @@ impl ApproversClient {
             }
         };
         if approvers.is_empty() {
-            return Err(FetchError::Permanent(
-                "the approvers source returned no valid approver".to_owned(),
+            return Err(OutboundError::invalid(
+                "the approvers source returned no valid approver",
             ));
         }
         Ok(approvers)
     }
-
-    async fn get(&self, url: &str) -> Result<Vec<u8>, FetchError> {
-        let started = std::time::Instant::now();
-        let answer = self
-            .http
-            .get(url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await;
-        crate::metrics::outbound(Target::Approvers, started, &answer);
-        let mut response = answer.map_err(|e| {
-            // A redirect loop is configuration, not weather.
-            let redirect = e.is_redirect();
-            let message = format!("approvers source unreachable: {}", describe(e));
-            if redirect {
-                FetchError::Permanent(message)
-            } else {
-                FetchError::Transient(message)
-            }
-        })?;
-        let status = response.status();
-        if !status.is_success() {
-            let message = format!("approvers source answered HTTP {}", status.as_u16());
-            return Err(
-                if status.is_server_error()
-                    || status == reqwest::StatusCode::TOO_MANY_REQUESTS
-                    || status == reqwest::StatusCode::REQUEST_TIMEOUT
-                {
-                    FetchError::Transient(message)
-                } else {
-                    FetchError::Permanent(message)
-                },
-            );
-        }
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
-        {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| FetchError::Transient(format!("approvers source: {}", describe(e))))?
-        {
-            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
-    }
-}
-
-fn too_large() -> FetchError {
-    FetchError::Permanent(format!(
-        "approvers source answered more than {MAX_RESPONSE_BYTES} bytes"
-    ))
 }
 
 /// Fills `{team_project}` and `{release_id}` in, URL-encoded.

@@ -4,14 +4,13 @@
 //! before it expires).
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use sha2::Sha256;
 
-use super::outbound::describe;
+use super::outbound::{Failure, Outbound, OutboundError};
 use crate::domain::ReleaseStatus;
 use crate::metrics::Target;
 
@@ -40,7 +39,7 @@ pub struct GithubApp {
     key: EncodingKey,
     webhook_secret: Vec<u8>,
     api: url::Url,
-    http: reqwest::Client,
+    http: Outbound,
     /// Installation tokens by installation. Held across a fetch, so that
     /// jobs finishing together ask GitHub once, not once each.
     tokens: tokio::sync::Mutex<HashMap<i64, (String, DateTime<Utc>)>>,
@@ -72,15 +71,8 @@ impl GithubSettings {
 }
 
 impl GithubApp {
-    pub fn new(settings: &GithubSettings, timeout: Duration) -> Result<Self, String> {
+    pub fn new(settings: &GithubSettings, http: Outbound) -> Result<Self, String> {
         let (key, api) = settings.parsed()?;
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("greenlight/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| e.to_string())?;
         Ok(Self {
             app_id: settings.app_id.clone(),
             key,
@@ -127,7 +119,7 @@ impl GithubApp {
     }
 
     /// An installation's token, from the cache while it has some life left.
-    pub async fn installation_token(&self, installation_id: i64) -> Result<String, String> {
+    pub async fn installation_token(&self, installation_id: i64) -> Result<String, OutboundError> {
         let mut tokens = self.tokens.lock().await;
         if let Some((token, expires)) = tokens.get(&installation_id) {
             if *expires - TOKEN_MARGIN > Utc::now() {
@@ -138,33 +130,24 @@ impl GithubApp {
             "{}/app/installations/{installation_id}/access_tokens",
             self.api.as_str().trim_end_matches('/')
         );
-        let started = std::time::Instant::now();
-        let answer = self
+        // The configured API: its host may be private (GitHub Enterprise).
+        let body = self
             .http
-            .post(url)
-            .bearer_auth(self.app_jwt())
+            .post(Target::Github, &url)
+            .bearer(&self.app_jwt())
             .header("Accept", "application/vnd.github+json")
             .header("X-GitHub-Api-Version", "2022-11-28")
-            .send()
-            .await;
-        crate::metrics::outbound(Target::Github, started, &answer);
-        let response = answer.map_err(|e| format!("GitHub unreachable: {}", describe(e)))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(format!(
-                "GitHub answered HTTP {} for an installation token",
-                status.as_u16()
-            ));
-        }
+            .read()
+            .await
+            .map_err(|e| e.context("asking for an installation token"))?;
         #[derive(serde::Deserialize)]
         struct Token {
             token: String,
             expires_at: DateTime<Utc>,
         }
-        let token: Token = response
-            .json()
-            .await
-            .map_err(|e| format!("GitHub's installation token: {}", describe(e)))?;
+        let token: Token = serde_json::from_slice(&body).map_err(|e| {
+            OutboundError::invalid(format!("GitHub's installation token is not readable: {e}"))
+        })?;
         tokens.insert(installation_id, (token.token.clone(), token.expires_at));
         Ok(token.token)
     }
@@ -175,32 +158,32 @@ impl GithubApp {
         callback_url: &str,
         token: &str,
         body: &serde_json::Value,
-    ) -> Result<(), String> {
+    ) -> Result<(), OutboundError> {
         if !self.callback_allowed(callback_url) {
-            return Err("the callback URL is not on the configured GitHub API host".to_owned());
+            return Err(OutboundError::refused_target(
+                "the callback URL is not on the configured GitHub API host",
+            ));
         }
-        let started = std::time::Instant::now();
-        let answer = self
+        let sent = self
             .http
-            .post(callback_url)
-            .bearer_auth(token)
+            .post(Target::Github, callback_url)
+            // It came in an event's payload: on the API's host, but named
+            // by whoever could sign the event.
+            .from_caller()
+            .bearer(token)
             .header("Accept", "application/vnd.github+json")
             .header("X-GitHub-Api-Version", "2022-11-28")
-            .json(body)
+            .json(body.to_string().into_bytes())
             .send()
             .await;
-        crate::metrics::outbound(Target::Github, started, &answer);
-        let response = answer.map_err(|e| format!("GitHub unreachable: {}", describe(e)))?;
-        let status = response.status();
-        if status.is_success() {
-            Ok(())
-        } else {
-            if status == reqwest::StatusCode::UNAUTHORIZED {
-                // A revoked or rotated token: ask for a new one next time.
-                self.tokens.lock().await.clear();
-            }
-            Err(format!("GitHub answered HTTP {}", status.as_u16()))
+        if sent
+            .as_ref()
+            .is_err_and(|e| e.failure() == Failure::Status(401))
+        {
+            // A revoked or rotated token: ask for a new one next time.
+            self.tokens.lock().await.clear();
         }
+        sent
     }
 }
 
@@ -238,6 +221,7 @@ pub fn github_review(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integrations::outbound::OutboundSettings;
 
     fn app(api_url: &str) -> GithubApp {
         GithubApp::new(
@@ -247,7 +231,11 @@ mod tests {
                 webhook_secret: "gh-secret".into(),
                 api_url: api_url.into(),
             },
-            Duration::from_secs(5),
+            Outbound::new(&OutboundSettings {
+                timeout: std::time::Duration::from_secs(5),
+                allow_private: false,
+            })
+            .unwrap(),
         )
         .unwrap()
     }

@@ -1,6 +1,7 @@
 //! The outside services Greenlight talks to, each with its wire format,
 //! signature and credential rules: the approvers source, Azure DevOps,
-//! GitHub, signed webhooks; and the outbound HTTP client they post with.
+//! GitHub, signed webhooks; and the one outbound HTTP client they all
+//! call with (`outbound`).
 //! Nothing here touches the database: the jobs that call these record
 //! what happened.
 

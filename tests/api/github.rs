@@ -13,6 +13,7 @@ use crate::helpers::{spawn_app_with, Backend, TestApp};
 both_backends!(
     a_deployment_protection_rule_is_answered_with_the_decision,
     a_signed_event_with_any_text_in_it_is_answered,
+    a_callback_url_from_an_event_may_not_be_private_by_default,
 );
 
 const APP_ID: &str = "12345";
@@ -330,4 +331,82 @@ async fn a_signed_event_with_any_text_in_it_is_answered(backend: Backend) {
     let problem: Value = forged.json().await.unwrap();
     assert_eq!(problem["type"], "urn:greenlight:problem:invalid-signature");
     assert_eq!(problem["title"], "Invalid signature");
+}
+
+/// The callback URL comes in an event's payload: by default it may not be
+/// a private address, even on the configured API host. The installation
+/// token, asked of the operator's own API URL, is fetched all the same.
+async fn a_callback_url_from_an_event_may_not_be_private_by_default(backend: Backend) {
+    let api = MockServer::start().await;
+    let expires = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    Mock::given(method("POST"))
+        .and(path("/app/installations/42/access_tokens"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"token": INSTALLATION_TOKEN, "expires_at": expires})),
+        )
+        .mount(&api)
+        .await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::path_regex(
+            "/deployment_protection_rule$",
+        ))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&api)
+        .await;
+    let app = spawn_app_with(
+        backend,
+        |env| {
+            env.remove("GREENLIGHT_OUTBOUND_ALLOW_PRIVATE");
+            env.insert("GREENLIGHT_GITHUB_APP_ID".into(), APP_ID.into());
+            env.insert("GREENLIGHT_GITHUB_PRIVATE_KEY".into(), PRIVATE_KEY.into());
+            env.insert(
+                "GREENLIGHT_GITHUB_WEBHOOK_SECRET".into(),
+                WEBHOOK_SECRET.into(),
+            );
+            env.insert("GREENLIGHT_GITHUB_API_URL".into(), api.uri());
+        },
+        true,
+    )
+    .await;
+    let created = deliver(
+        &app,
+        "deployment_protection_rule",
+        &rule(&api.uri(), 901, "production"),
+        WEBHOOK_SECRET,
+    )
+    .await;
+    assert_eq!(created.status(), 202);
+    for mail in app.wait_for_mails(2).await {
+        assert_eq!(app.approve(&mail.token()).await.status(), 200);
+    }
+    let events_path = "/releases/octo%2Fapp/901/events?environment=production";
+    let mut failed = None;
+    for _ in 0..200 {
+        failed = app.get_json(events_path).await["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["type"] == "callback.failed")
+            .cloned();
+        if failed.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let failed = failed.expect("callback.failed");
+    let reason = failed["detail"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("GitHub: refused to connect: the host is a loopback address")
+            && reason.ends_with("(gave up after 1 attempt)"),
+        "{reason}"
+    );
+    let paths: Vec<String> = api
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().to_owned())
+        .collect();
+    assert_eq!(paths, ["/app/installations/42/access_tokens"]);
 }

@@ -406,8 +406,10 @@ pub fn test_env(db: &TestDb, smtp_port: u16, approvers: &MockServer) -> HashMap<
         // Tests approve from one address, many times a second; the limits
         // have tests of their own.
         ("GREENLIGHT_APPROVAL_RATE_LIMIT", "off".to_owned()),
-        // The Azure DevOps stubs listen on loopback.
+        // The Azure DevOps and GitHub stubs listen on loopback, which a
+        // target a caller names may not be by default.
         ("GREENLIGHT_AZURE_DEVOPS_HOSTS", "127.0.0.1".to_owned()),
+        ("GREENLIGHT_OUTBOUND_ALLOW_PRIVATE", "true".to_owned()),
         ("GREENLIGHT_AUTH_FAILURE_LIMIT", "off".to_owned()),
     ]
     .into_iter()

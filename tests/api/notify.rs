@@ -19,6 +19,7 @@ both_backends!(
     azure_devops_tasks_are_told_once_each,
     a_refused_release_fails_the_task_and_an_unreachable_one_gives_up,
     an_azure_devops_that_was_down_is_told_once_it_is_back,
+    a_callback_to_a_private_address_is_refused_by_default,
 );
 
 // PostgreSQL only: SQLite's one writer never lets two writes interleave.
@@ -484,6 +485,78 @@ async fn an_azure_devops_that_was_down_is_told_once_it_is_back(backend: Backend)
         "{types:?}"
     );
     assert!(!types.iter().any(|t| t == "callback.failed"), "{types:?}");
+}
+
+/// A PlanUrl arrives in a request's headers: whoever sends it must not
+/// make Greenlight post (with a token) into the network it runs in. By
+/// default a loopback target is refused, named as an IP or as a name that
+/// resolves to one, for good at the first attempt; the approvers source,
+/// the operator's own URL on the same loopback, is still called.
+async fn a_callback_to_a_private_address_is_refused_by_default(backend: Backend) {
+    let azure = MockServer::start().await;
+    azure_stub(&azure, "plan-ip", 200).await;
+    azure_stub(&azure, "plan-name", 200).await;
+    let port = azure.address().port();
+    let app = spawn_app_with(
+        backend,
+        |env| {
+            env.remove("GREENLIGHT_OUTBOUND_ALLOW_PRIVATE");
+            env.insert(
+                "GREENLIGHT_AZURE_DEVOPS_HOSTS".into(),
+                "127.0.0.1,localhost".into(),
+            );
+        },
+        true,
+    )
+    .await;
+    for (release, host, plan) in [
+        ("ip", "127.0.0.1", "plan-ip"),
+        ("name", "localhost", "plan-name"),
+    ] {
+        let plan_url = format!("http://{host}:{port}/contoso");
+        let task = task_headers(&plan_url, plan, &format!("t-{release}"));
+        assert_eq!(
+            post_with(&app, &release_body(release), &task)
+                .await
+                .status(),
+            202
+        );
+    }
+    for mail in app.wait_for_mails(4).await {
+        assert_eq!(app.approve(&mail.token()).await.status(), 200);
+    }
+    for (release, why) in [
+        ("ip", "the host is a loopback address"),
+        ("name", "the host resolves to a loopback address"),
+    ] {
+        app.wait_for_status(release, "approved").await;
+        let mut failed = None;
+        for _ in 0..200 {
+            let events = app.events(release).await;
+            failed = events.into_iter().find(|e| e["type"] == "callback.failed");
+            if failed.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let failed = failed.unwrap_or_else(|| panic!("no callback.failed for {release}"));
+        let reason = failed["detail"]["reason"].as_str().unwrap();
+        assert!(
+            reason.contains(&format!("refused to connect: {why}"))
+                && reason.contains("GREENLIGHT_OUTBOUND_ALLOW_PRIVATE")
+                && reason.ends_with("(gave up after 1 attempt)"),
+            "{reason}"
+        );
+        assert!(
+            !reason.contains(&port.to_string()),
+            "no URL in the reason: {reason}"
+        );
+        assert_eq!(app.status(release).await["status"], "approved");
+    }
+    assert!(
+        azure.received_requests().await.unwrap().is_empty(),
+        "no request reached the stub"
+    );
 }
 
 /// A pipeline task subscribes to a pending release while its last approval

@@ -19,9 +19,10 @@ use crate::db::Db;
 use crate::environments::Policies;
 use crate::integrations::approvers::ApproversClient;
 use crate::integrations::github::GithubApp;
-use crate::integrations::outbound::Notifier;
+use crate::integrations::outbound::Outbound;
 use crate::mailer::Mailer;
 use crate::queue::Registry;
+use crate::redact::Secret;
 use crate::token::TokenKeys;
 
 pub use expire_release::ExpireRelease;
@@ -48,7 +49,9 @@ pub struct JobContext {
     /// Approvers a release may have.
     pub max_approvers: usize,
     /// Posts decisions to webhooks and Azure DevOps.
-    pub notifier: Notifier,
+    pub outbound: Outbound,
+    /// The HMAC key of webhook signatures.
+    pub webhook_secret: Option<Secret>,
     /// The GitHub App, if configured.
     pub github: Option<Arc<GithubApp>>,
 }

@@ -7,7 +7,6 @@ use crate::db::models::NewApprovalRow;
 use crate::db::{self, releases, DbConnection};
 use crate::domain::ReleaseKey;
 use crate::ids::random_id;
-use crate::integrations::approvers::FetchError;
 use crate::queue::{Claim, Job, JobError};
 use crate::releases::lifecycle;
 
@@ -39,14 +38,13 @@ impl Job for ProcessRelease {
         )
         .map_err(|_| JobError::Permanent("the stored release key is not valid".to_owned()))?;
         let (_, source) = ctx.policies.resolve(&key);
-        let approvers = ctx
-            .approvers
-            .fetch(source, &key)
-            .await
-            .map_err(|e| match e {
-                FetchError::Transient(m) => JobError::Transient(m),
-                FetchError::Permanent(m) => JobError::Permanent(m),
-            })?;
+        let approvers = ctx.approvers.fetch(source, &key).await.map_err(|e| {
+            if e.is_transient() {
+                JobError::Transient(e.to_string())
+            } else {
+                JobError::Permanent(e.to_string())
+            }
+        })?;
         if approvers.len() > ctx.max_approvers {
             // Each approver is a row, a job and an email: a source gone
             // wrong must not send thousands.

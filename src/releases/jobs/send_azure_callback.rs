@@ -55,15 +55,15 @@ impl Job for SendAzureCallback {
             base64::engine::general_purpose::STANDARD.encode(format!(":{token}"))
         );
         claim.ensure_held(&ctx.db).await?;
-        ctx.notifier
-            .post(
-                Target::AzureDevops,
-                &callback.events_url(),
-                &[("Authorization", authorization)],
-                body.to_string().into_bytes(),
-            )
+        ctx.outbound
+            .post(Target::AzureDevops, &callback.events_url())
+            // The PlanUrl came in the task's request headers.
+            .from_caller()
+            .header("Authorization", authorization)
+            .json(body.to_string().into_bytes())
+            .send()
             .await
-            .map_err(|e| JobError::Transient(format!("Azure DevOps {e}")))?;
+            .map_err(super::notify::retried_unless_refused)?;
         let detail = serde_json::json!({
             "plan_id": callback.plan_id,
             "task_instance_id": callback.task_instance_id,
