@@ -4,11 +4,11 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
 
-use super::pages::{self, PageForm};
 use super::problem::{ApiError, Problem};
 #[allow(unused_imports)] // named in the OpenAPI attributes
 use super::schemas::{ApprovalAnswer as ApprovalAnswerDoc, DecisionName, DecisionRequest};
-use super::{harden, read_body, wants_html, AppState};
+use super::views::{self, harden, PageForm};
+use super::{read_body, wants_html, AppState};
 use crate::db::models::{Approval, Release};
 use crate::db::{self, releases};
 use crate::domain::policy::ApprovalMode;
@@ -439,17 +439,14 @@ fn view_approval(view: &ReleaseView, approval: &Approval) -> Approval {
 fn respond(req: &HttpRequest, outcome: Result<Outcome, ApiError>) -> HttpResponse {
     let html = wants_html(req);
     let mut response = match (outcome, html) {
-        (Ok(o), true) => {
-            let doc = StatusDocument::from(&o.view);
-            pages::release_page(
-                o.status,
-                &o.message,
-                &doc,
-                o.form,
-                &o.token,
-                &o.approval.email,
-            )
-        }
+        (Ok(o), true) => views::release_page(
+            o.status,
+            &o.message,
+            &o.view,
+            o.form,
+            &o.token,
+            &o.approval.email,
+        ),
         (Ok(o), false) => {
             let doc = StatusDocument::from(&o.view);
             HttpResponse::build(o.status).json(ApprovalAnswer {
@@ -460,10 +457,7 @@ fn respond(req: &HttpRequest, outcome: Result<Outcome, ApiError>) -> HttpRespons
                 release: &doc,
             })
         }
-        (Err(e), true) => {
-            super::problem::log(&e);
-            pages::error_page(&e)
-        }
+        (Err(e), true) => views::error_page(&e, None),
         (Err(e), false) => e.error_response(),
     };
     harden(&mut response);
