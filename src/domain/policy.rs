@@ -73,11 +73,13 @@ impl FromStr for ReleaseStatus {
     Eq,
     serde::Serialize,
     serde::Deserialize,
+    utoipa::ToSchema,
     diesel::expression::AsExpression,
     diesel::deserialize::FromSqlRow,
 )]
 #[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "lowercase")]
+#[schema(description = "An approver's decision")]
 pub enum Decision {
     #[serde(alias = "approve")]
     Approved,

@@ -4,11 +4,11 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
 
-use super::pages::{self, PageForm};
 use super::problem::{ApiError, Problem};
 #[allow(unused_imports)] // named in the OpenAPI attributes
-use super::schemas::{ApprovalAnswer as ApprovalAnswerDoc, DecisionName, DecisionRequest};
-use super::{harden, read_body, wants_html, AppState};
+use super::schemas::{DecisionName, DecisionRequest};
+use super::views::{self, harden, PageForm};
+use super::{read_body, wants_html, AppState};
 use crate::db::models::{Approval, Release};
 use crate::db::{self, releases};
 use crate::domain::policy::ApprovalMode;
@@ -33,16 +33,19 @@ struct DecisionBody {
     comment: Option<String>,
 }
 
-/// The JSON answer: the release's status document, with what happened to
-/// this approver's decision.
-#[derive(Serialize)]
-struct ApprovalAnswer<'a> {
+/// An approval link's answer for scripts (`Accept: application/json`): the
+/// approver's side, then the release's status document.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct ApprovalAnswer {
+    /// Whether this request recorded a decision.
     recorded: bool,
-    message: &'a str,
-    approver: &'a str,
-    approver_decision: Option<&'a str>,
+    message: String,
+    approver: String,
+    /// Null while this approver has not decided.
+    approver_decision: Option<Decision>,
     #[serde(flatten)]
-    release: &'a StatusDocument,
+    #[schema(inline)]
+    release: StatusDocument,
 }
 
 /// What a handler decided to show.
@@ -102,7 +105,7 @@ pub async fn head(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
     ),
     responses(
         (status = 200, description = "One-click mode: the approval recorded; confirm mode or `decision=reject`: the decision page. HTML for browsers, JSON for `Accept: application/json`",
-            content((ApprovalAnswerDoc = "application/json"), (String = "text/html"))),
+            content((ApprovalAnswer = "application/json"), (String = "text/html"))),
         (status = 400, description = "A decision other than approve or reject", content((Problem = "application/problem+json"), (String = "text/html"))),
         (status = 403, description = "The token is not valid (forged, altered, signed by another key)", content((Problem = "application/problem+json"), (String = "text/html"))),
         (status = 404, description = "The approval request no longer exists", content((Problem = "application/problem+json"), (String = "text/html"))),
@@ -147,7 +150,7 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     )),
     responses(
         (status = 200, description = "The decision recorded (HTML for browsers, JSON otherwise)",
-            content((ApprovalAnswerDoc = "application/json"), (String = "text/html"))),
+            content((ApprovalAnswer = "application/json"), (String = "text/html"))),
         (status = 400, description = "Not a decision (a body that does not parse, a decision other than approve or reject, a comment over 2000 characters)", content((Problem = "application/problem+json"), (String = "text/html"))),
         (status = 403, description = "The token is not valid, or another site's form posted", content((Problem = "application/problem+json"), (String = "text/html"))),
         (status = 404, description = "The approval request no longer exists", content((Problem = "application/problem+json"), (String = "text/html"))),
@@ -402,31 +405,22 @@ fn view_approval(view: &ReleaseView, approval: &Approval) -> Approval {
 fn respond(req: &HttpRequest, outcome: Result<Outcome, ApiError>) -> HttpResponse {
     let html = wants_html(req);
     let mut response = match (outcome, html) {
-        (Ok(o), true) => {
-            let doc = StatusDocument::from(&o.view);
-            pages::release_page(
-                o.status,
-                &o.message,
-                &doc,
-                o.form,
-                &o.token,
-                &o.approval.email,
-            )
-        }
-        (Ok(o), false) => {
-            let doc = StatusDocument::from(&o.view);
-            HttpResponse::build(o.status).json(ApprovalAnswer {
-                recorded: o.recorded,
-                message: &o.message,
-                approver: &o.approval.email,
-                approver_decision: o.approval.decision.map(Decision::as_str),
-                release: &doc,
-            })
-        }
-        (Err(e), true) => {
-            super::problem::log(&e);
-            pages::error_page(&e)
-        }
+        (Ok(o), true) => views::release_page(
+            o.status,
+            &o.message,
+            &o.view,
+            o.form,
+            &o.token,
+            &o.approval.email,
+        ),
+        (Ok(o), false) => HttpResponse::build(o.status).json(ApprovalAnswer {
+            release: StatusDocument::from(&o.view),
+            recorded: o.recorded,
+            message: o.message,
+            approver: o.approval.email,
+            approver_decision: o.approval.decision,
+        }),
+        (Err(e), true) => views::error_page(&e, None),
         (Err(e), false) => e.error_response(),
     };
     harden(&mut response);

@@ -5,8 +5,6 @@
 //! action is acknowledged and ignored, as GitHub expects.
 
 use super::problem::{ApiError, Problem};
-#[allow(unused_imports)] // named in the OpenAPI attributes
-use super::schemas::GithubAccepted;
 use super::{read_body, require_json, AppState};
 use crate::domain::{FieldError, NewRelease, ReleaseKey};
 use crate::integrations::github_rule::ProtectionRule;
@@ -18,8 +16,24 @@ use actix_web::{web, HttpRequest, HttpResponse};
 /// GitHub's deliveries are at most 25 MB; a protection rule's is a few KiB.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-fn ignored(why: &str) -> HttpResponse {
-    HttpResponse::Accepted().json(serde_json::json!({"ignored": why}))
+/// `POST /integrations/github`'s 202: the release a review was requested
+/// for, or why the delivery was ignored.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(clippy::large_enum_variant)] // one answer, serialized at once
+#[serde(untagged)]
+pub(super) enum GithubAccepted {
+    Release(StatusDocument),
+    Ignored(Ignored),
+}
+
+/// A GitHub delivery Greenlight does not act on.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct Ignored {
+    ignored: &'static str,
+}
+
+fn ignored(why: &'static str) -> HttpResponse {
+    HttpResponse::Accepted().json(GithubAccepted::Ignored(Ignored { ignored: why }))
 }
 
 #[utoipa::path(post, operation_id = "githubWebhook", path = "/integrations/github", tag = "integrations",
@@ -112,7 +126,7 @@ pub async fn webhook(
     } else {
         StatusCode::OK
     })
-    .json(StatusDocument::from(&view)))
+    .json(GithubAccepted::Release(StatusDocument::from(&view))))
 }
 
 fn invalid(field: &'static str, message: &str) -> ApiError {

@@ -2,15 +2,29 @@ use actix_web::{web, HttpResponse};
 use diesel::connection::SimpleConnection;
 
 use super::problem::{ApiError, Problem};
-#[allow(unused_imports)] // named in the OpenAPI attributes
-use super::schemas::Health;
 use super::AppState;
+
+/// `/healthz` and `/readyz` when all is well.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct Health {
+    /// `ok` (live) or `ready`.
+    status: HealthStatus,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum HealthStatus {
+    Ok,
+    Ready,
+}
 
 /// Liveness: the process serves requests.
 #[utoipa::path(method(get, head), operation_id = "healthz", path = "/healthz", tag = "operations",
     responses((status = 200, description = "Serving", body = Health)))]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+    HttpResponse::Ok().json(Health {
+        status: HealthStatus::Ok,
+    })
 }
 
 /// Readiness: the database answers.
@@ -25,5 +39,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         .db
         .read(|conn| Ok(conn.batch_execute("SELECT 1")?))
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+    Ok(HttpResponse::Ok().json(Health {
+        status: HealthStatus::Ready,
+    }))
 }

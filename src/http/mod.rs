@@ -8,12 +8,12 @@ mod health;
 pub mod limits;
 mod metrics;
 pub mod openapi;
-mod pages;
 pub mod problem;
 mod release;
 pub mod request_id;
 mod schemas;
 mod ui;
+mod views;
 
 use std::sync::Arc;
 
@@ -194,24 +194,4 @@ pub fn wants_html(req: &HttpRequest) -> bool {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"))
-}
-
-/// Pages carry the token in their URL: keep it out of Referer headers and
-/// caches, and let the page load nothing from elsewhere.
-pub fn harden(response: &mut HttpResponse) {
-    let headers = response.headers_mut();
-    for (name, value) in [
-        // Not `no-referrer`: under it a browser sends `Origin: null` with
-        // our own forms, which the cross-site check must refuse.
-        (header::REFERRER_POLICY, "same-origin"),
-        (header::CACHE_CONTROL, "no-store"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    ] {
-        headers.insert(name, header::HeaderValue::from_static(value));
-    }
 }

@@ -2,21 +2,23 @@
 //! handlers' `#[utoipa::path]` attributes and the answer types, and `/docs`,
 //! Swagger UI with its assets built into the binary.
 //!
-//! Request bodies are parsed by hand at the edge (one parse, domain types
-//! out), so their shapes are described by types of their own, in
-//! `schemas.rs`.
+//! Answers are described by the types the handlers serialize; request
+//! bodies are parsed by hand at the edge (one parse, domain types out), so
+//! their shapes are described by types of their own, in `schemas.rs`.
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ObjectBuilder, OpenApi as Document, RefOr, Schema, Type};
 use utoipa::{Modify, OpenApi};
 
+use super::approval::ApprovalAnswer;
+use super::github::{GithubAccepted, Ignored};
+use super::health::{Health, HealthStatus};
 use super::problem::{Problem, PROBLEM_SLUGS};
-use super::schemas::{
-    ApprovalAnswer, DecisionName, DecisionRequest, EventEntry, EventList, GithubAccepted, Health,
-    Ignored, ReleaseList, ReleaseRequest,
+use super::schemas::{DecisionName, DecisionRequest, ReleaseRequest};
+use crate::domain::{Decision, FieldError, ReleaseStatus};
+use crate::releases::document::{
+    ApproverEntry, EventEntry, EventList, ReleaseList, StatusDocument,
 };
-use crate::domain::{FieldError, ReleaseStatus};
-use crate::releases::document::{ApproverEntry, StatusDocument};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,9 +44,9 @@ use crate::releases::document::{ApproverEntry, StatusDocument};
         docs,
     ),
     components(schemas(
-        StatusDocument, ApproverEntry, ReleaseStatus, Problem, FieldError, ReleaseRequest,
-        DecisionRequest, DecisionName, ApprovalAnswer, ReleaseList, EventList, EventEntry,
-        Health, Ignored, GithubAccepted
+        StatusDocument, ApproverEntry, ReleaseStatus, Decision, Problem, FieldError,
+        ReleaseRequest, DecisionRequest, DecisionName, ApprovalAnswer, ReleaseList, EventList,
+        EventEntry, Health, HealthStatus, Ignored, GithubAccepted
     )),
     modifiers(&Security, &ProblemTypes, &HeadOperations),
     tags(

@@ -5,12 +5,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::problem::{ApiError, Problem};
 #[allow(unused_imports)] // named in the OpenAPI attributes
-use super::schemas::{EventList, ReleaseList, ReleasePath, ReleaseReadProblems, ReleaseRequest};
+use super::schemas::{ReleasePath, ReleaseReadProblems, ReleaseRequest};
 use super::{parse_query, read_body, require_json, AppState};
 use crate::db;
 use crate::db::releases::ListFilter;
 use crate::domain::{FieldError, NewRelease, ReleaseKey, ReleaseStatus};
 use crate::integrations::azure_devops::{host_allowed, AzureCallback};
+use crate::releases::document::{EventList, ReleaseList};
 use crate::releases::lifecycle;
 use crate::releases::subscriber::Subscriber;
 use crate::releases::{StatusDocument, Subscription, Waiter};
@@ -162,17 +163,6 @@ pub async fn show(
     Ok(HttpResponse::Ok().json(StatusDocument::from(&view)))
 }
 
-/// One event of the audit trail, as `GET .../events` shows it.
-#[derive(serde::Serialize)]
-struct EventEntry {
-    id: i64,
-    at: String,
-    #[serde(rename = "type")]
-    kind: String,
-    actor: Option<String>,
-    detail: serde_json::Value,
-}
-
 /// `GET /releases/{team_project}/{release_id}/events`: the audit trail.
 #[utoipa::path(get, operation_id = "getReleaseEvents", path = "/releases/{team_project}/{release_id}/events", tag = "pipelines",
     params(
@@ -196,18 +186,8 @@ pub async fn events(
         .read(move |conn| Ok(lifecycle::events_of(conn, &key)?))
         .await?
         .ok_or(not_found)?;
-    let events: Vec<EventEntry> = trail
-        .into_iter()
-        .map(|e| EventEntry {
-            id: e.id,
-            at: crate::releases::document::rfc3339(e.at),
-            kind: e.kind,
-            actor: e.actor,
-            // Written by us as JSON; an unreadable one is shown as text.
-            detail: serde_json::from_str(&e.detail).unwrap_or(serde_json::Value::String(e.detail)),
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events })))
+    let events = trail.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(EventList { events }))
 }
 
 /// The `GET /releases` query, parsed once here (the dashboard's too).
@@ -335,11 +315,11 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     let next_cursor = (page.len() as i64 == limit)
         .then(|| page.last().map(|v| encode_cursor(v.release.id)))
         .flatten();
-    let releases: Vec<StatusDocument> = page.iter().map(StatusDocument::from).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "releases": releases,
-        "next_cursor": next_cursor,
-    })))
+    let releases = page.iter().map(StatusDocument::from).collect();
+    Ok(HttpResponse::Ok().json(ReleaseList {
+        releases,
+        next_cursor,
+    }))
 }
 
 #[cfg(test)]

@@ -1,13 +1,14 @@
-//! The shapes the OpenAPI document names that are not the handlers' own
-//! types: request bodies (parsed by hand at the edge, one parse, domain
-//! types out), path parameters, lists and the shared problem answers.
-//! Handlers name them in their `#[utoipa::path]` attributes and
+//! The shapes the OpenAPI document names that no handler serializes or
+//! deserializes as such: request bodies (parsed by hand at the edge, one
+//! parse, domain types out), path parameters and the shared problem
+//! answers. Answers are described by the types the handlers send
+//! (`releases::document`, `problem::Problem`, ...), never by a copy here.
+//! Handlers name these in their `#[utoipa::path]` attributes and
 //! `openapi.rs` collects them; this module imports neither.
 
 use utoipa::{IntoParams, IntoResponses, ToSchema};
 
 use super::problem::Problem;
-use crate::releases::document::StatusDocument;
 
 /// `POST /release`: the pipeline's request. Azure DevOps sends the
 /// PascalCase names; the snake_case ones are accepted too. Text fields
@@ -67,53 +68,6 @@ pub struct DecisionRequest {
 pub enum DecisionName {
     Approve,
     Reject,
-}
-
-/// An approval link's answer for scripts (`Accept: application/json`): the
-/// approver's side, then the release's status document.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ApprovalAnswer {
-    /// Whether this request recorded a decision.
-    recorded: bool,
-    message: String,
-    approver: String,
-    approver_decision: Option<String>,
-    #[schema(inline)]
-    #[serde(flatten)]
-    release: StatusDocument,
-}
-
-/// `GET /releases`: a page of status documents, newest first.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ReleaseList {
-    releases: Vec<StatusDocument>,
-    /// Pass as `cursor` for the next page; null on the last one.
-    next_cursor: Option<String>,
-}
-
-/// `GET /releases/{team_project}/{release_id}/events`: oldest first.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct EventList {
-    events: Vec<EventEntry>,
-}
-
-/// One change to a release; events are never changed or deleted.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct EventEntry {
-    id: i64,
-    #[schema(format = DateTime)]
-    at: String,
-    /// `release.created`, `approval.approved`, `webhook.sent`...
-    #[schema(rename = "type")]
-    kind: String,
-    /// Who acted, when a person did.
-    actor: Option<String>,
-    /// What happened, by type (a comment, a reason...).
-    detail: serde_json::Value,
 }
 
 /// The release a `GET /releases/{team_project}/{release_id}...` route
@@ -219,29 +173,4 @@ pub enum DashboardProblems {
         content_type = "text/html"
     )]
     Unavailable(String),
-}
-
-/// `/healthz` and `/readyz` when all is well.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct Health {
-    /// `ok` (live) or `ready`.
-    status: String,
-}
-
-/// `POST /integrations/github`'s 202: the release a review was requested
-/// for, or why the delivery was ignored.
-#[derive(ToSchema)]
-#[allow(dead_code, clippy::large_enum_variant)] // a schema, never built
-#[serde(untagged)]
-pub enum GithubAccepted {
-    Release(StatusDocument),
-    Ignored(Ignored),
-}
-
-/// A GitHub delivery Greenlight does not act on.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct Ignored {
-    ignored: String,
 }

@@ -1,10 +1,13 @@
-//! The status document: what pipelines read.
+//! What pipelines read: the status document, a page of them, and a
+//! release's audit trail. These are the types the handlers serialize, and
+//! the OpenAPI document describes them from their `ToSchema` derives.
 
 use chrono::{NaiveDateTime, SecondsFormat};
 use serde::Serialize;
 
 use super::lifecycle::ReleaseView;
-use crate::domain::ReleaseStatus;
+use crate::db::events::EventRow;
+use crate::domain::{Decision, ReleaseStatus};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StatusDocument {
@@ -34,8 +37,8 @@ pub struct StatusDocument {
 pub struct ApproverEntry {
     pub email: String,
     pub name: Option<String>,
-    /// `approved`, `rejected`, or null while undecided.
-    pub decision: Option<String>,
+    /// Null while undecided.
+    pub decision: Option<Decision>,
     #[schema(format = DateTime)]
     pub decided_at: Option<String>,
     pub comment: Option<String>,
@@ -66,7 +69,7 @@ impl From<&ReleaseView> for StatusDocument {
                 .map(|a| ApproverEntry {
                     email: a.email.clone(),
                     name: a.name.clone(),
-                    decision: a.decision.map(|d| d.as_str().to_owned()),
+                    decision: a.decision,
                     decided_at: a.decided_at.map(rfc3339),
                     comment: a.comment.clone(),
                 })
@@ -75,6 +78,48 @@ impl From<&ReleaseView> for StatusDocument {
             expires_at: rfc3339(r.expires_at),
             decided_at: r.decided_at.map(rfc3339),
             reason: r.reason.clone(),
+        }
+    }
+}
+
+/// `GET /releases`: a page of status documents, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReleaseList {
+    pub releases: Vec<StatusDocument>,
+    /// Pass as `cursor` for the next page; null on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /releases/{team_project}/{release_id}/events`: oldest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventList {
+    pub events: Vec<EventEntry>,
+}
+
+/// One change to a release; events are never changed or deleted.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventEntry {
+    pub id: i64,
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// `release.created`, `approval.approved`, `webhook.sent`...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Who acted, when a person did.
+    pub actor: Option<String>,
+    /// What happened, by type (a comment, a reason...).
+    pub detail: serde_json::Value,
+}
+
+impl From<EventRow> for EventEntry {
+    fn from(e: EventRow) -> Self {
+        Self {
+            id: e.id,
+            at: rfc3339(e.at),
+            kind: e.kind,
+            actor: e.actor,
+            // Written by us as JSON; an unreadable one is shown as text.
+            detail: serde_json::from_str(&e.detail).unwrap_or(serde_json::Value::String(e.detail)),
         }
     }
 }

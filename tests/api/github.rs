@@ -22,7 +22,7 @@ const INSTALLATION_TOKEN: &str = "ghs_installation_token_for_tests";
 const PRIVATE_KEY: &str = include_str!("../fixtures/github-app-test.pem");
 const PUBLIC_KEY: &[u8] = include_bytes!("../fixtures/github-app-test.pub.pem");
 
-fn sign(body: &[u8], secret: &str) -> String {
+pub(crate) fn sign(body: &[u8], secret: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
     let hex: String = mac

@@ -406,7 +406,23 @@ async fn a_release_shows_its_approvers_decisions_and_events(backend: Backend) {
     };
     let ana_row = row("ana@example.com");
     assert_eq!(ana_row[1], "approved");
-    assert!(ana_row[2].ends_with(" UTC"), "{ana_row:?}");
+    // One form of time on every page, the approver's included:
+    // `23 Nov 2026, 10:15 UTC`.
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(&ana_row[2], "%-d %b %Y, %H:%M UTC").is_ok(),
+        "{ana_row:?}"
+    );
+    let approver_page = app
+        .open_link(&ana.approval_link(), "text/html")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        approver_page.contains(&format!("<span class=\"muted\">{}</span>", ana_row[2])),
+        "{} missing from {approver_page}",
+        ana_row[2]
+    );
     assert_eq!(ana_row[3], "Ship it");
     assert_eq!(row("bruno@example.com")[1..], ["waiting", "—", "—"]);
 
@@ -423,7 +439,7 @@ async fn a_release_shows_its_approvers_decisions_and_events(backend: Backend) {
     assert_eq!(approved[2..], ["ana@example.com", "comment: Ship it"]);
     let rejected = events.iter().find(|e| e[1] == "approval.rejected").unwrap();
     assert_eq!(rejected[2..], ["bruno@example.com", "comment: Not today"]);
-    assert!(events.iter().all(|e| e[0].ends_with(" UTC")));
+    assert!(events.iter().all(|e| e[0].ends_with(" UTC")), "{events:?}");
     assert_eq!(
         release.href("← All releases").as_deref(),
         Some("../../../../ui")
