@@ -1,6 +1,9 @@
-//! Property tests of the three parsers that take outside input: request
-//! bodies, approvers answers and approval tokens. Random inputs must never
-//! panic, and valid inputs must parse to what they say.
+//! Property tests of the parsers that take outside input: request bodies,
+//! approvers answers, approval tokens, GitHub's events, Azure DevOps'
+//! headers, `Host` names, configuration texts, and the approvers URL built
+//! from ids. Random inputs (any Unicode) must never panic, and valid inputs
+//! must parse to what they say. `tests/api/non_ascii.rs` does the same
+//! through every route of the running service.
 //!
 //! `PROPTEST_CASES` sets the cases per property (proptest's default, 256,
 //! in `make test`; `make fuzz` runs a long campaign).
@@ -8,7 +11,10 @@
 use chrono::{Duration, Utc};
 use greenlight::domain::NewRelease;
 use greenlight::domain::ReleaseKey;
+use greenlight::http::guard::AllowedHosts;
 use greenlight::integrations::approvers::{expand, parse_response};
+use greenlight::integrations::azure_devops::AzureCallback;
+use greenlight::integrations::github_rule::ProtectionRule;
 use greenlight::token::{ApprovalClaims, TokenKeys};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -87,6 +93,52 @@ fn path_part() -> impl Strategy<Value = String> {
 }
 
 proptest! {
+    /// GitHub's event is any UTF-8: reading it, naming the release and
+    /// finding the run never panic (byte slicing of a sha once did).
+    #[test]
+    fn github_rules_with_any_text_never_panic(git_ref in ".{0,40}", sha in ".{0,40}", url in ".{0,60}", env in ".{0,20}") {
+        let event = json!({
+            "action": "requested", "environment": env, "deployment_callback_url": url,
+            "deployment": {"ref": git_ref, "sha": sha},
+            "repository": {"full_name": env}, "installation": {"id": 1},
+        });
+        let rule: ProtectionRule = serde_json::from_value(event).unwrap();
+        let name = rule.release_name();
+        prop_assert!(name.chars().count() <= 256);
+        let _ = rule.run_id();
+    }
+
+    #[test]
+    fn github_json_documents_never_panic(doc in any_json()) {
+        if let Ok(rule) = serde_json::from_value::<ProtectionRule>(doc) {
+            let _ = (rule.release_name(), rule.run_id());
+        }
+    }
+
+    /// Azure DevOps' callback headers, any text in any of them.
+    #[test]
+    fn azure_devops_headers_never_panic(values in prop::collection::vec(proptest::option::of(".{0,30}"), 8)) {
+        let names = ["PlanUrl", "ProjectId", "HubName", "PlanId", "JobId", "TimelineId", "TaskInstanceId", "AuthToken"];
+        let _ = AzureCallback::from_headers(|name| {
+            names.iter().position(|n| *n == name).and_then(|i| values[i].clone())
+        });
+    }
+
+    /// A request's `Host`, any text.
+    #[test]
+    fn host_names_never_panic(host in ".{0,30}", public in ".{0,30}", listen in ".{0,30}") {
+        let hosts = AllowedHosts::new(&format!("https://{public}"), &listen, &[]);
+        let _ = hosts.allows(&host);
+    }
+
+    /// Durations and approver lists as people write them, any text.
+    #[test]
+    fn configuration_texts_never_panic(text in ".{0,30}") {
+        let _ = greenlight::domain::policy::parse_duration(&text);
+        let _ = greenlight::domain::approver::parse_list(&text);
+        let _ = greenlight::domain::approver::ApproverEmail::parse(&text);
+    }
+
     /// Whatever ids a key accepts, the approvers URL built from them keeps
     /// the template's path, segment for segment, as a real URL parser
     /// (WHATWG's, which resolves `.`, `..`, `%2e` and `\`) reads it.

@@ -12,6 +12,7 @@ mod github;
 mod list;
 mod logs;
 mod metrics;
+mod non_ascii;
 mod notify;
 mod openapi;
 // Shared with the chaos suite, which uses parts these tests do not.
