@@ -256,9 +256,24 @@ fn subject(text: String) -> HeaderValue {
 
 /// Writes atomically (temporary file, then rename): a reader never sees half
 /// an email, and a retry replaces rather than duplicates.
+/// The folder and its emails are readable by the service's user only: each
+/// email holds a working approval link.
 async fn write_outbox(dir: &std::path::Path, stem: &str, bytes: &[u8]) -> std::io::Result<()> {
-    tokio::fs::create_dir_all(dir).await?;
+    tokio::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .await?;
     let tmp = dir.join(format!(".{stem}.eml.tmp"));
-    tokio::fs::write(&tmp, bytes).await?;
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .await?;
+    tokio::io::AsyncWriteExt::write_all(&mut file, bytes).await?;
+    file.sync_all().await?;
+    drop(file);
     tokio::fs::rename(&tmp, dir.join(format!("{stem}.eml"))).await
 }

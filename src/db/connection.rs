@@ -93,6 +93,9 @@ impl Manager {
             Backend::Sqlite => url.strip_prefix("sqlite://").unwrap_or(url).to_owned(),
             Backend::Postgresql => url.to_owned(),
         };
+        if backend == Backend::Sqlite {
+            keep_private(&url);
+        }
         Self {
             backend,
             url,
@@ -130,6 +133,44 @@ impl Manager {
                 DbConnection::Sqlite(conn)
             }
         })
+    }
+}
+
+/// The SQLite file holds the generated signing secret and callback
+/// credentials: it is created readable by its owner only, and SQLite gives
+/// its `-wal` and `-shm` files the database file's permissions. Files made
+/// readable by others before (an older version, a copy) are tightened,
+/// with a warning. (A `file:` URI or `:memory:` is left to its writer.)
+fn keep_private(path: &str) {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if path.is_empty() || path.starts_with(':') || path.starts_with("file:") {
+        return;
+    }
+    // Created empty (SQLite takes an empty file as a new database); an
+    // existing file is left as it is.
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    for file in ["", "-wal", "-shm"].map(|suffix| format!("{path}{suffix}")) {
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700)) {
+                Ok(()) => tracing::warn!(
+                    file,
+                    "the database file was readable by other users; now by its owner only"
+                ),
+                Err(e) => tracing::warn!(
+                    file,
+                    error = %e,
+                    "the database file is readable by other users and could not be changed"
+                ),
+            }
+        }
     }
 }
 

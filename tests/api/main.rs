@@ -7,6 +7,7 @@ mod browser;
 mod driver;
 mod environments;
 mod events;
+mod files_on_disk;
 mod flow;
 mod github;
 mod list;
