@@ -107,6 +107,10 @@ pub struct Settings {
     pub secret_previous: Vec<Secret>,
     /// The HMAC key of webhook signatures.
     pub webhook_secret: Option<Secret>,
+    /// Seals credentials kept in the database (`sealed`), and the key that
+    /// sealed before it (a rotation). Checked to be 32 bytes of base64.
+    pub encryption_key: Option<Secret>,
+    pub encryption_key_previous: Option<Secret>,
     /// Greenlight as a GitHub App (deployment protection rules).
     pub github: Option<crate::integrations::github::GithubSettings>,
     pub log_format: LogFormat,
@@ -387,6 +391,26 @@ impl Settings {
                     .to_owned(),
             ));
         }
+        let [encryption_key, encryption_key_previous] = [
+            "GREENLIGHT_ENCRYPTION_KEY",
+            "GREENLIGHT_ENCRYPTION_KEY_PREVIOUS",
+        ]
+        .map(|name| {
+            get(name)
+                .map(|value| {
+                    crate::sealed::SealKey::parse(&value)
+                        .map(|_| Secret::new(value))
+                        .map_err(|e| ConfigError(format!("{name} {e}")))
+                })
+                .transpose()
+        });
+        let (encryption_key, encryption_key_previous) = (encryption_key?, encryption_key_previous?);
+        if encryption_key.is_none() && encryption_key_previous.is_some() {
+            return Err(ConfigError(
+                "GREENLIGHT_ENCRYPTION_KEY_PREVIOUS is set without GREENLIGHT_ENCRYPTION_KEY"
+                    .to_owned(),
+            ));
+        }
         Ok(Self {
             origins,
             listen,
@@ -403,6 +427,8 @@ impl Settings {
             secret,
             secret_previous,
             webhook_secret,
+            encryption_key,
+            encryption_key_previous,
             github,
             azure_devops_hosts: get("GREENLIGHT_AZURE_DEVOPS_HOSTS")
                 .unwrap_or_else(|| "dev.azure.com,*.visualstudio.com".to_owned())
@@ -488,6 +514,18 @@ impl Settings {
 }
 
 impl Settings {
+    /// Seals and opens the credentials kept in the database.
+    pub fn sealer(&self) -> crate::sealed::Sealer {
+        let key = |s: &Option<Secret>| {
+            s.as_ref()
+                .and_then(|s| crate::sealed::SealKey::parse(s.expose()).ok())
+        };
+        crate::sealed::Sealer::new(
+            key(&self.encryption_key),
+            key(&self.encryption_key_previous),
+        )
+    }
+
     /// The mailer's part of the configuration.
     pub fn mail(&self) -> MailSettings {
         MailSettings {
@@ -601,6 +639,19 @@ impl Settings {
                 ),
             ),
             (
+                "GREENLIGHT_ENCRYPTION_KEY",
+                self.encryption_key.as_ref().map_or_else(
+                    || "(not set: credentials in the database are kept in clear)".to_owned(),
+                    |_| "*** (set)".to_owned(),
+                ),
+            ),
+            (
+                "GREENLIGHT_ENCRYPTION_KEY_PREVIOUS",
+                self.encryption_key_previous
+                    .as_ref()
+                    .map_or_else(|| "(not set)".to_owned(), |_| "*** (set)".to_owned()),
+            ),
+            (
                 "GREENLIGHT_SECRET_PREVIOUS",
                 format!("{} previous secrets", self.secret_previous.len()),
             ),
@@ -699,12 +750,17 @@ impl Settings {
             .github
             .iter()
             .flat_map(|g| [g.webhook_secret.as_str(), g.private_key.as_str()]);
-        let values = std::iter::once(&self.secret)
-            .chain(std::iter::once(&self.webhook_secret))
-            .flatten()
-            .chain(&self.secret_previous)
-            .map(Secret::expose)
-            .chain(github);
+        let values = [
+            &self.secret,
+            &self.webhook_secret,
+            &self.encryption_key,
+            &self.encryption_key_previous,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(&self.secret_previous)
+        .map(Secret::expose)
+        .chain(github);
         let urls = self
             .policies
             .urls()

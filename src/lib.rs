@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod queue;
 pub mod redact;
 pub mod releases;
+pub mod sealed;
 pub mod startup;
 pub mod token;
 

@@ -31,6 +31,16 @@ enum Command {
     /// Manage API keys (needed when GREENLIGHT_REQUIRE_API_KEY=true).
     #[command(subcommand)]
     ApiKey(ApiKeyCommand),
+    /// Remove the signing secret Greenlight generated before
+    /// GREENLIGHT_SECRET was set. Until then it still verifies the links it
+    /// signed; afterwards they stop working (on each running replica once it
+    /// restarts). Needs GREENLIGHT_SECRET.
+    RetireGeneratedSecret,
+    /// Seal every credential kept in the database (the generated secrets,
+    /// Azure DevOps AuthTokens) under GREENLIGHT_ENCRYPTION_KEY, opening
+    /// what GREENLIGHT_ENCRYPTION_KEY_PREVIOUS (or no key) wrote. Run it
+    /// after setting or changing the key, then drop the previous one.
+    RotateEncryptionKey,
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,6 +88,8 @@ async fn main() -> ExitCode {
         Command::Migrate => migrate().await,
         Command::Config => config(),
         Command::ApiKey(command) => api_key(command).await,
+        Command::RetireGeneratedSecret => retire_generated_secret().await,
+        Command::RotateEncryptionKey => rotate_encryption_key().await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -117,7 +129,8 @@ fn config() -> anyhow::Result<()> {
 
 async fn api_key(command: ApiKeyCommand) -> anyhow::Result<()> {
     use greenlight::admin;
-    let url = Settings::load()?.database_url;
+    let settings = Settings::load()?;
+    let (url, sealer) = (settings.database_url.clone(), settings.sealer());
     tokio::task::spawn_blocking(move || match command {
         ApiKeyCommand::Create(args) => {
             let project = match &args.project {
@@ -129,7 +142,7 @@ async fn api_key(command: ApiKeyCommand) -> anyhow::Result<()> {
                 ),
                 None => None,
             };
-            let (id, key) = admin::create_key(&url, project.as_deref())?;
+            let (id, key) = admin::create_key(&url, &sealer, project.as_deref())?;
             println!("{key}");
             eprintln!(
                 "API key {id} created for {}; it is shown only this once.",
@@ -165,4 +178,32 @@ async fn api_key(command: ApiKeyCommand) -> anyhow::Result<()> {
         }
     })
     .await?
+}
+
+async fn retire_generated_secret() -> anyhow::Result<()> {
+    let settings = Settings::load()?;
+    anyhow::ensure!(
+        settings.secret.is_some(),
+        "GREENLIGHT_SECRET is not set: the generated secret is the one that signs; set GREENLIGHT_SECRET first (links the generated secret signed keep working until this command)"
+    );
+    let url = settings.database_url.clone();
+    if tokio::task::spawn_blocking(move || greenlight::admin::retire_generated_secret(&url))
+        .await??
+    {
+        eprintln!("The generated signing secret is removed: the links it signed stop working once each replica restarts.");
+    } else {
+        eprintln!("There is no generated signing secret (nothing to retire).");
+    }
+    Ok(())
+}
+
+async fn rotate_encryption_key() -> anyhow::Result<()> {
+    let settings = Settings::load()?;
+    let (url, sealer) = (settings.database_url.clone(), settings.sealer());
+    let resealed = tokio::task::spawn_blocking(move || {
+        greenlight::admin::rotate_encryption_key(&url, &sealer)
+    })
+    .await??;
+    eprintln!("{resealed} stored credentials sealed under GREENLIGHT_ENCRYPTION_KEY.");
+    Ok(())
 }

@@ -22,6 +22,7 @@ use crate::integrations::outbound::Outbound;
 use crate::mailer::Mailer;
 use crate::queue::{Registry, Runner};
 use crate::releases::{self, Releases};
+use crate::sealed::Sealer;
 use crate::token::TokenKeys;
 
 pub struct Application {
@@ -52,9 +53,10 @@ impl Application {
         })
         .await?
         .context("opening the database")?;
-        let (current, previous) = signing_secrets(&db, &settings).await?;
+        let sealer = settings.sealer();
+        let (current, previous) = signing_secrets(&db, &settings, &sealer).await?;
         let tokens = TokenKeys::with_previous(&current, &previous);
-        let keys = KeyHasher::new(pepper(&db).await?.as_bytes());
+        let keys = KeyHasher::new(pepper(&db, &sealer).await?.as_bytes());
         // The one outbound client: approvers, GitHub, webhooks, Azure DevOps.
         let outbound = Outbound::new(&settings.outbound()).context("building the HTTP client")?;
         let mailer = Mailer::new(&settings.mail())?;
@@ -126,6 +128,7 @@ impl Application {
             outbound,
             webhook_secret: settings.webhook_secret.clone(),
             max_approvers: settings.max_approvers,
+            sealer: sealer.clone(),
         });
         // Each wing registers its job kinds with the context they share.
         let registry = releases::jobs::register(Registry::default(), ctx);
@@ -135,6 +138,7 @@ impl Application {
                 policies.clone(),
                 settings.queue.max_attempts,
                 wake.clone(),
+                sealer.clone(),
             ),
             db,
             tokens: tokens.clone(),
@@ -291,10 +295,15 @@ fn describe(source: &ApproversSource) -> String {
 
 /// The secret that signs and those that still verify. The signer is
 /// `GREENLIGHT_SECRET`, or a secret generated once and kept in the database
-/// so that every replica (and every restart) signs alike. A generated
-/// secret keeps verifying after `GREENLIGHT_SECRET` is set, so moving off
-/// the zero-setup default breaks no link either.
-async fn signing_secrets(db: &Db, settings: &Settings) -> anyhow::Result<(Vec<u8>, Vec<Vec<u8>>)> {
+/// (sealed, with `GREENLIGHT_ENCRYPTION_KEY`) so that every replica (and
+/// every restart) signs alike. A generated secret keeps verifying after
+/// `GREENLIGHT_SECRET` is set, so moving off the zero-setup default breaks
+/// no link, until `greenlight retire-generated-secret` removes it.
+async fn signing_secrets(
+    db: &Db,
+    settings: &Settings,
+    sealer: &Sealer,
+) -> anyhow::Result<(Vec<u8>, Vec<Vec<u8>>)> {
     let mut previous: Vec<Vec<u8>> = settings
         .secret_previous
         .iter()
@@ -302,38 +311,58 @@ async fn signing_secrets(db: &Db, settings: &Settings) -> anyhow::Result<(Vec<u8
         .collect();
     if let Some(secret) = &settings.secret {
         let generated = db
-            .read(|conn| Ok(db::settings::get(conn, SIGNING_SECRET)?))
+            .read(|conn| Ok(db::settings::get(conn, db::settings::SIGNING_SECRET)?))
             .await
-            .context("reading the generated signing secret")?;
+            .context("reading the generated signing secret")?
+            .map(|stored| sealer.open(&stored))
+            .transpose()
+            .context("opening the generated signing secret")?;
         previous.extend(generated.map(String::into_bytes));
         return Ok((secret.expose().as_bytes().to_vec(), previous));
     }
-    let candidate = format!("{}{}", random_id(), random_id());
-    let stored = db
-        .write(move |conn| {
-            Ok(db::settings::get_or_insert(
-                conn,
-                SIGNING_SECRET,
-                &candidate,
-            )?)
-        })
-        .await
-        .context("reading the signing secret")?;
-    Ok((stored.into_bytes(), previous))
+    let generated = generated_once(
+        db,
+        sealer,
+        db::settings::SIGNING_SECRET,
+        format!("{}{}", random_id(), random_id()),
+    )
+    .await
+    .context("reading the signing secret")?;
+    Ok((generated.into_bytes(), previous))
 }
 
-const SIGNING_SECRET: &str = "signing_secret";
-
 /// This installation's API key pepper (see `api_key`), generated once.
-async fn pepper(db: &Db) -> anyhow::Result<String> {
-    let candidate = crate::api_key::new_pepper();
-    db.write(move |conn| {
-        Ok(db::settings::get_or_insert(
-            conn,
-            crate::api_key::PEPPER_SETTING,
-            &candidate,
-        )?)
-    })
+async fn pepper(db: &Db, sealer: &Sealer) -> anyhow::Result<String> {
+    generated_once(
+        db,
+        sealer,
+        crate::api_key::PEPPER_SETTING,
+        crate::api_key::new_pepper(),
+    )
     .await
     .context("reading the API key pepper")
+}
+
+/// A secret generated once and kept in the settings table: `candidate` if
+/// none is stored yet (the first replica's insert wins), sealed when a key
+/// is set; one stored in clear (or under the previous key) is sealed again
+/// under the current key.
+async fn generated_once(
+    db: &Db,
+    sealer: &Sealer,
+    name: &'static str,
+    candidate: String,
+) -> anyhow::Result<String> {
+    let sealed = sealer.seal(&candidate);
+    let stored = db
+        .write(move |conn| Ok(db::settings::get_or_insert(conn, name, &sealed)?))
+        .await?;
+    let plain = sealer.open(&stored)?;
+    if sealer.needs_reseal(&stored) {
+        let resealed = sealer.seal(&plain);
+        db.write(move |conn| Ok(db::settings::set(conn, name, &resealed)?))
+            .await?;
+        tracing::info!(setting = name, "sealed under GREENLIGHT_ENCRYPTION_KEY");
+    }
+    Ok(plain)
 }

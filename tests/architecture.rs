@@ -21,7 +21,7 @@ const FLOORS: &[&[&str]] = &[
     &["integrations", "mailer", "api_key"],
     &["metrics"],
     &["db"],
-    &["domain", "token", "redact"],
+    &["domain", "token", "redact", "sealed"],
     &["cause", "ids", "logs"],
 ];
 

@@ -6,6 +6,9 @@ use diesel::prelude::*;
 use super::schema::settings;
 use super::{per_backend, DbConnection};
 
+/// The generated signing secret's key.
+pub const SIGNING_SECRET: &str = "signing_secret";
+
 /// Returns the stored value of `key`, storing `candidate` first if there is
 /// none. Replicas starting together agree on one value: the first insert wins.
 pub fn get_or_insert(conn: &mut DbConnection, key: &str, candidate: &str) -> QueryResult<String> {
@@ -27,4 +30,16 @@ pub fn get(conn: &mut DbConnection, key: &str) -> QueryResult<Option<String>> {
         .select(settings::value)
         .first(conn)
         .optional()
+}
+
+/// Replaces the stored value of `key`.
+pub fn set(conn: &mut DbConnection, key: &str, value: &str) -> QueryResult<usize> {
+    diesel::update(settings::table.find(key))
+        .set(settings::value.eq(value))
+        .execute(conn)
+}
+
+/// Removes `key`; true if it was stored.
+pub fn remove(conn: &mut DbConnection, key: &str) -> QueryResult<bool> {
+    Ok(diesel::delete(settings::table.find(key)).execute(conn)? > 0)
 }

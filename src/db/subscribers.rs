@@ -78,3 +78,18 @@ pub fn mark_notified(conn: &mut DbConnection, id: i64, at: NaiveDateTime) -> Que
         .execute(conn)?;
     Ok(n == 1)
 }
+
+/// Every stored credential, by subscriber id (a key rotation re-seals them).
+pub fn credentials(conn: &mut DbConnection) -> QueryResult<Vec<(i64, String)>> {
+    subscribers::table
+        .filter(subscribers::credential.is_not_null())
+        .select((subscribers::id, subscribers::credential.assume_not_null()))
+        .order(subscribers::id)
+        .load(conn)
+}
+
+pub fn set_credential(conn: &mut DbConnection, id: i64, credential: &str) -> QueryResult<usize> {
+    diesel::update(subscribers::table.find(id))
+        .set(subscribers::credential.eq(credential))
+        .execute(conn)
+}

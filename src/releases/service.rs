@@ -73,15 +73,24 @@ pub struct Releases {
     max_attempts: i32,
     /// Wakes this process's job runner when a release queues work.
     wake: Arc<Notify>,
+    /// Seals a waiter's credential before it is stored.
+    sealer: crate::sealed::Sealer,
 }
 
 impl Releases {
-    pub fn new(db: Db, policies: Arc<Policies>, max_attempts: i32, wake: Arc<Notify>) -> Self {
+    pub fn new(
+        db: Db,
+        policies: Arc<Policies>,
+        max_attempts: i32,
+        wake: Arc<Notify>,
+        sealer: crate::sealed::Sealer,
+    ) -> Self {
         Self {
             db,
             policies,
             max_attempts,
             wake,
+            sealer,
         }
     }
 
@@ -108,6 +117,14 @@ impl Releases {
                 credential: None,
             });
         }
+        // The credential (an Azure DevOps AuthToken) is stored sealed.
+        let waiter = waiter.map(|mut waiter| {
+            waiter.subscription.credential = waiter
+                .subscription
+                .credential
+                .map(|plain| self.sealer.seal(&plain));
+            waiter
+        });
         if let Some(waiter) = &waiter {
             if let Some(cap) = waiter.ttl_cap {
                 policy.release_ttl = policy.release_ttl.min(cap);

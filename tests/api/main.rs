@@ -2,6 +2,7 @@
 //! PostgreSQL, with a real SMTP server and a stubbed approvers API.
 
 mod approval_input;
+mod at_rest;
 mod bare_machine;
 mod browser;
 mod driver;

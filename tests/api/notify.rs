@@ -249,7 +249,18 @@ async fn azure_devops_tasks_are_told_once_each(backend: Backend) {
     let azure = MockServer::start().await;
     azure_stub(&azure, "plan-1", 200).await;
     let plan_url = format!("{}/contoso/", azure.uri());
-    let app = spawn_app_with(backend, |_| {}, true).await;
+    // The AuthToken is kept sealed (and opened to post: the stub checks it).
+    let app = spawn_app_with(
+        backend,
+        |env| {
+            env.insert(
+                "GREENLIGHT_ENCRYPTION_KEY".into(),
+                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into(),
+            );
+        },
+        true,
+    )
+    .await;
     let task = task_headers(&plan_url, "plan-1", "task-1");
 
     let created = post_with(&app, &release_body("cb"), &task).await;
@@ -317,6 +328,14 @@ async fn azure_devops_tasks_are_told_once_each(backend: Backend) {
         2,
         "{types:?}"
     );
+    let stored = app.db.texts("subscribers", "credential");
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    for credential in &stored {
+        assert!(
+            credential.starts_with("sealed:v1:") && !credential.contains(AUTH_TOKEN),
+            "{credential}"
+        );
+    }
     // The AuthToken is in no answer and no event.
     let everything = format!("{events:?} {answer} {doc}");
     assert!(!everything.contains(AUTH_TOKEN), "{everything}");

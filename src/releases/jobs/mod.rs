@@ -54,6 +54,8 @@ pub struct JobContext {
     pub webhook_secret: Option<Secret>,
     /// The GitHub App, if configured.
     pub github: Option<Arc<GithubApp>>,
+    /// Opens the credentials subscribers were stored with.
+    pub sealer: crate::sealed::Sealer,
 }
 
 /// Adds the releases wing's job kinds to `registry`.

@@ -42,9 +42,14 @@ pub async fn load(
     }
     let subscriber = serde_json::from_str(&row.target)
         .map_err(|e| JobError::Permanent(format!("the stored subscriber is not readable: {e}")))?;
+    let credential = row
+        .credential
+        .map(|stored| ctx.sealer.open(&stored))
+        .transpose()
+        .map_err(|e| JobError::Permanent(format!("the subscriber's credential: {e}")))?;
     Ok(Some(Notice {
         subscriber,
-        credential: row.credential,
+        credential,
         view,
     }))
 }
