@@ -22,6 +22,31 @@ const INSTALLATION_TOKEN: &str = "ghs_installation_token_for_tests";
 const PRIVATE_KEY: &str = include_str!("../fixtures/github-app-test.pem");
 const PUBLIC_KEY: &[u8] = include_bytes!("../fixtures/github-app-test.pub.pem");
 
+/// The app as the GitHub App of `api`; `configure` edits the rest.
+async fn github_app(
+    backend: Backend,
+    api: &MockServer,
+    default_approvers: bool,
+    configure: impl FnOnce(&mut std::collections::HashMap<String, String>),
+) -> TestApp {
+    let api_url = api.uri();
+    spawn_app_with(
+        backend,
+        move |env| {
+            env.insert("GREENLIGHT_GITHUB_APP_ID".into(), APP_ID.into());
+            env.insert("GREENLIGHT_GITHUB_PRIVATE_KEY".into(), PRIVATE_KEY.into());
+            env.insert(
+                "GREENLIGHT_GITHUB_WEBHOOK_SECRET".into(),
+                WEBHOOK_SECRET.into(),
+            );
+            env.insert("GREENLIGHT_GITHUB_API_URL".into(), api_url);
+            configure(env);
+        },
+        default_approvers,
+    )
+    .await
+}
+
 pub(crate) fn sign(body: &[u8], secret: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
@@ -107,20 +132,7 @@ async fn a_deployment_protection_rule_is_answered_with_the_decision(backend: Bac
         .respond_with(ResponseTemplate::new(204))
         .mount(&api)
         .await;
-    let app = spawn_app_with(
-        backend,
-        |env| {
-            env.insert("GREENLIGHT_GITHUB_APP_ID".into(), APP_ID.into());
-            env.insert("GREENLIGHT_GITHUB_PRIVATE_KEY".into(), PRIVATE_KEY.into());
-            env.insert(
-                "GREENLIGHT_GITHUB_WEBHOOK_SECRET".into(),
-                WEBHOOK_SECRET.into(),
-            );
-            env.insert("GREENLIGHT_GITHUB_API_URL".into(), api.uri());
-        },
-        true,
-    )
-    .await;
+    let app = github_app(backend, &api, true, |_| {}).await;
     let uri = api.uri();
 
     // A bad signature is refused before anything is read; nothing is created.
@@ -304,20 +316,7 @@ async fn a_deployment_protection_rule_is_answered_with_the_decision(backend: Bac
 /// dropping the connection), and the name keeps whole characters.
 async fn a_signed_event_with_any_text_in_it_is_answered(backend: Backend) {
     let api = MockServer::start().await;
-    let app = spawn_app_with(
-        backend,
-        |env| {
-            env.insert("GREENLIGHT_GITHUB_APP_ID".into(), APP_ID.into());
-            env.insert("GREENLIGHT_GITHUB_PRIVATE_KEY".into(), PRIVATE_KEY.into());
-            env.insert(
-                "GREENLIGHT_GITHUB_WEBHOOK_SECRET".into(),
-                WEBHOOK_SECRET.into(),
-            );
-            env.insert("GREENLIGHT_GITHUB_API_URL".into(), api.uri());
-        },
-        false,
-    )
-    .await;
+    let app = github_app(backend, &api, false, |_| {}).await;
     let mut event = rule(&api.uri(), 901, "production");
     event["deployment"] = json!({"ref": "main", "sha": "ééééééééé"});
     let answer = deliver(&app, "deployment_protection_rule", &event, WEBHOOK_SECRET).await;
@@ -354,20 +353,9 @@ async fn a_callback_url_from_an_event_may_not_be_private_by_default(backend: Bac
         .respond_with(ResponseTemplate::new(204))
         .mount(&api)
         .await;
-    let app = spawn_app_with(
-        backend,
-        |env| {
-            env.remove("GREENLIGHT_OUTBOUND_ALLOW_PRIVATE");
-            env.insert("GREENLIGHT_GITHUB_APP_ID".into(), APP_ID.into());
-            env.insert("GREENLIGHT_GITHUB_PRIVATE_KEY".into(), PRIVATE_KEY.into());
-            env.insert(
-                "GREENLIGHT_GITHUB_WEBHOOK_SECRET".into(),
-                WEBHOOK_SECRET.into(),
-            );
-            env.insert("GREENLIGHT_GITHUB_API_URL".into(), api.uri());
-        },
-        true,
-    )
+    let app = github_app(backend, &api, true, |env| {
+        env.remove("GREENLIGHT_OUTBOUND_ALLOW_PRIVATE");
+    })
     .await;
     let created = deliver(
         &app,
