@@ -945,7 +945,7 @@ def scenario_notify(run: Run, db, stubs: Stubs) -> dict:
         rid = f"{db.key}-notify-{i}"
         body = json.dumps({"ReleaseName": "Bench", "ReleaseId": rid, "TeamProject": "Bench"}).encode()
         start = time.time()
-        status = request_status("POST", f"{base}/release", body, {
+        status = request_status("POST", f"{base}/release?completion=callback", body, {
             "Content-Type": "application/json", "PlanUrl": f"{receiver}/azure", "ProjectId": "bench",
             "HubName": "build", "PlanId": f"plan-{rid}", "JobId": "job", "TaskInstanceId": "task",
             "AuthToken": "bench-azure-token"})

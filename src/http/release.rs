@@ -29,7 +29,8 @@ const AZURE_TOKEN_LIFE: chrono::Duration = chrono::Duration::hours(48);
 #[utoipa::path(post, operation_id = "createOrPollRelease", path = "/release", tag = "pipelines",
     request_body(content = ReleaseRequest, content_type = "application/json"),
     params(
-        ("PlanUrl" = Option<String>, Header, description = "Azure DevOps callback mode: with ProjectId, HubName, PlanId, JobId, TaskInstanceId and AuthToken, Greenlight completes the task when the release is decided"),
+        CompletionQuery,
+        ("PlanUrl" = Option<String>, Header, description = "Azure DevOps callback mode (with ?completion=callback only): with ProjectId, HubName, PlanId, JobId, TaskInstanceId and AuthToken, Greenlight completes the task when the release is decided"),
         ("ProjectId" = Option<String>, Header, description = "Azure DevOps callback mode"),
         ("HubName" = Option<String>, Header, description = "Azure DevOps callback mode"),
         ("PlanId" = Option<String>, Header, description = "Azure DevOps callback mode"),
@@ -64,13 +65,19 @@ pub async fn create_or_poll(
     let body = read_body(&req, payload, MAX_BODY_BYTES).await?;
     let new = NewRelease::parse_json(&body)?;
     access.check(&new.key.team_project_key())?;
-    let callback = AzureCallback::from_headers(|name| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    })
-    .map_err(ApiError::Validation)?;
+    // Azure DevOps sends its task's headers in the polling mode too: they
+    // are read only when the task asked for a callback.
+    let callback = if callback_asked(&req)? {
+        AzureCallback::from_headers(|name| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .map_err(ApiError::Validation)?
+    } else {
+        None
+    };
     if let Some((callback, _)) = &callback {
         if !host_allowed(&state.azure_devops_hosts, &callback.plan_url) {
             return Err(ApiError::Validation(vec![FieldError::new(
@@ -100,6 +107,29 @@ pub async fn create_or_poll(
         StatusCode::OK
     };
     Ok(HttpResponse::build(status).json(StatusDocument::from(&view)))
+}
+
+/// `POST /release?completion=callback`: the caller (an Azure DevOps task
+/// with the completion event Callback) waits to be told.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CompletionQuery {
+    /// `callback`: complete the Azure DevOps task named by its headers
+    /// once the release is decided (else they are ignored)
+    #[param(pattern = "^callback$")]
+    completion: Option<String>,
+}
+
+fn callback_asked(req: &HttpRequest) -> Result<bool, ApiError> {
+    let query: CompletionQuery = parse_query(req)?;
+    match query.completion.as_deref() {
+        None => Ok(false),
+        Some("callback") => Ok(true),
+        Some(_) => Err(ApiError::Validation(vec![FieldError::new(
+            "completion",
+            "must be callback (or left out to poll)",
+        )])),
+    }
 }
 
 /// `?environment=E` on the `GET` routes (default `production`).

@@ -20,6 +20,8 @@ both_backends!(
     a_refused_release_fails_the_task_and_an_unreachable_one_gives_up,
     an_azure_devops_that_was_down_is_told_once_it_is_back,
     a_callback_to_a_private_address_is_refused_by_default,
+    a_polling_gate_with_the_default_headers_is_never_called_back,
+    an_azure_devops_4xx_gives_up_at_once,
 );
 
 // PostgreSQL only: SQLite's one writer never lets two writes interleave.
@@ -217,7 +219,7 @@ async fn post_with(
 ) -> reqwest::Response {
     let mut request = app
         .client
-        .post(format!("{}/release", app.address))
+        .post(format!("{}/release?completion=callback", app.address))
         .json(body);
     for (name, value) in headers {
         request = request.header(*name, value);
@@ -618,7 +620,7 @@ async fn a_task_that_subscribes_while_the_release_is_decided_is_told(backend: Ba
         let task = task_headers(&plan_url, "plan-race", "task-race");
         async move {
             let mut request = client
-                .post(format!("{address}/release"))
+                .post(format!("{address}/release?completion=callback"))
                 .json(&release_body("race"));
             for (name, value) in task {
                 request = request.header(name, value);
@@ -674,4 +676,91 @@ async fn a_task_that_subscribes_while_the_release_is_decided_is_told(backend: Ba
         0,
         "every subscriber told"
     );
+}
+
+/// Azure DevOps sends its task's headers by default in the polling
+/// (ApiResponse) mode too: without `?completion=callback` they are
+/// ignored, nothing of them is stored, and nobody is called back.
+async fn a_polling_gate_with_the_default_headers_is_never_called_back(backend: Backend) {
+    let azure = MockServer::start().await;
+    azure_stub(&azure, "plan-p", 200).await;
+    let app = spawn_app_with(backend, |_| {}, true).await;
+    let task = task_headers(&format!("{}/contoso/", azure.uri()), "plan-p", "task-p");
+    let mut request = app
+        .client
+        .post(format!("{}/release", app.address))
+        .json(&release_body("poll"));
+    for (name, value) in &task {
+        request = request.header(*name, value);
+    }
+    let created = request.send().await.unwrap();
+    assert_eq!(created.status(), 202);
+    let doc: Value = created.json().await.unwrap();
+    let at = |k: &str| chrono::DateTime::parse_from_rfc3339(doc[k].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (at("expires_at") - at("created_at")).num_hours(),
+        72,
+        "no 48 h cap: nobody waits for a callback"
+    );
+    assert_eq!(app.db.count("SELECT COUNT(*) FROM subscribers"), 0);
+    for mail in app.wait_for_mails(2).await {
+        let _ = app.approve(&mail.token()).await;
+    }
+    app.wait_for_status("poll", "approved").await;
+    app.wait_for_idle_queue().await;
+    assert!(azure.received_requests().await.unwrap().is_empty());
+    // Another completion than `callback` is a mistake worth saying.
+    let wrong = app
+        .client
+        .post(format!("{}/release?completion=later", app.address))
+        .json(&release_body("poll"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 422);
+    let problem: Value = wrong.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "completion");
+}
+
+/// An expired AuthToken (401) or a finished run (404) will not change on a
+/// retry: the job gives up at the first answer, with the reason.
+async fn an_azure_devops_4xx_gives_up_at_once(backend: Backend) {
+    let azure = MockServer::start().await;
+    azure_stub(&azure, "plan-x", 401).await;
+    let app = spawn_app_with(
+        backend,
+        |env| {
+            env.insert("GREENLIGHT_JOB_MAX_ATTEMPTS".into(), "5".into());
+        },
+        true,
+    )
+    .await;
+    let task = task_headers(&format!("{}/contoso/", azure.uri()), "plan-x", "task-x");
+    assert_eq!(
+        post_with(&app, &release_body("x401"), &task).await.status(),
+        202
+    );
+    for mail in app.wait_for_mails(2).await {
+        let _ = app.approve(&mail.token()).await;
+    }
+    app.wait_for_status("x401", "approved").await;
+    let mut failed = None;
+    for _ in 0..400 {
+        failed = app
+            .events("x401")
+            .await
+            .into_iter()
+            .find(|e| e["type"] == "callback.failed");
+        if failed.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let failed = failed.expect("callback.failed");
+    let reason = failed["detail"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("401") && reason.contains("after 1 attempt"),
+        "{reason}"
+    );
+    assert_eq!(azure.received_requests().await.unwrap().len(), 1);
 }

@@ -73,6 +73,17 @@ pub fn retried_unless_refused(e: OutboundError) -> JobError {
     }
 }
 
+/// Azure DevOps' way: its 4xx answers (an AuthToken expired, a run
+/// finished or cancelled) will not change on a retry, so they give up at
+/// once; outages (5xx, 408, 429, no answer) are retried.
+pub fn retried_if_transient(e: OutboundError) -> JobError {
+    if e.is_transient() {
+        JobError::Transient(e.to_string())
+    } else {
+        JobError::Permanent(e.to_string())
+    }
+}
+
 /// Records the delivery with its event and completes the job, together.
 pub async fn record_sent(
     ctx: &JobContext,

@@ -63,7 +63,7 @@ impl Job for SendAzureCallback {
             .json(body.to_string().into_bytes())
             .send()
             .await
-            .map_err(super::notify::retried_unless_refused)?;
+            .map_err(super::notify::retried_if_transient)?;
         let detail = serde_json::json!({
             "plan_id": callback.plan_id,
             "task_instance_id": callback.task_instance_id,
