@@ -9,7 +9,9 @@ use super::approver::ApproverEmail;
 /// nobody stores a novel in a release name.
 pub const MAX_RELEASE_NAME: usize = 256;
 pub const MAX_RELEASE_ID: usize = 128;
-pub const MAX_TEAM_PROJECT: usize = 128;
+/// A GitHub repository's `owner/name` is up to 140 characters (39 + 1 +
+/// 100), and it is the project of a GitHub deployment's release.
+pub const MAX_TEAM_PROJECT: usize = 140;
 pub const MAX_ENVIRONMENT: usize = 128;
 
 /// The environment of a release that names none.

@@ -310,7 +310,7 @@ impl ListQuery {
 /// `GET /releases`: status documents, newest first, a page at a time.
 #[utoipa::path(get, operation_id = "listReleases", path = "/releases", tag = "pipelines",
     params(
-        ("team_project" = Option<String>, Query, min_length = 1, max_length = 128, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$", description = "Only this project's (a project key sees its own only)"),
+        ("team_project" = Option<String>, Query, min_length = 1, max_length = 140, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$", description = "Only this project's (a project key sees its own only)"),
         ("environment" = Option<String>, Query, min_length = 1, max_length = 128, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"),
         ("status" = Option<ReleaseStatus>, Query),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Default 50"),

@@ -32,10 +32,10 @@ pub struct ReleaseRequest {
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
     ReleaseId: String,
-    /// Up to 128 characters (`team_project`); matched case-insensitively.
+    /// Up to 140 characters (`team_project`); matched case-insensitively.
     #[schema(
         min_length = 1,
-        max_length = 128,
+        max_length = 140,
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
     TeamProject: String,
@@ -79,7 +79,7 @@ pub struct ReleasePath {
     /// As given at creation (matched case-insensitively)
     #[param(
         min_length = 1,
-        max_length = 128,
+        max_length = 140,
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
     team_project: String,

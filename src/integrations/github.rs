@@ -215,13 +215,37 @@ pub fn github_review(
             ),
         ),
     };
-    serde_json::json!({"environment_name": environment, "state": state, "comment": comment})
+    serde_json::json!({"environment_name": environment, "state": state, "comment": cut(&comment)})
+}
+
+/// GitHub refuses a review comment over 1,024 characters (a rejection's
+/// comment may hold 2,000): cut, in characters, with an ellipsis.
+const MAX_COMMENT_CHARS: usize = 1024;
+
+fn cut(comment: &str) -> String {
+    if comment.chars().count() <= MAX_COMMENT_CHARS {
+        return comment.to_owned();
+    }
+    let mut cut: String = comment.chars().take(MAX_COMMENT_CHARS - 1).collect();
+    cut.push('…');
+    cut
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::integrations::outbound::OutboundSettings;
+
+    #[test]
+    fn review_comments_fit_in_githubs_1024_characters() {
+        let long = "é".repeat(2000);
+        let review = github_review("production", ReleaseStatus::Rejected, Some(&long));
+        let comment = review["comment"].as_str().unwrap();
+        assert_eq!(comment.chars().count(), 1024);
+        assert!(comment.starts_with("Rejected in Greenlight: éé") && comment.ends_with('…'));
+        let short = github_review("production", ReleaseStatus::Rejected, Some("no"));
+        assert_eq!(short["comment"], "Rejected in Greenlight: no");
+    }
 
     fn app(api_url: &str) -> GithubApp {
         GithubApp::new(

@@ -245,10 +245,13 @@ async fn a_deployment_protection_rule_is_answered_with_the_decision(backend: Bac
         .find(|m| m.subject.contains("#778)"))
         .unwrap()
         .token();
+    // A comment of 2,000 characters (the most an approver may write);
+    // GitHub takes 1,024.
+    let long_comment = format!("staging is frozen: {}", "é".repeat(1981));
     app.post_decision(&[
         ("token", &staging),
         ("decision", "reject"),
-        ("comment", "staging is frozen"),
+        ("comment", &long_comment),
     ])
     .await;
 
@@ -272,14 +275,9 @@ async fn a_deployment_protection_rule_is_answered_with_the_decision(backend: Bac
     assert_eq!(got[0].1["state"], "approved");
     assert_eq!(got[1].1["environment_name"], "staging");
     assert_eq!(got[1].1["state"], "rejected");
-    assert!(
-        got[1].1["comment"]
-            .as_str()
-            .unwrap()
-            .contains("staging is frozen"),
-        "{:?}",
-        got[1]
-    );
+    let comment = got[1].1["comment"].as_str().unwrap();
+    assert!(comment.contains("staging is frozen: éé"), "{:?}", got[1]);
+    assert_eq!(comment.chars().count(), 1024, "{comment}");
 
     // One installation token for both (cached), asked for with a JWT that
     // verifies with the app's public key.
@@ -319,10 +317,14 @@ async fn a_signed_event_with_any_text_in_it_is_answered(backend: Backend) {
     let app = github_app(backend, &api, false, |_| {}).await;
     let mut event = rule(&api.uri(), 901, "production");
     event["deployment"] = json!({"ref": "main", "sha": "ééééééééé"});
+    // GitHub's longest owner/name: 39 + 1 + 100 characters.
+    let longest = format!("{}/{}", "o".repeat(39), "r".repeat(100));
+    event["repository"]["full_name"] = json!(longest);
     let answer = deliver(&app, "deployment_protection_rule", &event, WEBHOOK_SECRET).await;
     assert_eq!(answer.status(), 202);
     let doc: Value = answer.json().await.unwrap();
     assert_eq!(doc["release_name"], "main ééééééé");
+    assert_eq!(doc["team_project"], longest.as_str());
 
     // A wrong signature is its own problem, not "API key required".
     let forged = deliver(&app, "deployment_protection_rule", &event, "wrong").await;

@@ -79,6 +79,11 @@ async fn bad_release_requests_get_problems_and_change_nothing(backend: Backend) 
             json!({"ReleaseName": "n", "ReleaseId": "1".repeat(129), "TeamProject": "Devx"}),
             vec!["ReleaseId"],
         ),
+        // Up to 140: a GitHub repository's owner/name.
+        (
+            json!({"ReleaseName": "n", "ReleaseId": "1", "TeamProject": "p".repeat(141)}),
+            vec!["TeamProject"],
+        ),
         (
             json!({"ReleaseName": "a\r\nBcc: evil@example.com", "ReleaseId": "1", "TeamProject": "Devx"}),
             vec!["ReleaseName"],
