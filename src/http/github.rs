@@ -112,6 +112,7 @@ pub async fn webhook(
                 callback_url: rule.deployment_callback_url.clone(),
                 installation_id: rule.installation.id,
                 environment: rule.environment.clone(),
+                deployment_id: rule.deployment_id(),
             },
             credential: None,
         },

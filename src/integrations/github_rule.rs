@@ -16,6 +16,8 @@ pub struct ProtectionRule {
 
 #[derive(Debug, Deserialize)]
 pub struct Deployment {
+    /// A new one for each run attempt (a re-run keeps the run id).
+    pub id: Option<i64>,
     #[serde(rename = "ref")]
     pub git_ref: Option<String>,
     pub sha: Option<String>,
@@ -40,13 +42,17 @@ impl ProtectionRule {
     /// one.
     pub fn release_name(&self) -> String {
         let name = match &self.deployment {
-            Some(Deployment { git_ref, sha }) => {
+            Some(Deployment { git_ref, sha, .. }) => {
                 let short: String = sha.as_deref().unwrap_or("").chars().take(7).collect();
                 format!("{} {short}", git_ref.as_deref().unwrap_or("deployment"))
             }
             None => "deployment".to_owned(),
         };
         name.trim().chars().take(MAX_NAME_CHARS).collect()
+    }
+
+    pub fn deployment_id(&self) -> Option<i64> {
+        self.deployment.as_ref().and_then(|d| d.id)
     }
 
     /// The workflow run the callback URL belongs to:
@@ -76,6 +82,7 @@ mod tests {
             environment: "production".into(),
             deployment_callback_url: String::new(),
             deployment: Some(Deployment {
+                id: Some(1),
                 git_ref: git_ref.map(Into::into),
                 sha: sha.map(Into::into),
             }),

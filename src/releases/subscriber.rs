@@ -18,6 +18,10 @@ pub enum Subscriber {
         callback_url: String,
         installation_id: i64,
         environment: String,
+        /// A re-run keeps the run (and its callback URL) but brings a new
+        /// deployment, which waits for an answer of its own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deployment_id: Option<i64>,
     },
 }
 
@@ -35,7 +39,14 @@ impl Subscriber {
         match self {
             Self::Webhook { url } => url.clone(),
             Self::AzureDevops(callback) => callback.dedupe_key(),
-            Self::Github { callback_url, .. } => callback_url.clone(),
+            Self::Github {
+                callback_url,
+                deployment_id,
+                ..
+            } => match deployment_id {
+                Some(id) => format!("{callback_url}#deployment={id}"),
+                None => callback_url.clone(),
+            },
         }
     }
 }

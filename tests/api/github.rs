@@ -14,6 +14,7 @@ both_backends!(
     a_deployment_protection_rule_is_answered_with_the_decision,
     a_signed_event_with_any_text_in_it_is_answered,
     a_callback_url_from_an_event_may_not_be_private_by_default,
+    a_re_run_of_a_decided_run_is_answered,
 );
 
 const APP_ID: &str = "12345";
@@ -399,4 +400,67 @@ async fn a_callback_url_from_an_event_may_not_be_private_by_default(backend: Bac
         .map(|r| r.url.path().to_owned())
         .collect();
     assert_eq!(paths, ["/app/installations/42/access_tokens"]);
+}
+
+/// A re-run keeps the run id (so the release and the callback URL) but
+/// brings a new deployment, which waits for its own answer: it gets the
+/// decision at once. A redelivery of the same deployment is answered once.
+async fn a_re_run_of_a_decided_run_is_answered(backend: Backend) {
+    let api = MockServer::start().await;
+    let expires = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    Mock::given(method("POST"))
+        .and(path("/app/installations/42/access_tokens"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"token": INSTALLATION_TOKEN, "expires_at": expires})),
+        )
+        .mount(&api)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(
+            "/repos/octo/app/actions/runs/555/deployment_protection_rule",
+        ))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&api)
+        .await;
+    let app = github_app(backend, &api, true, |_| {}).await;
+    let attempt = |deployment: i64| {
+        let mut event = rule(&api.uri(), 555, "production");
+        event["deployment"]["id"] = json!(deployment);
+        event
+    };
+    let first = deliver(
+        &app,
+        "deployment_protection_rule",
+        &attempt(1),
+        WEBHOOK_SECRET,
+    )
+    .await;
+    assert_eq!(first.status(), 202);
+    for mail in app.wait_for_mails(2).await {
+        assert_eq!(app.approve(&mail.token()).await.status(), 200);
+    }
+    assert_eq!(reviews(&api, 1).await.len(), 1);
+    // The re-run: the same run, a new deployment.
+    let rerun = deliver(
+        &app,
+        "deployment_protection_rule",
+        &attempt(2),
+        WEBHOOK_SECRET,
+    )
+    .await;
+    assert_eq!(rerun.status(), 200);
+    let got = reviews(&api, 2).await;
+    assert_eq!(got[1].1["state"], "approved");
+    // The same deployment delivered again: no second answer.
+    let again = deliver(
+        &app,
+        "deployment_protection_rule",
+        &attempt(2),
+        WEBHOOK_SECRET,
+    )
+    .await;
+    assert_eq!(again.status(), 200);
+    app.wait_for_idle_queue().await;
+    assert_eq!(reviews(&api, 2).await.len(), 2);
 }

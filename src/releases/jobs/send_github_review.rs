@@ -43,6 +43,7 @@ impl Job for SendGithubReview {
             callback_url,
             installation_id,
             environment,
+            ..
         } = subscriber
         else {
             return Err(JobError::Permanent(
