@@ -15,6 +15,7 @@ both_backends!(
     a_signed_event_with_any_text_in_it_is_answered,
     a_callback_url_from_an_event_may_not_be_private_by_default,
     a_re_run_of_a_decided_run_is_answered,
+    a_suspended_installation_gives_up_at_once,
 );
 
 const APP_ID: &str = "12345";
@@ -463,4 +464,51 @@ async fn a_re_run_of_a_decided_run_is_answered(backend: Backend) {
     assert_eq!(again.status(), 200);
     app.wait_for_idle_queue().await;
     assert_eq!(reviews(&api, 2).await.len(), 2);
+}
+
+/// A suspended (403) or removed (404) installation gets no token however
+/// often it is asked: the job gives up at the first answer, saying why.
+async fn a_suspended_installation_gives_up_at_once(backend: Backend) {
+    let api = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/app/installations/42/access_tokens"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_json(json!({"message": "This installation has been suspended"})),
+        )
+        .mount(&api)
+        .await;
+    let app = github_app(backend, &api, true, |env| {
+        env.insert("GREENLIGHT_JOB_MAX_ATTEMPTS".into(), "5".into());
+    })
+    .await;
+    let event = rule(&api.uri(), 556, "production");
+    let created = deliver(&app, "deployment_protection_rule", &event, WEBHOOK_SECRET).await;
+    assert_eq!(created.status(), 202);
+    for mail in app.wait_for_mails(2).await {
+        assert_eq!(app.approve(&mail.token()).await.status(), 200);
+    }
+    let events_path = "/releases/octo%2Fapp/556/events?environment=production";
+    let mut failed = None;
+    for _ in 0..400 {
+        failed = app.get_json(events_path).await["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["type"] == "callback.failed")
+            .cloned();
+        if failed.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let reason = failed.expect("callback.failed")["detail"]["reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        reason.contains("403") && reason.ends_with("(gave up after 1 attempt)"),
+        "{reason}"
+    );
+    assert_eq!(api.received_requests().await.unwrap().len(), 1);
 }

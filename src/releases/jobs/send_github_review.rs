@@ -63,12 +63,12 @@ impl Job for SendGithubReview {
         let token = github
             .installation_token(installation_id)
             .await
-            .map_err(super::notify::retried_unless_refused)?;
+            .map_err(super::notify::retried_if_transient)?;
         claim.ensure_held(&ctx.db).await?;
         github
             .review(&callback_url, &token, &review)
             .await
-            .map_err(super::notify::retried_unless_refused)?;
+            .map_err(super::notify::retried_if_transient)?;
         let detail = serde_json::json!({"to": "github", "environment": environment, "state": review["state"]});
         super::notify::record_sent(
             ctx,
