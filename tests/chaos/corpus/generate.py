@@ -79,7 +79,7 @@ def release_cases():
     rid = uid()
     cases.append(post_release("duplicate key, last wins", f'{{"ReleaseName": "a", "ReleaseName": "b", "ReleaseId": "{rid}", "TeamProject": "Hostile"}}', "2xx"))
     # Empty, blank, lengths.
-    for field, limit in [("ReleaseName", 256), ("ReleaseId", 128), ("TeamProject", 128)]:
+    for field, limit in [("ReleaseName", 256), ("ReleaseId", 128), ("TeamProject", 140)]:
         for label, value, expect in [("empty", "", 422), ("blank", "   \t ", 422), ("at the limit", "x" * limit, "2xx"),
                                      ("over the limit", "x" * (limit + 1), 422), ("far over", "x" * 100_000, 413)]:
             body = release()
