@@ -1,6 +1,12 @@
 //! Configuration: environment variables, or the same keys in a
 //! `greenlight.toml` (environment wins). Read once at start and passed
 //! down, so tests build their own `Settings`.
+//!
+//! Every variable is named once, in the `settings!` table below: the row
+//! of the field it fills says how it is read (default, parser, checks:
+//! `read.rs`), the line `greenlight config` shows for it (secrets masked)
+//! and whether the redactor masks it. `Settings`, reading, `effective()`
+//! and `redactor()` are all generated from that table.
 
 use std::collections::BTreeMap;
 
@@ -9,11 +15,15 @@ use std::time::Duration;
 
 use figment::value::{Dict, Value};
 use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
 
+mod read;
 mod sources;
 
 use crate::environments::policies::SetIn;
 pub use crate::environments::Policies;
+pub use read::ConfigError;
+use read::{Reader, Result};
 use sources::{ConfigFile, Variables};
 
 use crate::domain::approver;
@@ -22,10 +32,11 @@ pub use crate::domain::policy::ApprovalMode;
 use crate::domain::Policy;
 use crate::environments::policies::webhook_url;
 pub use crate::integrations::approvers::ApproversSource;
+use crate::integrations::github::GithubSettings;
 use crate::integrations::outbound::OutboundSettings;
 use crate::mailer::MailSettings;
 pub use crate::queue::QueueSettings;
-pub use crate::redact::Secret;
+use crate::redact::mask_url;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,29 +48,437 @@ pub enum LogFormat {
     Json,
 }
 
+/// `GREENLIGHT_BODY_TIMEOUT`'s default: a request body is a few
+/// kilobytes; ten seconds is a very slow network.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a variable is shown by `greenlight config`, from the settings read.
+type Show = Option<fn(&Settings) -> String>;
+
+fn show(line: fn(&Settings) -> String) -> Show {
+    Some(line)
+}
+
+/// Not shown by `greenlight config` (read all the same).
+const HIDDEN: Show = None;
+
+/// Secrets are shown only as set or not.
+fn set_or(value: &Option<SecretString>, unset: &str) -> String {
+    value
+        .as_ref()
+        .map_or_else(|| unset.to_owned(), |_| "*** (set)".to_owned())
+}
+
+fn human(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+fn rate(r: Option<u32>) -> String {
+    r.map_or("off".to_owned(), |n| format!("{n} per minute"))
+}
+
+/// The global policy (what no project or environment overrides).
+fn global(s: &Settings) -> Policy {
+    let key = crate::domain::ReleaseKey::parse("-", None, "-").expect("a valid key");
+    s.policies.resolve(&key).0
+}
+
+/// The texts of a value that the redactor masks.
+trait Redacted {
+    fn texts(&self) -> Vec<&str>;
+}
+
+impl Redacted for SecretString {
+    fn texts(&self) -> Vec<&str> {
+        vec![self.expose_secret()]
+    }
+}
+
+impl Redacted for String {
+    fn texts(&self) -> Vec<&str> {
+        vec![self]
+    }
+}
+
+impl<T: Redacted> Redacted for Option<T> {
+    fn texts(&self) -> Vec<&str> {
+        self.iter().flat_map(T::texts).collect()
+    }
+}
+
+impl<T: Redacted> Redacted for Vec<T> {
+    fn texts(&self) -> Vec<&str> {
+        self.iter().flat_map(T::texts).collect()
+    }
+}
+
+impl Redacted for GithubSettings {
+    fn texts(&self) -> Vec<&str> {
+        vec![
+            self.webhook_secret.expose_secret(),
+            self.private_key.expose_secret(),
+        ]
+    }
+}
+
+impl Redacted for Policies {
+    fn texts(&self) -> Vec<&str> {
+        self.urls()
+    }
+}
+
+/// Which list of the redactor a row's value goes to: `secret`s are masked
+/// whole, `url`s give up their credentials and query strings.
+macro_rules! redact {
+    (secret, $values:ident, $urls:ident, $value:expr) => {
+        $values.extend(Redacted::texts($value))
+    };
+    (url, $values:ident, $urls:ident, $value:expr) => {
+        $urls.extend(Redacted::texts($value))
+    };
+}
+
+/// The table of settings. A row: `field: Type = reader`, then each of the
+/// variables the reader is handed (in order) with how `greenlight config`
+/// shows it, then `redact secret` or `redact url` if the redactor masks the
+/// value. Rows are read in order, so a row may use the fields above it;
+/// lines are shown in order.
+macro_rules! settings {
+    ($(
+        $(#[$meta:meta])*
+        $field:ident: $ty:ty = $read:expr
+            $(, $var:literal => $show:expr)+
+            $(, redact $kind:ident)?;
+    )*) => {
+        #[derive(Debug, Clone)]
+        pub struct Settings {
+            /// Where each value set came from (normalised key -> a
+            /// variable's name or a file's path), for `greenlight config`.
+            pub origins: BTreeMap<String, String>,
+            $($(#[$meta])* pub $field: $ty,)*
+            /// Deprecated names that were read, each with what to write
+            /// instead (logged at start).
+            pub deprecations: Vec<String>,
+        }
+
+        /// Every variable of the table, in order.
+        #[cfg(test)]
+        const VARIABLES: &[&str] = &[$($($var,)+)*];
+
+        impl Settings {
+            fn from_reader(r: &Reader) -> Result<Self> {
+                $(let $field: $ty = read::row(r, [$($var),+], $read)?;)*
+                Ok(Self {
+                    origins: r.origins.clone(),
+                    $($field,)*
+                    deprecations: r.deprecated.take(),
+                })
+            }
+
+            /// The configuration in effect, as `greenlight config` prints
+            /// it: variable names and values, secrets masked.
+            pub fn effective(&self) -> Vec<(&'static str, String)> {
+                let mut lines = Vec::new();
+                $($(
+                    if let Some(line) = $show {
+                        lines.push(($var, line(self)));
+                    }
+                )+)*
+                lines
+            }
+
+            /// Masks every configured secret (signing keys, URL
+            /// credentials and query strings) in texts meant for people
+            /// and logs.
+            pub fn redactor(&self) -> crate::redact::Redactor {
+                let (mut values, mut urls) = (Vec::new(), Vec::new());
+                $($(redact!($kind, values, urls, &self.$field);)?)*
+                crate::redact::Redactor::new(values, urls)
+            }
+        }
+    };
+}
+
+settings! {
+    listen: String = read::text("127.0.0.1:8080"),
+        "GREENLIGHT_LISTEN" => show(|s| s.listen.clone());
+    database_url: String = read::text("greenlight.db"),
+        "DATABASE_URL" => show(|s| mask_url(&s.database_url)),
+        redact url;
+    public_url: String = |r, [key]| {
+        let url = r
+            .get(key)
+            .unwrap_or_else(|| format!("http://{listen}"))
+            .trim_end_matches('/')
+            .to_owned();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError(format!(
+                "{key} must start with http:// or https://, got {url:?}"
+            )));
+        }
+        Ok(url)
+    },
+        "GREENLIGHT_PUBLIC_URL" => show(|s| s.public_url.clone());
+    approvers: ApproversSource = approvers,
+        "GREENLIGHT_APPROVERS_URL" => show(|s| match &s.approvers {
+            ApproversSource::Http(url) => mask_url(url),
+            _ => "(not set)".to_owned(),
+        }),
+        "GREENLIGHT_APPROVERS" => show(|s| match &s.approvers {
+            ApproversSource::Static(list) => format!("{} approvers", list.len()),
+            _ => "(not set)".to_owned(),
+        });
+    smtp_url: Option<SecretString> = read::secret,
+        "GREENLIGHT_SMTP_URL" => show(|s| s.smtp_url.as_ref().map_or_else(
+            || format!("(not set: emails go to {})", s.outbox_dir.display()),
+            |u| mask_url(u.expose_secret()),
+        )),
+        redact url;
+    /// A PEM file of CA certificates that TLS to the mail server trusts
+    /// besides the system's store (an internal CA kept out of it).
+    smtp_ca_file: Option<PathBuf> = |r, [key]| {
+        let path = read::optional(r, [key])?.map(PathBuf::from);
+        if let Some(path) = &path {
+            // Read now, so that a wrong path fails at start naming it.
+            crate::mailer::read_ca_file(path)
+                .map_err(|e| ConfigError(format!("{key}: {e}")))?;
+        }
+        Ok(path)
+    },
+        "GREENLIGHT_SMTP_CA_FILE" => show(|s| s.smtp_ca_file.as_ref().map_or_else(
+            || "(not set: TLS trusts the system's CA store)".to_owned(),
+            |path| path.display().to_string(),
+        ));
+    mail_from: String = read::text("Greenlight <greenlight@localhost>"),
+        "GREENLIGHT_MAIL_FROM" => show(|s| s.mail_from.clone());
+    outbox_dir: PathBuf = |r, key| read::text("outbox")(r, key).map(PathBuf::from),
+        "GREENLIGHT_OUTBOX_DIR" => HIDDEN;
+    secret: Option<SecretString> = read::signing_secret,
+        "GREENLIGHT_SECRET" => show(|s| set_or(
+            &s.secret,
+            "(not set: generated once, kept in the database)",
+        )),
+        redact secret;
+    /// Seals credentials kept in the database (`sealed`), and the key that
+    /// sealed before it (a rotation). Checked to be 32 bytes of base64.
+    encryption_key: Option<SecretString> = read::seal_key,
+        "GREENLIGHT_ENCRYPTION_KEY" => show(|s| set_or(
+            &s.encryption_key,
+            "(not set: credentials in the database are kept in clear)",
+        )),
+        redact secret;
+    encryption_key_previous: Option<SecretString> = |r, [key]| {
+        let previous = read::seal_key(r, [key])?;
+        if encryption_key.is_none() && previous.is_some() {
+            return Err(ConfigError(format!(
+                "{key} is set without GREENLIGHT_ENCRYPTION_KEY"
+            )));
+        }
+        Ok(previous)
+    },
+        "GREENLIGHT_ENCRYPTION_KEY_PREVIOUS" => show(|s| set_or(
+            &s.encryption_key_previous,
+            "(not set)",
+        )),
+        redact secret;
+    /// Secrets that signed before `secret`: their tokens still verify.
+    secret_previous: Vec<SecretString> = read::signing_secrets,
+        "GREENLIGHT_SECRET_PREVIOUS" => show(|s| format!(
+            "{} previous secrets",
+            s.secret_previous.len()
+        )),
+        redact secret;
+    approval_mode: ApprovalMode = read::parsed(
+        ApprovalMode::OneClick,
+        parse_approval_mode,
+        "one-click or confirm",
+    ),
+        "GREENLIGHT_APPROVAL_MODE" => show(|s| match s.approval_mode {
+            ApprovalMode::OneClick => "one-click".to_owned(),
+            ApprovalMode::Confirm => "confirm".to_owned(),
+        });
+    /// Pipelines and operators must present an API key.
+    require_api_key: bool = read::boolean(false),
+        "GREENLIGHT_REQUIRE_API_KEY" => show(|s| s.require_api_key.to_string());
+    /// A release whose approvers source names more fails with a reason.
+    max_approvers: usize = read::at_least(1, 100),
+        "GREENLIGHT_MAX_APPROVERS" => show(|s| s.max_approvers.to_string());
+    /// Requests per minute per client on `/approval` (`None`: no limit).
+    approval_rate_limit: Option<u32> = read::per_minute(Some(60)),
+        "GREENLIGHT_APPROVAL_RATE_LIMIT" => show(|s| rate(s.approval_rate_limit));
+    /// Failed API key attempts per minute per client before 429s.
+    auth_failure_limit: Option<u32> = read::per_minute(Some(10)),
+        "GREENLIGHT_AUTH_FAILURE_LIMIT" => show(|s| rate(s.auth_failure_limit));
+    /// The rule releases are decided by (stored with each release): the
+    /// global one, and what projects and environments set over it.
+    policies: Policies = |r, [quorum, requester, ttl, reminder, hours, webhook]| {
+        let webhook = r
+            .get(webhook)
+            .filter(|v| !v.eq_ignore_ascii_case("off"))
+            .map(|url| webhook_url(&url).map_err(|e| ConfigError(format!("{webhook} {e}"))))
+            .transpose()?;
+        let global = policy(r, [quorum, requester, ttl, reminder, hours])?;
+        Ok(Policies::global(global, approvers.clone())
+            .with_approval_mode(approval_mode)
+            .with_webhook(webhook)
+            .with_projects(r.projects)?)
+    },
+        "GREENLIGHT_REQUIRED_APPROVALS" => show(|s| {
+            global(s).quorum.map_or("all".to_owned(), |n| n.to_string())
+        }),
+        "GREENLIGHT_REQUESTER_CAN_APPROVE" => show(|s| {
+            global(s).requester_can_approve.to_string()
+        }),
+        "GREENLIGHT_RELEASE_TTL" => show(|s| {
+            crate::domain::policy::format_duration(global(s).release_ttl)
+        }),
+        "GREENLIGHT_REMINDER_AFTER" => show(|s| {
+            global(s)
+                .reminder_after
+                .map_or("off".to_owned(), crate::domain::policy::format_duration)
+        }),
+        "GREENLIGHT_DECISION_TIMEOUT_HOURS" => HIDDEN,
+        "GREENLIGHT_WEBHOOK_URL" => HIDDEN,
+        redact url;
+    /// The HMAC key of webhook signatures.
+    webhook_secret: Option<SecretString> = |r, [key]| {
+        let secret = read::secret(r, [key])?;
+        if policies.any_webhook() && secret.is_none() {
+            return Err(ConfigError(format!(
+                "{key} must be set to sign the webhooks that are configured"
+            )));
+        }
+        Ok(secret)
+    },
+        "GREENLIGHT_WEBHOOK_SECRET" => HIDDEN,
+        redact secret;
+    queue: QueueSettings = queue,
+        "GREENLIGHT_JOB_MAX_ATTEMPTS" => show(|s| s.queue.max_attempts.to_string()),
+        "GREENLIGHT_JOB_BACKOFF" => show(|s| human(s.queue.backoff_base)),
+        "GREENLIGHT_JOB_BACKOFF_MAX" => show(|s| human(s.queue.backoff_max)),
+        "GREENLIGHT_JOB_LEASE" => show(|s| human(s.queue.lease)),
+        "GREENLIGHT_JOB_POLL" => show(|s| human(s.queue.poll_interval)),
+        "GREENLIGHT_JOB_CONCURRENCY" => show(|s| s.queue.concurrency.to_string()),
+        "GREENLIGHT_JOB_TIMEOUT" => show(|s| human(s.queue.job_timeout)),
+        "GREENLIGHT_SHUTDOWN_TIMEOUT" => show(|s| human(s.queue.shutdown_timeout));
+    /// Greenlight as a GitHub App (deployment protection rules).
+    github: Option<GithubSettings> = github,
+        "GREENLIGHT_GITHUB_APP_ID" => HIDDEN,
+        "GREENLIGHT_GITHUB_PRIVATE_KEY" => HIDDEN,
+        "GREENLIGHT_GITHUB_WEBHOOK_SECRET" => HIDDEN,
+        "GREENLIGHT_GITHUB_API_URL" => HIDDEN,
+        redact secret;
+    log_format: LogFormat = read::choice([("text", LogFormat::Text), ("json", LogFormat::Json)]),
+        "GREENLIGHT_LOG_FORMAT" => HIDDEN;
+    /// Hosts an Azure DevOps PlanUrl may name (callback mode): Greenlight
+    /// posts there with the caller's token, so not to just anywhere.
+    azure_devops_hosts: Vec<String> = read::hosts("dev.azure.com,*.visualstudio.com"),
+        "GREENLIGHT_AZURE_DEVOPS_HOSTS" => HIDDEN;
+    /// More `Host` names the service answers to (behind a proxy); `*` is
+    /// any. The public URL's host and the listen address always are.
+    allowed_hosts: Vec<String> = read::hosts(""),
+        "GREENLIGHT_ALLOWED_HOSTS" => show(|s| if s.allowed_hosts.is_empty() {
+            "(none: the public URL's host and the listen address)".to_owned()
+        } else {
+            s.allowed_hosts.join(",")
+        });
+    /// The longest a request body may take to arrive (then 408).
+    body_timeout: Duration = read::duration(DEFAULT_BODY_TIMEOUT),
+        "GREENLIGHT_BODY_TIMEOUT" => show(|s| human(s.body_timeout));
+    /// Connections served at once, over all HTTP workers.
+    max_connections: usize = read::at_least(1, 1024),
+        "GREENLIGHT_MAX_CONNECTIONS" => show(|s| s.max_connections.to_string());
+    http_timeout: Duration = read::duration(Duration::from_secs(10)),
+        "GREENLIGHT_HTTP_TIMEOUT" => show(|s| human(s.http_timeout));
+    /// Whether a target a caller names (an Azure DevOps PlanUrl, a GitHub
+    /// callback URL) may be a private, loopback or link-local address.
+    outbound_allow_private: bool = read::boolean(false),
+        "GREENLIGHT_OUTBOUND_ALLOW_PRIVATE" => show(|s| s.outbound_allow_private.to_string());
+    smtp_timeout: Duration = read::duration(Duration::from_secs(30)),
+        "GREENLIGHT_SMTP_TIMEOUT" => show(|s| human(s.smtp_timeout));
+    /// HTTP worker threads; `None` is one per core.
+    http_workers: Option<usize> = read::optional_number,
+        "GREENLIGHT_HTTP_WORKERS" => show(|s| s.http_workers
+            .map_or("(one per core)".to_owned(), |n| n.to_string()));
+    /// Database connections per pool (one for requests, one for jobs);
+    /// `None` picks by backend (see `db::Backend::default_pool_size`).
+    db_pool_size: Option<u32> = read::optional_number,
+        "GREENLIGHT_DB_POOL_SIZE" => show(|s| s.db_pool_size
+            .map_or("(by backend)".to_owned(), |n| n.to_string()));
+    /// How long a request waits for a free database connection (or, on
+    /// SQLite, for the write slot) before it is answered 503.
+    db_timeout: Duration = read::duration(Duration::from_secs(5)),
+        "GREENLIGHT_DB_TIMEOUT" => show(|s| human(s.db_timeout));
+    /// SQLite's `synchronous` setting: FULL (default) survives a power
+    /// loss, NORMAL only a process crash.
+    sqlite_synchronous_full: bool = read::choice([("full", true), ("normal", false)]),
+        "GREENLIGHT_SQLITE_SYNCHRONOUS" => show(|s| {
+            if s.sqlite_synchronous_full { "full" } else { "normal" }.to_owned()
+        });
+}
+
+/// The approvers: fetched from a URL, or a static list (the URL wins).
+fn approvers(r: &Reader, [url_key, list_key]: [&'static str; 2]) -> Result<ApproversSource> {
+    Ok(match (r.get(url_key), r.get(list_key)) {
+        (Some(url), _) => {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError(format!(
+                    "{url_key} must be an http(s) URL, got {url:?}"
+                )));
+            }
+            ApproversSource::Http(url)
+        }
+        (None, Some(list)) => ApproversSource::Static(
+            approver::parse_list(&list).map_err(|e| ConfigError(format!("{list_key}: {e}")))?,
+        ),
+        (None, None) => ApproversSource::None,
+    })
+}
+
+/// The job queue's settings, each with `QueueSettings`' default.
+fn queue(r: &Reader, keys: [&'static str; 8]) -> Result<QueueSettings> {
+    let [max_attempts, backoff, backoff_max, lease, poll, concurrency, timeout, shutdown] = keys;
+    let defaults = QueueSettings::default();
+    let queue = QueueSettings {
+        max_attempts: read::number(defaults.max_attempts)(r, [max_attempts])?,
+        backoff_base: read::duration(defaults.backoff_base)(r, [backoff])?,
+        backoff_max: read::duration(defaults.backoff_max)(r, [backoff_max])?,
+        lease: read::duration(defaults.lease)(r, [lease])?,
+        poll_interval: read::duration(defaults.poll_interval)(r, [poll])?,
+        concurrency: read::number(defaults.concurrency)(r, [concurrency])?,
+        job_timeout: read::duration(defaults.job_timeout)(r, [timeout])?,
+        shutdown_timeout: read::seconds(defaults.shutdown_timeout)(r, [shutdown])?,
+    };
+    if queue.max_attempts < 1 || queue.concurrency < 1 {
+        return Err(ConfigError(format!(
+            "{max_attempts} and {concurrency} must be at least 1"
+        )));
+    }
+    if queue.lease < Duration::from_millis(300)
+        || queue.poll_interval.is_zero()
+        || queue.job_timeout.is_zero()
+    {
+        return Err(ConfigError(format!(
+            "{lease} must be at least 300ms, {poll} and {timeout} at least 1ms"
+        )));
+    }
+    Ok(queue)
+}
+
 /// The GitHub App: all of its three variables, or none.
-fn github(
-    get: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<crate::integrations::github::GithubSettings>, ConfigError> {
-    const NEEDED: [&str; 3] = [
-        "GREENLIGHT_GITHUB_APP_ID",
-        "GREENLIGHT_GITHUB_PRIVATE_KEY",
-        "GREENLIGHT_GITHUB_WEBHOOK_SECRET",
-    ];
-    let values: Vec<Option<String>> = NEEDED.iter().map(|k| get(k)).collect();
+fn github(r: &Reader, keys: [&'static str; 4]) -> Result<Option<GithubSettings>> {
+    let [needed @ .., api_url] = keys;
+    let values = needed.map(|k| r.get(k));
     if values.iter().all(Option::is_none) {
         return Ok(None);
     }
-    if let Some(missing) = NEEDED.iter().zip(&values).find(|(_, v)| v.is_none()) {
+    if let Some((missing, _)) = needed.iter().zip(&values).find(|(_, v)| v.is_none()) {
         return Err(ConfigError(format!(
-            "{} must be set with the other GitHub App variables ({})",
-            missing.0,
-            NEEDED.join(", ")
+            "{missing} must be set with the other GitHub App variables ({})",
+            needed.join(", ")
         )));
     }
-    let [app_id, key, webhook_secret] = <[Option<String>; 3]>::try_from(values)
-        .expect("three values")
-        .map(Option::unwrap_or_default);
+    let [app_id, key, webhook_secret] = values.map(Option::unwrap_or_default);
     // The PEM itself (newlines escaped as \n in some secret stores), or
     // the path of the file GitHub handed out.
     let private_key = if key.starts_with("-----BEGIN") {
@@ -67,15 +486,17 @@ fn github(
     } else {
         std::fs::read_to_string(&key).map_err(|e| {
             ConfigError(format!(
-                "GREENLIGHT_GITHUB_PRIVATE_KEY: neither a PEM key nor a readable file ({e})"
+                "{}: neither a PEM key nor a readable file ({e})",
+                needed[1]
             ))
         })?
     };
-    let settings = crate::integrations::github::GithubSettings {
+    let settings = GithubSettings {
         app_id,
-        private_key,
-        webhook_secret,
-        api_url: get("GREENLIGHT_GITHUB_API_URL")
+        private_key: private_key.into(),
+        webhook_secret: webhook_secret.into(),
+        api_url: r
+            .get(api_url)
             .unwrap_or_else(|| "https://api.github.com".to_owned()),
     };
     // Checked now, so that a bad key fails at start naming its variable.
@@ -83,110 +504,20 @@ fn github(
     Ok(Some(settings))
 }
 
-/// `GREENLIGHT_BODY_TIMEOUT`'s default: a request body is a few
-/// kilobytes; ten seconds is a very slow network.
-pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
-
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Where each value set came from (normalised key -> a variable's
-    /// name or a file's path), for `greenlight config`.
-    pub origins: BTreeMap<String, String>,
-    pub listen: String,
-    pub database_url: String,
-    pub public_url: String,
-    pub approvers: ApproversSource,
-    pub smtp_url: Option<Secret>,
-    /// A PEM file of CA certificates that TLS to the mail server trusts
-    /// besides the system's store (an internal CA kept out of it).
-    pub smtp_ca_file: Option<PathBuf>,
-    pub mail_from: String,
-    pub outbox_dir: PathBuf,
-    pub secret: Option<Secret>,
-    /// Secrets that signed before `secret`: their tokens still verify.
-    pub secret_previous: Vec<Secret>,
-    /// The HMAC key of webhook signatures.
-    pub webhook_secret: Option<Secret>,
-    /// Seals credentials kept in the database (`sealed`), and the key that
-    /// sealed before it (a rotation). Checked to be 32 bytes of base64.
-    pub encryption_key: Option<Secret>,
-    pub encryption_key_previous: Option<Secret>,
-    /// Greenlight as a GitHub App (deployment protection rules).
-    pub github: Option<crate::integrations::github::GithubSettings>,
-    pub log_format: LogFormat,
-    /// Hosts an Azure DevOps PlanUrl may name (callback mode): Greenlight
-    /// posts there with the caller's token, so not to just anywhere.
-    pub azure_devops_hosts: Vec<String>,
-    /// More `Host` names the service answers to (behind a proxy); `*` is
-    /// any. The public URL's host and the listen address always are.
-    pub allowed_hosts: Vec<String>,
-    /// The longest a request body may take to arrive (then 408).
-    pub body_timeout: Duration,
-    /// Connections served at once, over all HTTP workers.
-    pub max_connections: usize,
-    /// Pipelines and operators must present an API key.
-    pub require_api_key: bool,
-    /// A release whose approvers source names more fails with a reason.
-    pub max_approvers: usize,
-    /// Requests per minute per client on `/approval` (`None`: no limit).
-    pub approval_rate_limit: Option<u32>,
-    /// Failed API key attempts per minute per client before 429s.
-    pub auth_failure_limit: Option<u32>,
-    pub approval_mode: ApprovalMode,
-    /// The rule releases are decided by (stored with each release): the
-    /// global one, and what projects and environments set over it.
-    pub policies: Policies,
-    pub http_timeout: Duration,
-    /// Whether a target a caller names (an Azure DevOps PlanUrl, a GitHub
-    /// callback URL) may be a private, loopback or link-local address.
-    pub outbound_allow_private: bool,
-    pub smtp_timeout: Duration,
-    pub queue: QueueSettings,
-    /// HTTP worker threads; `None` is one per core.
-    pub http_workers: Option<usize>,
-    /// Database connections per pool (one for requests, one for jobs);
-    /// `None` picks by backend (see `db::Backend::default_pool_size`).
-    pub db_pool_size: Option<u32>,
-    /// How long a request waits for a free database connection (or, on
-    /// SQLite, for the write slot) before it is answered 503.
-    pub db_timeout: Duration,
-    /// SQLite's `synchronous` setting: FULL (default) survives a power
-    /// loss, NORMAL only a process crash.
-    pub sqlite_synchronous_full: bool,
-    /// Deprecated names that were read, each with what to write instead
-    /// (logged at start).
-    pub deprecations: Vec<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("configuration: {0}")]
-pub struct ConfigError(String);
-
-impl From<crate::environments::PolicyError> for ConfigError {
-    fn from(e: crate::environments::PolicyError) -> Self {
-        Self(e.0)
-    }
-}
-
 impl Settings {
     /// Reads the process environment, over `greenlight.toml` if present
     /// (or the file named by `GREENLIGHT_CONFIG`).
-    pub fn load() -> Result<Self, ConfigError> {
+    pub fn load() -> Result<Self> {
         Self::read(std::env::vars(), true)
     }
 
     /// Settings from these variables, over the file `GREENLIGHT_CONFIG`
     /// names if they name one (tests configure apps this way).
-    pub fn from_vars(
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
         Self::read(vars, false)
     }
 
-    fn read(
-        vars: impl IntoIterator<Item = (String, String)>,
-        default_file: bool,
-    ) -> Result<Self, ConfigError> {
+    fn read(vars: impl IntoIterator<Item = (String, String)>, default_file: bool) -> Result<Self> {
         let vars = Variables::new(vars);
         let file = vars
             .get("GREENLIGHT_CONFIG")
@@ -235,290 +566,14 @@ impl Settings {
         get: impl Fn(&str) -> Option<String>,
         projects: &toml::Table,
         origins: BTreeMap<String, String>,
-    ) -> Result<Self, ConfigError> {
-        let get = |key: &str| {
-            get(key)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let listen = get("GREENLIGHT_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
-        let public_url = get("GREENLIGHT_PUBLIC_URL")
-            .unwrap_or_else(|| format!("http://{listen}"))
-            .trim_end_matches('/')
-            .to_owned();
-        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
-            return Err(ConfigError(format!(
-                "GREENLIGHT_PUBLIC_URL must start with http:// or https://, got {public_url:?}"
-            )));
-        }
-        let approvers = match (get("GREENLIGHT_APPROVERS_URL"), get("GREENLIGHT_APPROVERS")) {
-            (Some(url), _) => {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(ConfigError(format!(
-                        "GREENLIGHT_APPROVERS_URL must be an http(s) URL, got {url:?}"
-                    )));
-                }
-                ApproversSource::Http(url)
-            }
-            (None, Some(list)) => ApproversSource::Static(
-                approver::parse_list(&list)
-                    .map_err(|e| ConfigError(format!("GREENLIGHT_APPROVERS: {e}")))?,
-            ),
-            (None, None) => ApproversSource::None,
-        };
-        let approval_mode = match get("GREENLIGHT_APPROVAL_MODE") {
-            None => ApprovalMode::OneClick,
-            Some(mode) => parse_approval_mode(&mode).ok_or_else(|| {
-                ConfigError(format!(
-                    "GREENLIGHT_APPROVAL_MODE must be one-click or confirm, got {mode:?}"
-                ))
-            })?,
-        };
-        let secret = get("GREENLIGHT_SECRET").map(Secret::new);
-        if let Some(s) = &secret {
-            if s.expose().len() < crate::token::MIN_SECRET_BYTES {
-                return Err(ConfigError(format!(
-                    "GREENLIGHT_SECRET must be at least {} bytes long",
-                    crate::token::MIN_SECRET_BYTES
-                )));
-            }
-        }
-        let secret_previous = get("GREENLIGHT_SECRET_PREVIOUS")
-            .map(|list| {
-                list.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(|s| {
-                        if s.len() < crate::token::MIN_SECRET_BYTES {
-                            Err(ConfigError(format!(
-                                "GREENLIGHT_SECRET_PREVIOUS: each secret must be at least {} bytes long",
-                                crate::token::MIN_SECRET_BYTES
-                            )))
-                        } else {
-                            Ok(Secret::new(s))
-                        }
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?
-            .unwrap_or_default();
-        let require_api_key = boolean(&get, "GREENLIGHT_REQUIRE_API_KEY", false)?;
-        let max_approvers = number(&get, "GREENLIGHT_MAX_APPROVERS", 100usize)?;
-        if max_approvers < 1 {
-            return Err(ConfigError(
-                "GREENLIGHT_MAX_APPROVERS must be at least 1".to_owned(),
-            ));
-        }
-        let approval_rate_limit = per_minute(&get, "GREENLIGHT_APPROVAL_RATE_LIMIT", Some(60))?;
-        let auth_failure_limit = per_minute(&get, "GREENLIGHT_AUTH_FAILURE_LIMIT", Some(10))?;
-        let mut deprecated = Vec::new();
-        let defaults = QueueSettings::default();
-        let queue = QueueSettings {
-            max_attempts: number(&get, "GREENLIGHT_JOB_MAX_ATTEMPTS", defaults.max_attempts)?,
-            backoff_base: duration(
-                &get,
-                &mut deprecated,
-                "GREENLIGHT_JOB_BACKOFF",
-                defaults.backoff_base,
-            )?,
-            backoff_max: duration(
-                &get,
-                &mut deprecated,
-                "GREENLIGHT_JOB_BACKOFF_MAX",
-                defaults.backoff_max,
-            )?,
-            lease: duration(
-                &get,
-                &mut deprecated,
-                "GREENLIGHT_JOB_LEASE",
-                defaults.lease,
-            )?,
-            poll_interval: duration(
-                &get,
-                &mut deprecated,
-                "GREENLIGHT_JOB_POLL",
-                defaults.poll_interval,
-            )?,
-            concurrency: number(&get, "GREENLIGHT_JOB_CONCURRENCY", defaults.concurrency)?,
-            job_timeout: duration(
-                &get,
-                &mut deprecated,
-                "GREENLIGHT_JOB_TIMEOUT",
-                defaults.job_timeout,
-            )?,
-            shutdown_timeout: seconds(
-                &get,
-                "GREENLIGHT_SHUTDOWN_TIMEOUT",
-                defaults.shutdown_timeout,
-            )?,
-        };
-        if queue.max_attempts < 1 || queue.concurrency < 1 {
-            return Err(ConfigError(
-                "GREENLIGHT_JOB_MAX_ATTEMPTS and GREENLIGHT_JOB_CONCURRENCY must be at least 1"
-                    .to_owned(),
-            ));
-        }
-        if queue.lease < Duration::from_millis(300)
-            || queue.poll_interval.is_zero()
-            || queue.job_timeout.is_zero()
-        {
-            return Err(ConfigError(
-                "GREENLIGHT_JOB_LEASE must be at least 300ms, GREENLIGHT_JOB_POLL and GREENLIGHT_JOB_TIMEOUT at least 1ms"
-                    .to_owned(),
-            ));
-        }
-        let webhook = get("GREENLIGHT_WEBHOOK_URL")
-            .filter(|v| !v.eq_ignore_ascii_case("off"))
-            .map(|url| {
-                webhook_url(&url).map_err(|e| ConfigError(format!("GREENLIGHT_WEBHOOK_URL {e}")))
-            })
-            .transpose()?;
-        let policies = Policies::global(policy(&get)?, approvers.clone())
-            .with_approval_mode(approval_mode)
-            .with_webhook(webhook)
-            .with_projects(projects)?;
-        let webhook_secret = get("GREENLIGHT_WEBHOOK_SECRET").map(Secret::new);
-        let github = github(&get)?;
-        let smtp_ca_file = get("GREENLIGHT_SMTP_CA_FILE").map(PathBuf::from);
-        if let Some(path) = &smtp_ca_file {
-            // Read now, so that a wrong path fails at start naming it.
-            crate::mailer::read_ca_file(path)
-                .map_err(|e| ConfigError(format!("GREENLIGHT_SMTP_CA_FILE: {e}")))?;
-        }
-        if policies.any_webhook() && webhook_secret.is_none() {
-            return Err(ConfigError(
-                "GREENLIGHT_WEBHOOK_SECRET must be set to sign the webhooks that are configured"
-                    .to_owned(),
-            ));
-        }
-        let [encryption_key, encryption_key_previous] = [
-            "GREENLIGHT_ENCRYPTION_KEY",
-            "GREENLIGHT_ENCRYPTION_KEY_PREVIOUS",
-        ]
-        .map(|name| {
-            get(name)
-                .map(|value| {
-                    crate::sealed::SealKey::parse(&value)
-                        .map(|_| Secret::new(value))
-                        .map_err(|e| ConfigError(format!("{name} {e}")))
-                })
-                .transpose()
-        });
-        let (encryption_key, encryption_key_previous) = (encryption_key?, encryption_key_previous?);
-        if encryption_key.is_none() && encryption_key_previous.is_some() {
-            return Err(ConfigError(
-                "GREENLIGHT_ENCRYPTION_KEY_PREVIOUS is set without GREENLIGHT_ENCRYPTION_KEY"
-                    .to_owned(),
-            ));
-        }
-        Ok(Self {
-            origins,
-            listen,
-            database_url: get("DATABASE_URL").unwrap_or_else(|| "greenlight.db".to_owned()),
-            public_url,
-            approvers,
-            smtp_url: get("GREENLIGHT_SMTP_URL").map(Secret::new),
-            smtp_ca_file,
-            mail_from: get("GREENLIGHT_MAIL_FROM")
-                .unwrap_or_else(|| "Greenlight <greenlight@localhost>".to_owned()),
-            outbox_dir: get("GREENLIGHT_OUTBOX_DIR")
-                .unwrap_or_else(|| "outbox".to_owned())
-                .into(),
-            secret,
-            secret_previous,
-            webhook_secret,
-            encryption_key,
-            encryption_key_previous,
-            github,
-            azure_devops_hosts: get("GREENLIGHT_AZURE_DEVOPS_HOSTS")
-                .unwrap_or_else(|| "dev.azure.com,*.visualstudio.com".to_owned())
-                .split(',')
-                .map(|h| h.trim().to_ascii_lowercase())
-                .filter(|h| !h.is_empty())
-                .collect(),
-            allowed_hosts: get("GREENLIGHT_ALLOWED_HOSTS")
-                .unwrap_or_default()
-                .split(',')
-                .map(|h| h.trim().to_ascii_lowercase())
-                .filter(|h| !h.is_empty())
-                .collect(),
-            body_timeout: duration(
-                &get,
-                &mut deprecated,
-                "GREENLIGHT_BODY_TIMEOUT",
-                DEFAULT_BODY_TIMEOUT,
-            )?,
-            max_connections: match number(&get, "GREENLIGHT_MAX_CONNECTIONS", 1024usize)? {
-                0 => {
-                    return Err(ConfigError(
-                        "GREENLIGHT_MAX_CONNECTIONS must be at least 1".to_owned(),
-                    ))
-                }
-                n => n,
-            },
-            log_format: match get("GREENLIGHT_LOG_FORMAT")
-                .map(|v| v.to_ascii_lowercase())
-                .as_deref()
-            {
-                None | Some("text") => LogFormat::Text,
-                Some("json") => LogFormat::Json,
-                Some(other) => {
-                    return Err(ConfigError(format!(
-                        "GREENLIGHT_LOG_FORMAT must be text or json, got {other:?}"
-                    )))
-                }
-            },
-            require_api_key,
-            max_approvers,
-            approval_rate_limit,
-            auth_failure_limit,
-            approval_mode,
-            policies,
-            http_timeout: duration(
-                &get,
-                &mut deprecated,
-                "GREENLIGHT_HTTP_TIMEOUT",
-                Duration::from_secs(10),
-            )?,
-            outbound_allow_private: boolean(&get, "GREENLIGHT_OUTBOUND_ALLOW_PRIVATE", false)?,
-            smtp_timeout: duration(
-                &get,
-                &mut deprecated,
-                "GREENLIGHT_SMTP_TIMEOUT",
-                Duration::from_secs(30),
-            )?,
-            queue,
-            http_workers: optional_number(&get, "GREENLIGHT_HTTP_WORKERS")?,
-            db_pool_size: optional_number(&get, "GREENLIGHT_DB_POOL_SIZE")?,
-            db_timeout: duration(
-                &get,
-                &mut deprecated,
-                "GREENLIGHT_DB_TIMEOUT",
-                Duration::from_secs(5),
-            )?,
-            sqlite_synchronous_full: match get("GREENLIGHT_SQLITE_SYNCHRONOUS")
-                .map(|v| v.to_ascii_lowercase())
-                .as_deref()
-            {
-                None | Some("full") => true,
-                Some("normal") => false,
-                Some(other) => {
-                    return Err(ConfigError(format!(
-                        "GREENLIGHT_SQLITE_SYNCHRONOUS must be full or normal, got {other:?}"
-                    )))
-                }
-            },
-            deprecations: deprecated,
-        })
+    ) -> Result<Self> {
+        Self::from_reader(&Reader::new(&get, projects, origins))
     }
-}
-
-impl Settings {
     /// Seals and opens the credentials kept in the database.
     pub fn sealer(&self) -> crate::sealed::Sealer {
-        let key = |s: &Option<Secret>| {
+        let key = |s: &Option<SecretString>| {
             s.as_ref()
-                .and_then(|s| crate::sealed::SealKey::parse(s.expose()).ok())
+                .and_then(|s| crate::sealed::SealKey::parse(s.expose_secret()).ok())
         };
         crate::sealed::Sealer::new(
             key(&self.encryption_key),
@@ -588,231 +643,44 @@ impl Settings {
         }
         lines
     }
-
-    /// The configuration in effect, as `greenlight config` prints it:
-    /// variable names and values, secrets masked.
-    pub fn effective(&self) -> Vec<(&'static str, String)> {
-        use crate::redact::mask_url;
-        let rate = |r: Option<u32>| r.map_or("off".to_owned(), |n| format!("{n} per minute"));
-        let key = crate::domain::ReleaseKey::parse("-", None, "-").expect("a valid key");
-        let global = self.policies.resolve(&key).0;
-        let q = &self.queue;
-        let show = |d: Duration| humantime::format_duration(d).to_string();
-        vec![
-            ("GREENLIGHT_LISTEN", self.listen.clone()),
-            ("DATABASE_URL", mask_url(&self.database_url)),
-            ("GREENLIGHT_PUBLIC_URL", self.public_url.clone()),
-            (
-                "GREENLIGHT_APPROVERS_URL",
-                match &self.approvers {
-                    ApproversSource::Http(url) => mask_url(url),
-                    _ => "(not set)".to_owned(),
-                },
-            ),
-            (
-                "GREENLIGHT_APPROVERS",
-                match &self.approvers {
-                    ApproversSource::Static(list) => format!("{} approvers", list.len()),
-                    _ => "(not set)".to_owned(),
-                },
-            ),
-            (
-                "GREENLIGHT_SMTP_URL",
-                self.smtp_url.as_ref().map_or_else(
-                    || format!("(not set: emails go to {})", self.outbox_dir.display()),
-                    |u| mask_url(u.expose()),
-                ),
-            ),
-            (
-                "GREENLIGHT_SMTP_CA_FILE",
-                self.smtp_ca_file.as_ref().map_or_else(
-                    || "(not set: TLS trusts the system's CA store)".to_owned(),
-                    |path| path.display().to_string(),
-                ),
-            ),
-            ("GREENLIGHT_MAIL_FROM", self.mail_from.clone()),
-            (
-                "GREENLIGHT_SECRET",
-                self.secret.as_ref().map_or_else(
-                    || "(not set: generated once, kept in the database)".to_owned(),
-                    |_| "*** (set)".to_owned(),
-                ),
-            ),
-            (
-                "GREENLIGHT_ENCRYPTION_KEY",
-                self.encryption_key.as_ref().map_or_else(
-                    || "(not set: credentials in the database are kept in clear)".to_owned(),
-                    |_| "*** (set)".to_owned(),
-                ),
-            ),
-            (
-                "GREENLIGHT_ENCRYPTION_KEY_PREVIOUS",
-                self.encryption_key_previous
-                    .as_ref()
-                    .map_or_else(|| "(not set)".to_owned(), |_| "*** (set)".to_owned()),
-            ),
-            (
-                "GREENLIGHT_SECRET_PREVIOUS",
-                format!("{} previous secrets", self.secret_previous.len()),
-            ),
-            (
-                "GREENLIGHT_APPROVAL_MODE",
-                match self.approval_mode {
-                    ApprovalMode::OneClick => "one-click".to_owned(),
-                    ApprovalMode::Confirm => "confirm".to_owned(),
-                },
-            ),
-            (
-                "GREENLIGHT_REQUIRE_API_KEY",
-                self.require_api_key.to_string(),
-            ),
-            ("GREENLIGHT_MAX_APPROVERS", self.max_approvers.to_string()),
-            (
-                "GREENLIGHT_APPROVAL_RATE_LIMIT",
-                rate(self.approval_rate_limit),
-            ),
-            (
-                "GREENLIGHT_AUTH_FAILURE_LIMIT",
-                rate(self.auth_failure_limit),
-            ),
-            (
-                "GREENLIGHT_REQUIRED_APPROVALS",
-                global.quorum.map_or("all".to_owned(), |n| n.to_string()),
-            ),
-            (
-                "GREENLIGHT_REQUESTER_CAN_APPROVE",
-                global.requester_can_approve.to_string(),
-            ),
-            (
-                "GREENLIGHT_RELEASE_TTL",
-                crate::domain::policy::format_duration(global.release_ttl),
-            ),
-            (
-                "GREENLIGHT_REMINDER_AFTER",
-                global
-                    .reminder_after
-                    .map_or("off".to_owned(), crate::domain::policy::format_duration),
-            ),
-            ("GREENLIGHT_JOB_MAX_ATTEMPTS", q.max_attempts.to_string()),
-            ("GREENLIGHT_JOB_BACKOFF", show(q.backoff_base)),
-            ("GREENLIGHT_JOB_BACKOFF_MAX", show(q.backoff_max)),
-            ("GREENLIGHT_JOB_LEASE", show(q.lease)),
-            ("GREENLIGHT_JOB_POLL", show(q.poll_interval)),
-            ("GREENLIGHT_JOB_CONCURRENCY", q.concurrency.to_string()),
-            ("GREENLIGHT_JOB_TIMEOUT", show(q.job_timeout)),
-            ("GREENLIGHT_SHUTDOWN_TIMEOUT", show(q.shutdown_timeout)),
-            (
-                "GREENLIGHT_ALLOWED_HOSTS",
-                if self.allowed_hosts.is_empty() {
-                    "(none: the public URL's host and the listen address)".to_owned()
-                } else {
-                    self.allowed_hosts.join(",")
-                },
-            ),
-            ("GREENLIGHT_BODY_TIMEOUT", show(self.body_timeout)),
-            (
-                "GREENLIGHT_MAX_CONNECTIONS",
-                self.max_connections.to_string(),
-            ),
-            ("GREENLIGHT_HTTP_TIMEOUT", show(self.http_timeout)),
-            (
-                "GREENLIGHT_OUTBOUND_ALLOW_PRIVATE",
-                self.outbound_allow_private.to_string(),
-            ),
-            ("GREENLIGHT_SMTP_TIMEOUT", show(self.smtp_timeout)),
-            (
-                "GREENLIGHT_HTTP_WORKERS",
-                self.http_workers
-                    .map_or("(one per core)".to_owned(), |n| n.to_string()),
-            ),
-            (
-                "GREENLIGHT_DB_POOL_SIZE",
-                self.db_pool_size
-                    .map_or("(by backend)".to_owned(), |n| n.to_string()),
-            ),
-            ("GREENLIGHT_DB_TIMEOUT", show(self.db_timeout)),
-            (
-                "GREENLIGHT_SQLITE_SYNCHRONOUS",
-                if self.sqlite_synchronous_full {
-                    "full"
-                } else {
-                    "normal"
-                }
-                .to_owned(),
-            ),
-        ]
-    }
-
-    /// Masks every configured secret (signing keys, URL credentials and
-    /// query strings) in texts meant for people and logs.
-    pub fn redactor(&self) -> crate::redact::Redactor {
-        let github = self
-            .github
-            .iter()
-            .flat_map(|g| [g.webhook_secret.as_str(), g.private_key.as_str()]);
-        let values = [
-            &self.secret,
-            &self.webhook_secret,
-            &self.encryption_key,
-            &self.encryption_key_previous,
-        ]
-        .into_iter()
-        .flatten()
-        .chain(&self.secret_previous)
-        .map(Secret::expose)
-        .chain(github);
-        let urls = self
-            .policies
-            .urls()
-            .into_iter()
-            .chain(self.smtp_url.as_ref().map(Secret::expose))
-            .chain(Some(self.database_url.as_str()));
-        crate::redact::Redactor::new(values, urls)
-    }
 }
 
-/// The global policy: `GREENLIGHT_REQUIRED_APPROVALS` (`all` or N),
-/// `GREENLIGHT_REQUESTER_CAN_APPROVE`, `GREENLIGHT_RELEASE_TTL` (`72h`; the
-/// older `GREENLIGHT_DECISION_TIMEOUT_HOURS` is still read when it is unset).
-fn policy(get: &impl Fn(&str) -> Option<String>) -> Result<Policy, ConfigError> {
+/// The global policy: the quorum (`all` or N), whether the requester may
+/// approve, the release TTL (`72h`; the older hours variable is still read
+/// when it is unset) and the reminder (`off` or a duration).
+fn policy(r: &Reader, keys: [&'static str; 5]) -> Result<Policy> {
+    let [quorum_key, requester, ttl_key, reminder, hours_key] = keys;
     let defaults = Policy::default();
-    let quorum = match get("GREENLIGHT_REQUIRED_APPROVALS") {
+    let quorum = match r.get(quorum_key) {
         None => None,
         Some(v) if v.eq_ignore_ascii_case("all") => None,
         Some(v) => Some(v.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
             ConfigError(format!(
-                "GREENLIGHT_REQUIRED_APPROVALS must be all or a number of at least 1, got {v:?}"
+                "{quorum_key} must be all or a number of at least 1, got {v:?}"
             ))
         })?),
     };
-    let requester_can_approve = boolean(
-        get,
-        "GREENLIGHT_REQUESTER_CAN_APPROVE",
-        defaults.requester_can_approve,
-    )?;
-    let release_ttl = match (
-        get("GREENLIGHT_RELEASE_TTL"),
-        get("GREENLIGHT_DECISION_TIMEOUT_HOURS"),
-    ) {
+    let requester_can_approve = read::boolean(defaults.requester_can_approve)(r, [requester])?;
+    let release_ttl = match (r.get(ttl_key), r.get(hours_key)) {
         (Some(ttl), _) => crate::domain::policy::parse_duration(&ttl)
-            .map_err(|e| ConfigError(format!("GREENLIGHT_RELEASE_TTL: {e}")))?,
+            .map_err(|e| ConfigError(format!("{ttl_key}: {e}")))?,
         (None, Some(hours)) => {
-            let hours: i64 = parse("GREENLIGHT_DECISION_TIMEOUT_HOURS", &hours)?;
+            let hours: i64 = read::parse(hours_key, &hours)?;
             if !(1..=8784).contains(&hours) {
-                return Err(ConfigError(
-                    "GREENLIGHT_DECISION_TIMEOUT_HOURS must be from 1 to 8784 (a year)".to_owned(),
-                ));
+                return Err(ConfigError(format!(
+                    "{hours_key} must be from 1 to 8784 (a year)"
+                )));
             }
             chrono::Duration::hours(hours)
         }
         (None, None) => defaults.release_ttl,
     };
-    let reminder_after = match get("GREENLIGHT_REMINDER_AFTER") {
+    let reminder_after = match r.get(reminder) {
         None => None,
         Some(v) if v.eq_ignore_ascii_case("off") => None,
         Some(v) => Some(
             crate::domain::policy::parse_duration(&v)
-                .map_err(|e| ConfigError(format!("GREENLIGHT_REMINDER_AFTER: {e}")))?,
+                .map_err(|e| ConfigError(format!("{reminder}: {e}")))?,
         ),
     };
     Ok(Policy {
@@ -823,109 +691,11 @@ fn policy(get: &impl Fn(&str) -> Option<String>) -> Result<Policy, ConfigError> 
     })
 }
 
-fn boolean(
-    get: &impl Fn(&str) -> Option<String>,
-    key: &str,
-    default: bool,
-) -> Result<bool, ConfigError> {
-    match get(key) {
-        None => Ok(default),
-        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
-        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
-        Some(v) => Err(ConfigError(format!(
-            "{key} must be true or false, got {v:?}"
-        ))),
-    }
-}
-
-/// A rate: a number per minute, or `off` (also `0`) for no limit.
-fn per_minute(
-    get: &impl Fn(&str) -> Option<String>,
-    key: &str,
-    default: Option<u32>,
-) -> Result<Option<u32>, ConfigError> {
-    match get(key) {
-        None => Ok(default),
-        Some(v) if v.eq_ignore_ascii_case("off") => Ok(None),
-        Some(v) => v.parse::<u32>().map(|n| (n > 0).then_some(n)).map_err(|_| {
-            ConfigError(format!(
-                "{key} must be a number per minute or off, got {v:?}"
-            ))
-        }),
-    }
-}
-
-fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError> {
-    value
-        .parse()
-        .map_err(|_| ConfigError(format!("{key} must be a number, got {value:?}")))
-}
-
-fn number<T: std::str::FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
-    key: &str,
-    default: T,
-) -> Result<T, ConfigError> {
-    get(key).map_or(Ok(default), |v| parse(key, &v))
-}
-
-/// A number with no fixed default (`None`: decided later, e.g. per backend).
-fn optional_number<T: std::str::FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
-    key: &str,
-) -> Result<Option<T>, ConfigError> {
-    get(key).map(|v| parse(key, &v)).transpose()
-}
-
-/// Seconds, written `25` (as before), or a duration like `25s` or `1m`.
-fn seconds(
-    get: &impl Fn(&str) -> Option<String>,
-    key: &str,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
-    get(key).map_or(Ok(default), |v| match v.parse::<u64>() {
-        Ok(n) => Ok(Duration::from_secs(n)),
-        Err(_) => humantime::parse_duration(&v).map_err(|_| {
-            ConfigError(format!(
-                "{key} must be a duration like 25s or 1m (or seconds), got {v:?}"
-            ))
-        }),
-    })
-}
-
-/// A duration, written `500ms`, `5s`, `2m`. The older `<key>_MS`, in
-/// milliseconds, is still read when `key` is unset, with a line in
-/// `deprecated` for the start log.
-fn duration(
-    get: &impl Fn(&str) -> Option<String>,
-    deprecated: &mut Vec<String>,
-    key: &str,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
-    if let Some(v) = get(key) {
-        return humantime::parse_duration(&v).map_err(|_| {
-            ConfigError(format!(
-                "{key} must be a duration like 500ms, 5s or 2m, got {v:?}"
-            ))
-        });
-    }
-    let old = format!("{key}_MS");
-    match get(&old) {
-        None => Ok(default),
-        Some(v) => {
-            deprecated.push(format!(
-                "{old} is deprecated and will go: write {key}={v}ms (or 5s, 2m) instead"
-            ));
-            parse(&old, &v).map(Duration::from_millis)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings> {
         Settings::from_vars(
             pairs
                 .iter()
@@ -1154,5 +924,73 @@ mod tests {
         .unwrap();
         let debug = format!("{s:?}");
         assert!(!debug.contains("hunter2") && !debug.contains("a-very-long-secret"));
+    }
+
+    #[test]
+    fn each_variable_is_one_row_of_the_table() {
+        let mut names = VARIABLES.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), VARIABLES.len(), "a variable named twice");
+        assert!(VARIABLES
+            .iter()
+            .all(|v| v.starts_with("GREENLIGHT_") || *v == "DATABASE_URL"));
+        let shown: Vec<&str> = settings(&[])
+            .unwrap()
+            .effective()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert!(shown.iter().all(|name| VARIABLES.contains(name)));
+    }
+
+    #[test]
+    fn every_secret_row_reaches_the_redactor() {
+        let key = |byte: u8| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode([byte; 32])
+        };
+        let pem = include_str!("../tests/fixtures/github-app-test.pem");
+        let s = settings(&[
+            ("GREENLIGHT_SECRET", "signing-secret-of-more-than-32-bytes"),
+            (
+                "GREENLIGHT_SECRET_PREVIOUS",
+                "previous-secret-of-more-than-32-bytes",
+            ),
+            ("GREENLIGHT_WEBHOOK_SECRET", "webhook-hmac-key"),
+            ("GREENLIGHT_ENCRYPTION_KEY", &key(1)),
+            ("GREENLIGHT_ENCRYPTION_KEY_PREVIOUS", &key(2)),
+            (
+                "GREENLIGHT_SMTP_URL",
+                "smtps://me:smtp-pass@mail.example.com",
+            ),
+            ("DATABASE_URL", "postgres://gl:db-pass@db.example/gl"),
+            (
+                "GREENLIGHT_WEBHOOK_URL",
+                "https://hooks.example/x?code=hook-code",
+            ),
+            ("GREENLIGHT_GITHUB_APP_ID", "1"),
+            ("GREENLIGHT_GITHUB_PRIVATE_KEY", pem),
+            ("GREENLIGHT_GITHUB_WEBHOOK_SECRET", "github-hmac-key"),
+        ])
+        .unwrap();
+        let secrets = [
+            "signing-secret-of-more-than-32-bytes",
+            "previous-secret-of-more-than-32-bytes",
+            "webhook-hmac-key",
+            &key(1),
+            &key(2),
+            "smtp-pass",
+            "db-pass",
+            "hook-code",
+            "github-hmac-key",
+            pem,
+        ];
+        let scrubbed = s.redactor().scrub(&secrets.join(" "));
+        for secret in secrets {
+            assert!(!scrubbed.contains(secret), "{secret} in {scrubbed}");
+        }
+        // URLs keep where they point.
+        assert!(s.redactor().scrub("db.example").contains("db.example"));
     }
 }

@@ -9,7 +9,7 @@ use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
 
-use crate::redact::Secret;
+use secrecy::SecretString;
 pub use transport::read_ca_file;
 use transport::Transport;
 
@@ -88,7 +88,7 @@ pub struct Mailer {
 #[derive(Debug, Clone)]
 pub struct MailSettings {
     /// `GREENLIGHT_SMTP_URL`; without it emails go to `outbox_dir`.
-    pub smtp_url: Option<Secret>,
+    pub smtp_url: Option<SecretString>,
     /// A PEM file of CA certificates that TLS to the mail server trusts
     /// besides the system's store (an internal CA kept out of it).
     pub smtp_ca_file: Option<std::path::PathBuf>,

@@ -7,29 +7,7 @@
 //! in a text loses its credentials, whatever URL it is (a redirect target,
 //! a URL a library printed).
 
-use std::fmt;
-
 use percent_encoding::percent_decode_str;
-
-/// A value that must never reach a log line.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
 
 const MASK: &str = "[redacted]";
 /// Shorter values are not masked: masking `a` would mangle every text, and

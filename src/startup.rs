@@ -7,6 +7,7 @@ use std::sync::Arc;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
+use secrecy::ExposeSecret;
 use tokio::sync::{watch, Notify};
 
 use crate::api_key::KeyHasher;
@@ -307,7 +308,7 @@ async fn signing_secrets(
     let mut previous: Vec<Vec<u8>> = settings
         .secret_previous
         .iter()
-        .map(|s| s.expose().as_bytes().to_vec())
+        .map(|s| s.expose_secret().as_bytes().to_vec())
         .collect();
     if let Some(secret) = &settings.secret {
         let generated = db
@@ -318,7 +319,7 @@ async fn signing_secrets(
             .transpose()
             .context("opening the generated signing secret")?;
         previous.extend(generated.map(String::into_bytes));
-        return Ok((secret.expose().as_bytes().to_vec(), previous));
+        return Ok((secret.expose_secret().as_bytes().to_vec(), previous));
     }
     let generated = generated_once(
         db,

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
 use super::outbound::{Failure, Outbound, OutboundError};
@@ -19,8 +20,8 @@ use crate::metrics::Target;
 pub struct GithubSettings {
     pub app_id: String,
     /// PEM, as GitHub hands it out (PKCS#1 or PKCS#8).
-    pub private_key: String,
-    pub webhook_secret: String,
+    pub private_key: SecretString,
+    pub webhook_secret: SecretString,
     /// `https://api.github.com`, or a GitHub Enterprise (or test) server.
     pub api_url: String,
 }
@@ -59,9 +60,9 @@ impl GithubSettings {
     }
 
     fn parsed(&self) -> Result<(EncodingKey, url::Url), String> {
-        let key = EncodingKey::from_rsa_pem(self.private_key.as_bytes()).map_err(|e| {
-            format!("GREENLIGHT_GITHUB_PRIVATE_KEY is not an RSA private key in PEM: {e}")
-        })?;
+        let key = EncodingKey::from_rsa_pem(self.private_key.expose_secret().as_bytes()).map_err(
+            |e| format!("GREENLIGHT_GITHUB_PRIVATE_KEY is not an RSA private key in PEM: {e}"),
+        )?;
         let api = url::Url::parse(self.api_url.trim_end_matches('/'))
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
@@ -76,7 +77,7 @@ impl GithubApp {
         Ok(Self {
             app_id: settings.app_id.clone(),
             key,
-            webhook_secret: settings.webhook_secret.as_bytes().to_vec(),
+            webhook_secret: settings.webhook_secret.expose_secret().as_bytes().to_vec(),
             api,
             http,
             tokens: tokio::sync::Mutex::new(HashMap::new()),

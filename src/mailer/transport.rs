@@ -10,6 +10,7 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
+use secrecy::ExposeSecret;
 
 use super::MailSettings;
 use super::{MailConfigError, MailError};
@@ -278,11 +279,11 @@ impl Transport {
             None => Vec::new(),
         };
         let transport = match &settings.smtp_url {
-            Some(url) if DirectSmtp::from_url(url.expose()).is_some() => {
-                Transport::Direct(DirectSmtp::from_url(url.expose()).expect("checked"))
+            Some(url) if DirectSmtp::from_url(url.expose_secret()).is_some() => {
+                Transport::Direct(DirectSmtp::from_url(url.expose_secret()).expect("checked"))
             }
             Some(url) => Transport::Smtp(lettre_transport(
-                url.expose(),
+                url.expose_secret(),
                 settings.smtp_timeout,
                 &extra_roots,
             )?),

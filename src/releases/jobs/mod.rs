@@ -22,8 +22,8 @@ use crate::integrations::github::GithubApp;
 use crate::integrations::outbound::Outbound;
 use crate::mailer::Mailer;
 use crate::queue::Registry;
-use crate::redact::Secret;
 use crate::token::TokenKeys;
+use secrecy::SecretString;
 
 pub use expire_release::ExpireRelease;
 pub use process_release::ProcessRelease;
@@ -51,7 +51,7 @@ pub struct JobContext {
     /// Posts decisions to webhooks and Azure DevOps.
     pub outbound: Outbound,
     /// The HMAC key of webhook signatures.
-    pub webhook_secret: Option<Secret>,
+    pub webhook_secret: Option<SecretString>,
     /// The GitHub App, if configured.
     pub github: Option<Arc<GithubApp>>,
     /// Opens the credentials subscribers were stored with.

@@ -1,5 +1,6 @@
 //! Posts a decided release to its policy's webhook, signed.
 
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use super::JobContext;
@@ -60,7 +61,7 @@ impl Job for SendWebhook {
             JobError::Permanent("GREENLIGHT_WEBHOOK_SECRET is not set".to_owned())
         })?;
         let signature = webhook_signature(
-            secret.expose().as_bytes(),
+            secret.expose_secret().as_bytes(),
             chrono::Utc::now().timestamp(),
             &body,
         );
