@@ -42,17 +42,6 @@ fn forge(token: &str, secret: &str) -> String {
     TokenKeys::new(secret.as_bytes()).mint(&claims)
 }
 
-async fn approve(app: &TestApp, address: &str, token: &str) -> u16 {
-    app.client
-        .get(format!("{address}/approval?token={token}"))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 /// HEAD checks a link and records nothing.
 async fn link_works(app: &TestApp, address: &str, token: &str) -> bool {
     let status = app
@@ -86,7 +75,7 @@ async fn a_copy_of_the_database_alone_cannot_approve(backend: Backend) {
     let token = clear.wait_for_mails(1).await[0].token();
     let secret = stored(&clear, "signing_secret");
     let forged = forge(&token, &secret);
-    assert_eq!(approve(&clear, &clear.address, &forged).await, 200);
+    assert_eq!(clear.approve(&forged).await.status(), 200);
 
     // With it: the database holds ciphertext, and links made from it fail.
     let sealed = app(backend, Some(key(7))).await;
@@ -97,10 +86,10 @@ async fn a_copy_of_the_database_alone_cannot_approve(backend: Backend) {
         assert!(value.starts_with("sealed:v1:"), "{name}: {value}");
     }
     let forged = forge(&token, &stored(&sealed, "signing_secret"));
-    assert_eq!(approve(&sealed, &sealed.address, &forged).await, 403);
+    assert_eq!(sealed.approve(&forged).await.status(), 403);
     assert_eq!(sealed.status("s1").await["approvals"], 0);
     // The service itself opens it: its own links work.
-    assert_eq!(approve(&sealed, &sealed.address, &token).await, 200);
+    assert_eq!(sealed.approve(&token).await.status(), 200);
     // With a wrong key nothing opens: the service would not start, and the
     // command says why.
     let mut wrong = sealed.env.clone();

@@ -24,6 +24,21 @@ const INSTALLATION_TOKEN: &str = "ghs_installation_token_for_tests";
 const PRIVATE_KEY: &str = include_str!("../fixtures/github-app-test.pem");
 const PUBLIC_KEY: &[u8] = include_bytes!("../fixtures/github-app-test.pub.pem");
 
+/// GitHub's installation token endpoint, handing out a token valid for an
+/// hour to a caller asking for GitHub's media type.
+async fn mount_installation_token(api: &MockServer) {
+    let expires = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    Mock::given(method("POST"))
+        .and(path("/app/installations/42/access_tokens"))
+        .and(header("accept", "application/vnd.github+json"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"token": INSTALLATION_TOKEN, "expires_at": expires})),
+        )
+        .mount(api)
+        .await;
+}
+
 /// The app as the GitHub App of `api`; `configure` edits the rest.
 async fn github_app(
     backend: Backend,
@@ -113,16 +128,7 @@ async fn reviews(api: &MockServer, n: usize) -> Vec<(String, Value)> {
 
 async fn a_deployment_protection_rule_is_answered_with_the_decision(backend: Backend) {
     let api = MockServer::start().await;
-    let expires = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    Mock::given(method("POST"))
-        .and(path("/app/installations/42/access_tokens"))
-        .and(header("accept", "application/vnd.github+json"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"token": INSTALLATION_TOKEN, "expires_at": expires})),
-        )
-        .mount(&api)
-        .await;
+    mount_installation_token(&api).await;
     Mock::given(method("POST"))
         .and(wiremock::matchers::path_regex(
             r"^/repos/octo/app/actions/runs/\d+/deployment_protection_rule$",
@@ -341,15 +347,7 @@ async fn a_signed_event_with_any_text_in_it_is_answered(backend: Backend) {
 /// token, asked of the operator's own API URL, is fetched all the same.
 async fn a_callback_url_from_an_event_may_not_be_private_by_default(backend: Backend) {
     let api = MockServer::start().await;
-    let expires = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    Mock::given(method("POST"))
-        .and(path("/app/installations/42/access_tokens"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"token": INSTALLATION_TOKEN, "expires_at": expires})),
-        )
-        .mount(&api)
-        .await;
+    mount_installation_token(&api).await;
     Mock::given(method("POST"))
         .and(wiremock::matchers::path_regex(
             "/deployment_protection_rule$",
@@ -372,21 +370,12 @@ async fn a_callback_url_from_an_event_may_not_be_private_by_default(backend: Bac
     for mail in app.wait_for_mails(2).await {
         assert_eq!(app.approve(&mail.token()).await.status(), 200);
     }
-    let events_path = "/releases/octo%2Fapp/901/events?environment=production";
-    let mut failed = None;
-    for _ in 0..200 {
-        failed = app.get_json(events_path).await["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["type"] == "callback.failed")
-            .cloned();
-        if failed.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    let failed = failed.expect("callback.failed");
+    let failed = app
+        .wait_for_event_at(
+            "/releases/octo%2Fapp/901/events?environment=production",
+            "callback.failed",
+        )
+        .await;
     let reason = failed["detail"]["reason"].as_str().unwrap();
     assert!(
         reason.contains("GitHub: refused to connect: the host is a loopback address")
@@ -408,15 +397,7 @@ async fn a_callback_url_from_an_event_may_not_be_private_by_default(backend: Bac
 /// decision at once. A redelivery of the same deployment is answered once.
 async fn a_re_run_of_a_decided_run_is_answered(backend: Backend) {
     let api = MockServer::start().await;
-    let expires = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    Mock::given(method("POST"))
-        .and(path("/app/installations/42/access_tokens"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"token": INSTALLATION_TOKEN, "expires_at": expires})),
-        )
-        .mount(&api)
-        .await;
+    mount_installation_token(&api).await;
     Mock::given(method("POST"))
         .and(path(
             "/repos/octo/app/actions/runs/555/deployment_protection_rule",
@@ -488,24 +469,13 @@ async fn a_suspended_installation_gives_up_at_once(backend: Backend) {
     for mail in app.wait_for_mails(2).await {
         assert_eq!(app.approve(&mail.token()).await.status(), 200);
     }
-    let events_path = "/releases/octo%2Fapp/556/events?environment=production";
-    let mut failed = None;
-    for _ in 0..400 {
-        failed = app.get_json(events_path).await["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["type"] == "callback.failed")
-            .cloned();
-        if failed.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    let reason = failed.expect("callback.failed")["detail"]["reason"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let failed = app
+        .wait_for_event_at(
+            "/releases/octo%2Fapp/556/events?environment=production",
+            "callback.failed",
+        )
+        .await;
+    let reason = failed["detail"]["reason"].as_str().unwrap().to_owned();
     assert!(
         reason.contains("403") && reason.ends_with("(gave up after 1 attempt)"),
         "{reason}"

@@ -633,6 +633,31 @@ impl TestApp {
         );
     }
 
+    /// Waits for the first event of `kind` in the audit trail at
+    /// `events_path` (a `GET .../events` path with its query) and returns it.
+    pub async fn wait_for_event_at(&self, events_path: &str, kind: &str) -> Value {
+        for _ in 0..300 {
+            let trail = self.get_json(events_path).await;
+            let found = trail["events"]
+                .as_array()
+                .expect("an events list")
+                .iter()
+                .find(|e| e["type"] == kind)
+                .cloned();
+            if let Some(event) = found {
+                return event;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no {kind} event at {events_path}");
+    }
+
+    /// `wait_for_event_at` for a release of project Devx, production.
+    pub async fn wait_for_event(&self, release_id: &str, kind: &str) -> Value {
+        self.wait_for_event_at(&format!("/releases/Devx/{release_id}/events"), kind)
+            .await
+    }
+
     /// Waits until the release reaches `status`.
     pub async fn wait_for_status(&self, release_id: &str, status: &str) -> Value {
         let mut last = Value::Null;

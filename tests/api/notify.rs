@@ -551,16 +551,7 @@ async fn a_callback_to_a_private_address_is_refused_by_default(backend: Backend)
         ("name", "the host resolves to a loopback address"),
     ] {
         app.wait_for_status(release, "approved").await;
-        let mut failed = None;
-        for _ in 0..200 {
-            let events = app.events(release).await;
-            failed = events.into_iter().find(|e| e["type"] == "callback.failed");
-            if failed.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        let failed = failed.unwrap_or_else(|| panic!("no callback.failed for {release}"));
+        let failed = app.wait_for_event(release, "callback.failed").await;
         let reason = failed["detail"]["reason"].as_str().unwrap();
         assert!(
             reason.contains(&format!("refused to connect: {why}"))
@@ -744,19 +735,7 @@ async fn an_azure_devops_4xx_gives_up_at_once(backend: Backend) {
         let _ = app.approve(&mail.token()).await;
     }
     app.wait_for_status("x401", "approved").await;
-    let mut failed = None;
-    for _ in 0..400 {
-        failed = app
-            .events("x401")
-            .await
-            .into_iter()
-            .find(|e| e["type"] == "callback.failed");
-        if failed.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let failed = failed.expect("callback.failed");
+    let failed = app.wait_for_event("x401", "callback.failed").await;
     let reason = failed["detail"]["reason"].as_str().unwrap();
     assert!(
         reason.contains("401") && reason.contains("after 1 attempt"),
