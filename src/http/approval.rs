@@ -170,12 +170,7 @@ pub async fn post(
     let outcome = async {
         limit(&state, &req)?;
         let body = read_body(&req, payload, MAX_BODY_BYTES).await?;
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("application/json"));
-        let parsed: DecisionBody = if is_json {
+        let parsed: DecisionBody = if super::is_json(&req) {
             serde_json::from_slice(&body)
                 .map_err(|e| ApiError::MalformedBody(format!("the body is not a decision: {e}")))?
         } else {

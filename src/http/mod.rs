@@ -164,17 +164,21 @@ pub async fn read_body(
         .map_err(|_| ApiError::BodyTimeout)?
 }
 
-/// JSON routes take only a JSON body (`application/json`, or a `+json`
-/// type): a form or `text/plain` post is what a page elsewhere can send
-/// without asking the browser first.
-pub fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
+/// Whether the body is labelled JSON: `application/json`, or a `+json`
+/// type, whatever its parameters and case.
+pub fn is_json(req: &HttpRequest) -> bool {
     use actix_web::HttpMessage;
-    let json = req.mime_type().ok().flatten().is_some_and(|mime| {
+    req.mime_type().ok().flatten().is_some_and(|mime| {
         mime.type_() == actix_web::mime::APPLICATION
             && (mime.subtype() == actix_web::mime::JSON
                 || mime.suffix() == Some(actix_web::mime::JSON))
-    });
-    if json {
+    })
+}
+
+/// JSON routes take only a JSON body: a form or `text/plain` post is what a
+/// page elsewhere can send without asking the browser first.
+pub fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
+    if is_json(req) {
         Ok(())
     } else {
         Err(ApiError::UnsupportedMediaType)

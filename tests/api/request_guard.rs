@@ -254,7 +254,14 @@ async fn every_answer_says_what_it_allows(backend: Backend) {
         assert_eq!(answer.status(), 200, "HEAD {path}");
     }
     // Every answer, the API docs included, stays out of frames and sniffing.
-    for path in ["/docs/", "/openapi.json", "/healthz", "/nowhere"] {
+    for path in [
+        "/docs/",
+        "/openapi.json",
+        "/healthz",
+        "/nowhere",
+        "/ui",
+        "/approval?token=not-a-token",
+    ] {
         let answer = app
             .client
             .get(format!("{}{path}", app.address))

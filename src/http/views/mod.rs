@@ -27,7 +27,8 @@ pub use dashboard::{
 pub use error::error_page;
 
 /// Pages carry the token in their URL: keep it out of Referer headers and
-/// caches, and let the page load nothing from elsewhere.
+/// caches, and let the page load nothing from elsewhere. (`nosniff` and
+/// `X-Frame-Options` come with every answer: `http::guard`.)
 pub fn harden(response: &mut HttpResponse) {
     let headers = response.headers_mut();
     for (name, value) in [
@@ -35,8 +36,6 @@ pub fn harden(response: &mut HttpResponse) {
         // our own forms, which the cross-site check must refuse.
         (header::REFERRER_POLICY, "same-origin"),
         (header::CACHE_CONTROL, "no-store"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, "DENY"),
         (
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
