@@ -814,3 +814,30 @@ impl Drop for Service {
         let _ = self.child.wait();
     }
 }
+
+/// A folder holding `package==version` from PyPI for `python3`, for tests
+/// that check our wire formats with a library others wrote (Standard
+/// Webhooks, Slack's SDK). Installed once per machine by
+/// scripts/pip-tool.sh (pip's `--target`, nothing of the system changed);
+/// `flock` because nextest runs each test in its own process. Put it on
+/// `PYTHONPATH` to import the package.
+pub fn pypi(package: &str, version: &str, module: &str) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = format!(
+        ". scripts/pip-tool.sh && pip_tool {package} {version} 'import {module}' >&2 && echo \"$PIP_TOOL_DIR\""
+    );
+    let lock = std::env::temp_dir().join(format!("greenlight-pypi-{package}.lock"));
+    let out = Command::new("flock")
+        .arg(&lock)
+        .args(["bash", "-c", &script])
+        .env("PYTHON", "python3")
+        .current_dir(root)
+        .output()
+        .expect("flock and bash run");
+    assert!(
+        out.status.success(),
+        "installing {package}=={version} from PyPI failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
