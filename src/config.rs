@@ -368,6 +368,15 @@ settings! {
         "GREENLIGHT_GITHUB_WEBHOOK_SECRET" => HIDDEN,
         "GREENLIGHT_GITHUB_API_URL" => HIDDEN,
         redact secret;
+    /// How often GitHub is asked to redeliver the App's failed
+    /// `deployment_protection_rule` deliveries (it never retries them by
+    /// itself); `None` (`off`): never.
+    github_redelivery_interval: Option<Duration> = read::duration_or_off(Duration::from_secs(300)),
+        "GREENLIGHT_GITHUB_REDELIVERY_INTERVAL" => show(|s| match (&s.github, s.github_redelivery_interval) {
+            (None, _) => "(no GitHub App)".to_owned(),
+            (Some(_), None) => "off".to_owned(),
+            (Some(_), Some(d)) => human(d),
+        });
     log_format: LogFormat = read::choice([("text", LogFormat::Text), ("json", LogFormat::Json)]),
         "GREENLIGHT_LOG_FORMAT" => HIDDEN;
     /// Hosts an Azure DevOps PlanUrl may name (callback mode): Greenlight

@@ -126,11 +126,15 @@ impl Application {
             max_attempts: settings.queue.max_attempts,
             wake: wake.clone(),
             github: github.clone(),
+            github_redelivery_interval: settings.github_redelivery_interval,
             outbound,
             webhook_secret: settings.webhook_secret.clone(),
             max_approvers: settings.max_approvers,
             sealer: sealer.clone(),
         });
+        releases::jobs::start_recurring(&ctx)
+            .await
+            .context("queueing the recurring jobs")?;
         // Each wing registers its job kinds with the context they share.
         let registry = releases::jobs::register(Registry::default(), ctx);
         let state = web::Data::new(AppState {

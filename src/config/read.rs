@@ -234,6 +234,25 @@ pub fn seconds(default: Duration) -> impl Fn(&Reader, [&'static str; 1]) -> Resu
 /// A duration, written `500ms`, `5s`, `2m`. The older `<key>_MS`, in
 /// milliseconds, is still read when `key` is unset, with a line in
 /// `deprecated` for the start log.
+/// A duration, or `off` (`None`); zero is refused (a loop without a pause).
+pub fn duration_or_off(
+    default: Duration,
+) -> impl Fn(&Reader, [&'static str; 1]) -> Result<Option<Duration>> {
+    move |r, [key]| match r.get(key) {
+        None => Ok(Some(default)),
+        Some(v) if v.eq_ignore_ascii_case("off") => Ok(None),
+        Some(v) => humantime::parse_duration(&v)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .map(Some)
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "{key} must be a duration like 30s or 5m, or off, got {v:?}"
+                ))
+            }),
+    }
+}
+
 pub fn duration(default: Duration) -> impl Fn(&Reader, [&'static str; 1]) -> Result<Duration> {
     move |r, [key]| {
         if let Some(v) = r.get(key) {

@@ -52,6 +52,9 @@ pub struct NewJob<'a> {
     pub run_at: RunAt,
     /// The request that caused it (see `cause`).
     pub request_id: Option<&'a str>,
+    /// With a key, the job is not stored while a queued (or running) job
+    /// has the same key.
+    pub unique_key: Option<&'a str>,
 }
 
 pub fn enqueue(conn: &mut DbConnection, job: &NewJob<'_>) -> QueryResult<()> {
@@ -60,13 +63,15 @@ pub fn enqueue(conn: &mut DbConnection, job: &NewJob<'_>) -> QueryResult<()> {
         RunAt::At(t) => Some(t),
     };
     let sql = match conn {
+        // A unique key already queued makes this a no-op (the partial
+        // unique index `jobs_unique_key` decides between racing replicas).
         DbConnection::Postgresql(_) => format!(
-            "INSERT INTO jobs (kind, subject, payload, max_attempts, run_at, created_at, request_id) \
-             VALUES ($1, $2, $3, $4, COALESCE($5, {NOW_PG}), {NOW_PG}, $6)"
+            "INSERT INTO jobs (kind, subject, payload, max_attempts, run_at, created_at, request_id, unique_key) \
+             VALUES ($1, $2, $3, $4, COALESCE($5, {NOW_PG}), {NOW_PG}, $6, $7) ON CONFLICT DO NOTHING"
         ),
         DbConnection::Sqlite(_) => format!(
-            "INSERT INTO jobs (kind, subject, payload, max_attempts, run_at, created_at, request_id) \
-             VALUES (?, ?, ?, ?, COALESCE(?, {NOW_SQLITE}), {NOW_SQLITE}, ?)"
+            "INSERT INTO jobs (kind, subject, payload, max_attempts, run_at, created_at, request_id, unique_key) \
+             VALUES (?, ?, ?, ?, COALESCE(?, {NOW_SQLITE}), {NOW_SQLITE}, ?, ?) ON CONFLICT DO NOTHING"
         ),
     };
     per_backend!(conn, |c| diesel::sql_query(&sql)
@@ -76,6 +81,7 @@ pub fn enqueue(conn: &mut DbConnection, job: &NewJob<'_>) -> QueryResult<()> {
         .bind::<Integer, _>(job.max_attempts)
         .bind::<Nullable<Timestamp>, _>(at)
         .bind::<Nullable<Text>, _>(job.request_id)
+        .bind::<Nullable<Text>, _>(job.unique_key)
         .execute(c))?;
     Ok(())
 }

@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::models::{Approval, NewApprovalRow, NewReleaseRow, Release};
-use super::schema::{approvals, releases};
+use super::schema::{approvals, release_limits, releases};
 use super::{per_backend, DbConnection};
 use crate::domain::policy::{Decision, ReleaseStatus};
 use crate::domain::ReleaseKey;
@@ -156,6 +156,39 @@ pub fn lock(conn: &mut DbConnection, pk: i64) -> QueryResult<()> {
         .set(releases::status.eq(releases::status))
         .execute(conn)?;
     Ok(())
+}
+
+/// Keeps the latest a new release may expire by its policy.
+pub fn insert_limit(conn: &mut DbConnection, pk: i64, at: NaiveDateTime) -> QueryResult<()> {
+    diesel::insert_into(release_limits::table)
+        .values((
+            release_limits::release_pk.eq(pk),
+            release_limits::ttl_expires_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The latest `release` may expire: a waiter's cap moves `expires_at` up
+/// to here, and approval links live this long. A release stored before
+/// the limit was kept has its `expires_at` as the limit.
+pub fn expiry_limit(conn: &mut DbConnection, release: &Release) -> QueryResult<NaiveDateTime> {
+    Ok(release_limits::table
+        .find(release.id)
+        .select(release_limits::ttl_expires_at)
+        .first(conn)
+        .optional()?
+        .unwrap_or(release.expires_at))
+}
+
+/// Moves a pending release's deadline. False if it was decided meanwhile.
+pub fn set_expires_at(conn: &mut DbConnection, pk: i64, at: NaiveDateTime) -> QueryResult<bool> {
+    let updated = diesel::update(releases::table)
+        .filter(releases::id.eq(pk))
+        .filter(releases::status.eq(ReleaseStatus::Pending))
+        .set(releases::expires_at.eq(at))
+        .execute(conn)?;
+    Ok(updated == 1)
 }
 
 /// Records how many approvals a pending release needs, once. False if it

@@ -55,6 +55,7 @@ diesel::table! {
         payload -> Text,
         locked_by -> Nullable<Text>,
         request_id -> Nullable<Text>,
+        unique_key -> Nullable<Text>,
     }
 }
 
@@ -91,7 +92,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    release_limits (release_pk) {
+        release_pk -> BigInt,
+        ttl_expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(approvals -> releases (release_pk));
+diesel::joinable!(release_limits -> releases (release_pk));
 
 diesel::table! {
     events (id) {
@@ -114,5 +123,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     jobs,
     settings,
     api_keys,
-    subscribers
+    subscribers,
+    release_limits
 );

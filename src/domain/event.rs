@@ -4,6 +4,8 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     ReleaseCreated,
+    /// A callback-mode waiter moved the pending release's deadline.
+    ReleaseExpiryMoved,
     ApproversFetched,
     ApproverExcluded,
     EmailSent,
@@ -25,6 +27,7 @@ impl EventKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ReleaseCreated => "release.created",
+            Self::ReleaseExpiryMoved => "release.expiry_moved",
             Self::ApproversFetched => "approvers.fetched",
             Self::ApproverExcluded => "approver.excluded",
             Self::EmailSent => "email.sent",

@@ -128,19 +128,77 @@ impl AzureCallback {
         )
     }
 
+    /// Where the plan is read: a classic release gate's `TaskCompleted`
+    /// depends on its plan's version (`task_completed`). The route and
+    /// api-version of `TaskHttpClient.GetPlanAsync` (microsoft/
+    /// azure-devops-python-api, `task_client.get_plan`, location
+    /// 5cecd946-d704-471e-a45f-3b4064fcfaba).
+    pub fn plan_url(&self) -> String {
+        format!(
+            "{}/{}/_apis/distributedtask/hubs/{}/plans/{}?api-version=4.0",
+            self.plan_url.trim_end_matches('/'),
+            self.project_id,
+            self.hub_name,
+            self.plan_id
+        )
+    }
+
+    /// A classic release gate (hub `Gates`, in any case), whose older plans
+    /// take another `TaskCompleted`: its plan's version must be read first.
+    pub fn is_gate(&self) -> bool {
+        self.hub_name.eq_ignore_ascii_case("Gates")
+    }
+
     /// One TaskCompleted per (PlanId, TaskInstanceId).
     pub fn dedupe_key(&self) -> String {
         format!("{}/{}", self.plan_id, self.task_instance_id)
     }
 
     /// The event that ends the waiting task: succeeded only if approved.
-    pub fn task_completed(&self, status: ReleaseStatus) -> serde_json::Value {
+    /// `gate_plan_version` is the plan's version for a gate (`is_gate`).
+    ///
+    /// As Microsoft's own server-task client sends it
+    /// (microsoft/azure-pipelines-extensions, ServerTaskHelper/
+    /// DistributedTask.ServerTask.Remote.Common/TaskProgress/TaskClient.cs,
+    /// `GetJobId`/`GetTaskId`): on hub `Gates` with a plan of version 12 or
+    /// less the event's `jobId` is the task instance and its `taskId` the
+    /// empty GUID; everywhere else `jobId` is the job, `taskId` the task.
+    pub fn task_completed(
+        &self,
+        status: ReleaseStatus,
+        gate_plan_version: Option<i64>,
+    ) -> serde_json::Value {
+        let old_gate = self.is_gate()
+            && gate_plan_version.is_some_and(|v| v <= LAST_OLD_GATES_PLAN_VERSION);
+        let (job_id, task_id) = if old_gate {
+            (self.task_instance_id.as_str(), EMPTY_GUID)
+        } else {
+            (self.job_id.as_str(), self.task_instance_id.as_str())
+        };
         serde_json::json!({
             "name": "TaskCompleted",
-            "taskId": self.task_instance_id,
-            "jobId": self.job_id,
+            "taskId": task_id,
+            "jobId": job_id,
             "result": if status == ReleaseStatus::Approved { "succeeded" } else { "failed" },
         })
+    }
+}
+
+/// The newest plan version whose gates take the older `TaskCompleted`.
+const LAST_OLD_GATES_PLAN_VERSION: i64 = 12;
+const EMPTY_GUID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// A plan as `GET plan` answers it (`TaskOrchestrationPlan`): only its
+/// version matters here.
+#[derive(Debug, Deserialize)]
+pub struct Plan {
+    pub version: i64,
+}
+
+impl Plan {
+    pub fn parse(body: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(body)
+            .map_err(|e| format!("Azure DevOps' plan has no readable version: {e}"))
     }
 }
 
@@ -215,7 +273,7 @@ mod tests {
         no_slash.plan_url = "https://dev.azure.com/contoso".into();
         assert_eq!(no_slash.events_url(), callback.events_url());
         assert_eq!(
-            callback.task_completed(ReleaseStatus::Approved)["result"],
+            callback.task_completed(ReleaseStatus::Approved, None)["result"],
             "succeeded"
         );
         for status in [
@@ -223,7 +281,7 @@ mod tests {
             ReleaseStatus::Expired,
             ReleaseStatus::Failed,
         ] {
-            let body = callback.task_completed(status);
+            let body = callback.task_completed(status, None);
             assert_eq!(body["result"], "failed");
             assert_eq!(
                 (
@@ -234,6 +292,30 @@ mod tests {
                 (Some("TaskCompleted"), Some("task-9"), Some("job-3"))
             );
         }
+    }
+
+    #[test]
+    fn gates_of_older_plans_name_the_task_as_the_job() {
+        let (mut gate, _) = headers(&FULL).unwrap().unwrap();
+        assert!(!gate.is_gate());
+        gate.hub_name = "gates".into();
+        assert!(gate.is_gate());
+        assert_eq!(
+            gate.plan_url(),
+            "https://dev.azure.com/contoso/1f2e3d4c-0000-4000-8000-000000000001/_apis/distributedtask/hubs/gates/plans/plan-7?api-version=4.0"
+        );
+        let ids = |body: serde_json::Value| {
+            (
+                body["jobId"].as_str().unwrap().to_owned(),
+                body["taskId"].as_str().unwrap().to_owned(),
+            )
+        };
+        let old = ids(gate.task_completed(ReleaseStatus::Approved, Some(12)));
+        assert_eq!(old, ("task-9".to_owned(), EMPTY_GUID.to_owned()));
+        let new = ids(gate.task_completed(ReleaseStatus::Approved, Some(13)));
+        assert_eq!(new, ("job-3".to_owned(), "task-9".to_owned()));
+        assert_eq!(Plan::parse(br#"{"version": 12, "planId": "x"}"#).unwrap().version, 12);
+        assert!(Plan::parse(b"{}").is_err());
     }
 
     #[test]

@@ -188,6 +188,142 @@ impl GithubApp {
     }
 }
 
+/// One delivery of the App's webhook, as `GET /app/hook/deliveries` lists
+/// it (GitHub's REST API, "List deliveries for an app webhook"; the
+/// `hook-delivery-item` schema of octokit/openapi). A redelivery keeps the
+/// guid of the delivery it repeats and says `redelivery: true`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct HookDelivery {
+    pub id: i64,
+    pub guid: String,
+    pub delivered_at: DateTime<Utc>,
+    #[serde(default)]
+    pub redelivery: bool,
+    /// GitHub's words: `OK`, `Invalid HTTP Response: 503`, ...
+    #[serde(default)]
+    pub status: String,
+    /// Our answer's status; 0 when there was none (timeout, refused).
+    #[serde(default)]
+    pub status_code: i64,
+    pub event: String,
+}
+
+impl HookDelivery {
+    fn succeeded(&self) -> bool {
+        (200..300).contains(&self.status_code)
+    }
+}
+
+/// GitHub keeps deliveries, and redelivers them, for three days.
+pub const REDELIVERY_WINDOW: chrono::Duration = chrono::Duration::days(3);
+/// A delivery we keep refusing (a bad signature) is not asked for again
+/// every few minutes for three days: after this many redeliveries, stop.
+const MAX_REDELIVERIES: usize = 5;
+/// Pages of 100 deliveries read at most per run.
+const MAX_DELIVERY_PAGES: usize = 50;
+const EVENT: &str = "deployment_protection_rule";
+
+/// The deliveries to ask GitHub to redeliver: per `deployment_protection_rule`
+/// guid that no delivery answered with a 2xx, its newest failed attempt,
+/// if that was since `since` and the guid was redelivered fewer than
+/// `MAX_REDELIVERIES` times. One id per guid.
+pub fn to_redeliver(deliveries: &[HookDelivery], since: DateTime<Utc>) -> Vec<i64> {
+    let mut by_guid: HashMap<&str, Vec<&HookDelivery>> = HashMap::new();
+    for d in deliveries.iter().filter(|d| d.event == EVENT) {
+        by_guid.entry(d.guid.as_str()).or_default().push(d);
+    }
+    let mut ids: Vec<i64> = by_guid
+        .into_values()
+        .filter(|attempts| !attempts.iter().any(|d| d.succeeded()))
+        .filter(|attempts| attempts.iter().filter(|d| d.redelivery).count() < MAX_REDELIVERIES)
+        .filter_map(|attempts| {
+            attempts
+                .into_iter()
+                .max_by_key(|d| (d.delivered_at, d.id))
+                .filter(|newest| newest.delivered_at >= since)
+                .map(|newest| newest.id)
+        })
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// The `cursor` of a `Link` header's `rel="next"` page, if there is one
+/// (GitHub's deliveries are paged by cursor, not page number).
+fn next_cursor(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        if !params.split(';').any(|p| p.trim() == r#"rel="next""#) {
+            return None;
+        }
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        url::Url::parse(target)
+            .ok()?
+            .query_pairs()
+            .find(|(k, _)| k == "cursor")
+            .map(|(_, v)| v.into_owned())
+    })
+}
+
+impl GithubApp {
+    /// The App's webhook deliveries, newest first, back to `since` (the
+    /// pages GitHub's `Link` header names, read while they are that new).
+    pub async fn hook_deliveries(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<HookDelivery>, OutboundError> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_DELIVERY_PAGES {
+            let mut url = self.api.clone();
+            url.path_segments_mut()
+                .map_err(|()| OutboundError::invalid("GREENLIGHT_GITHUB_API_URL has no path"))?
+                .pop_if_empty()
+                .extend(["app", "hook", "deliveries"]);
+            url.query_pairs_mut().append_pair("per_page", "100");
+            if let Some(cursor) = &cursor {
+                url.query_pairs_mut().append_pair("cursor", cursor);
+            }
+            let (body, link) = self
+                .http
+                .get(Target::Github, url.as_str())
+                .bearer(&self.app_jwt())
+                .header("Accept", "application/vnd.github+json")
+                .header("X-GitHub-Api-Version", "2022-11-28")
+                .read_with_header("link")
+                .await
+                .map_err(|e| e.context("listing the app's webhook deliveries"))?;
+            let page: Vec<HookDelivery> = serde_json::from_slice(&body).map_err(|e| {
+                OutboundError::invalid(format!("GitHub's webhook deliveries are not readable: {e}"))
+            })?;
+            let older = page.iter().any(|d| d.delivered_at < since);
+            all.extend(page);
+            cursor = link.as_deref().and_then(next_cursor);
+            if older || cursor.is_none() {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// Asks GitHub to deliver one delivery again ("Redeliver a delivery
+    /// for an app webhook": `202 Accepted`).
+    pub async fn redeliver(&self, delivery_id: i64) -> Result<(), OutboundError> {
+        let url = format!(
+            "{}/app/hook/deliveries/{delivery_id}/attempts",
+            self.api.as_str().trim_end_matches('/')
+        );
+        self.http
+            .post(Target::Github, &url)
+            .bearer(&self.app_jwt())
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28")
+            .send()
+            .await
+            .map_err(|e| e.context("asking for a redelivery"))
+    }
+}
+
 /// GitHub's review of a deployment: approved only if the release was;
 /// rejected, expired and failed all reject, the comment saying why.
 pub fn github_review(
@@ -308,6 +444,50 @@ mod tests {
             "https://ghe.example.com/api/v3/repos/o/r/actions/runs/1/deployment_protection_rule"
         ));
         assert!(!enterprise.callback_allowed("https://ghe.example.com/elsewhere"));
+    }
+
+    fn delivery(id: i64, guid: &str, hours_ago: i64, code: i64, redelivery: bool) -> HookDelivery {
+        HookDelivery {
+            id,
+            guid: guid.into(),
+            delivered_at: Utc::now() - chrono::Duration::hours(hours_ago),
+            redelivery,
+            status: if code == 200 { "OK".into() } else { "Invalid HTTP Response: 503".into() },
+            status_code: code,
+            event: EVENT.into(),
+        }
+    }
+
+    #[test]
+    fn only_failed_rule_deliveries_in_the_window_are_redelivered_once_per_guid() {
+        let since = Utc::now() - REDELIVERY_WINDOW;
+        let mut push = delivery(9, "g-push", 1, 500, false);
+        push.event = "push".into();
+        let deliveries = vec![
+            delivery(1, "g-failed", 5, 503, false),
+            delivery(2, "g-failed", 4, 0, true),
+            delivery(3, "g-fixed", 5, 500, false),
+            delivery(4, "g-fixed", 4, 200, true),
+            delivery(5, "g-ok", 3, 202, false),
+            delivery(6, "g-old", 24 * 3 + 1, 500, false),
+            push,
+        ];
+        // The newest failed attempt of the one guid still failing.
+        assert_eq!(to_redeliver(&deliveries, since), vec![2]);
+        let mut tried: Vec<HookDelivery> =
+            (0..5).map(|i| delivery(20 + i, "g-tired", 10 - i, 500, i > 0)).collect();
+        assert_eq!(to_redeliver(&tried, since), vec![24], "four redeliveries so far");
+        tried.push(delivery(30, "g-tired", 1, 500, true));
+        assert!(to_redeliver(&tried, since).is_empty(), "five: it stops");
+    }
+
+    #[test]
+    fn the_next_page_is_the_link_headers_cursor() {
+        let link = r#"<https://api.github.com/app/hook/deliveries?per_page=100&cursor=v1_12077215967>; rel="next", <https://api.github.com/app/hook/deliveries?per_page=100>; rel="first""#;
+        assert_eq!(next_cursor(link).as_deref(), Some("v1_12077215967"));
+        let last = r#"<https://api.github.com/app/hook/deliveries?per_page=100>; rel="first""#;
+        assert_eq!(next_cursor(last), None);
+        assert_eq!(next_cursor("garbage"), None);
     }
 
     #[test]

@@ -167,8 +167,22 @@ impl Call<'_> {
 
     /// Makes the call and reads a 2xx's body, at most `MAX_RESPONSE_BYTES`.
     pub async fn read(self) -> Result<Vec<u8>, OutboundError> {
+        self.read_with_header("content-type").await.map(|(body, _)| body)
+    }
+
+    /// `read`, with the value of one of the answer's headers (a `Link`
+    /// that names the next page), if it is text.
+    pub async fn read_with_header(
+        self,
+        name: &'static str,
+    ) -> Result<(Vec<u8>, Option<String>), OutboundError> {
         let peer = peer(self.target);
         let mut response = self.answer().await?;
+        let value = response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let too_large = || {
             OutboundError::invalid(format!(
                 "{peer} answered more than {MAX_RESPONSE_BYTES} bytes"
@@ -191,7 +205,7 @@ impl Call<'_> {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(body)
+        Ok((body, value))
     }
 
     /// The answer if it is a 2xx, counted in the metrics.

@@ -37,6 +37,11 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// of a kind for one subject can be cancelled.
     fn subject(&self) -> String;
 
+    /// At most one job of this kind per subject is queued or running:
+    /// enqueueing another meanwhile stores nothing (a recurring job that
+    /// every replica enqueues at start runs once in the cluster).
+    const UNIQUE: bool = false;
+
     /// One attempt. A transient error is retried with backoff, a permanent
     /// one (or the last attempt's) ends in `give_up`. A job that writes
     /// its result completes its claim in the same transaction
@@ -70,6 +75,7 @@ pub fn enqueue<J: Job>(
         .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
     let request_id = crate::cause::current();
     let subject = job.subject();
+    let unique_key = J::UNIQUE.then(|| format!("{}:{subject}", J::KIND));
     store::enqueue(
         conn,
         &NewJob {
@@ -79,6 +85,7 @@ pub fn enqueue<J: Job>(
             max_attempts,
             run_at,
             request_id: request_id.as_deref(),
+            unique_key: unique_key.as_deref(),
         },
     )
 }

@@ -150,16 +150,21 @@ pub struct Subscription {
 
 /// Stores a new release with the job that fetches its approvers, the one
 /// that expires it at its deadline, and who is to be told of its
-/// decision, in one transaction. `None` if it exists already.
+/// decision, in one transaction. `None` if it exists already. With
+/// `ttl_cap` (a waiter whose credential dies then) it expires within that,
+/// and the policy's own deadline is kept as the limit a later waiter may
+/// move it to.
 pub fn create(
     conn: &mut DbConnection,
     new: &NewRelease,
     policy: &Policy,
     subscriptions: &[Subscription],
+    ttl_cap: Option<chrono::Duration>,
     now: NaiveDateTime,
     max_attempts: i32,
 ) -> QueryResult<Option<ReleaseView>> {
-    let expires_at = now + policy.release_ttl;
+    let ttl_expires_at = now + policy.release_ttl;
+    let expires_at = ttl_cap.map_or(ttl_expires_at, |cap| ttl_expires_at.min(now + cap));
     let (team_project_key, environment_key) =
         (new.key.team_project_key(), new.key.environment_key());
     let requested_for = new.requested_for.as_ref().map(|e| e.to_string());
@@ -182,6 +187,7 @@ pub fn create(
             return Ok(None);
         };
         let pk = release.id;
+        releases::insert_limit(conn, pk, ttl_expires_at)?;
         record(
             conn,
             pk,
@@ -220,7 +226,7 @@ pub fn create(
             RunAt::At(expires_at),
         )?;
         for subscription in subscriptions {
-            subscribe(conn, &release, subscription, now, max_attempts)?;
+            subscribe(conn, &release, subscription, None, now, max_attempts)?;
         }
         Ok(Some(ReleaseView {
             release,
@@ -460,17 +466,25 @@ fn settle(
 /// a pipeline that asks again is not told twice). Told at once if the
 /// release is decided already (as stored: a release only shown expired is
 /// told by its expiry job).
+///
+/// A new waiter with `ttl_cap` (its credential's life) moves the pending
+/// release's deadline to `now + ttl_cap`, within the policy's limit: later
+/// when it is the newest of such waiters and lives longer, earlier when
+/// it is the first (a release created by polls). Its expiry job moves with
+/// it, and approval links live to the limit (`db::releases::expiry_limit`).
 pub fn subscribe(
     conn: &mut DbConnection,
     release: &Release,
     subscription: &Subscription,
+    ttl_cap: Option<chrono::Duration>,
     now: NaiveDateTime,
     max_attempts: i32,
 ) -> QueryResult<()> {
     // Under the release's lock, like settling: either the decision sees
     // this subscriber waiting, or this sees the decision. Never neither.
     releases::lock(conn, release.id)?;
-    let decided = releases::by_pk(conn, release.id)?.status().is_decided();
+    let current = releases::by_pk(conn, release.id)?;
+    let decided = current.status().is_decided();
     let target = serde_json::to_string(&subscription.subscriber)
         .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
     let dedupe_key = subscription.subscriber.dedupe_key();
@@ -495,7 +509,52 @@ pub fn subscribe(
             max_attempts,
         )?;
     }
+    if let (Some(_), false, Some(cap)) = (inserted, decided, ttl_cap) {
+        let limit = releases::expiry_limit(conn, &current)?;
+        move_deadline(conn, &current, (now + cap).min(limit), now, max_attempts)?;
+    }
     Ok(())
+}
+
+/// Moves a pending release's deadline and its expiry job together. Not
+/// once the deadline has passed (the release is expired, or its expiry
+/// job is running: that job judges by the stored deadline).
+fn move_deadline(
+    conn: &mut DbConnection,
+    release: &Release,
+    to: NaiveDateTime,
+    now: NaiveDateTime,
+    max_attempts: i32,
+) -> QueryResult<()> {
+    if to == release.expires_at || release.expires_at <= now || to <= now {
+        return Ok(());
+    }
+    let subject = release.id.to_string();
+    if queue::cancel::<ExpireRelease>(conn, &subject)? == 0 {
+        // Its expiry job was claimed already: the deadline stays.
+        return Ok(());
+    }
+    queue::enqueue(
+        conn,
+        &ExpireRelease {
+            release_pk: release.id,
+        },
+        max_attempts,
+        RunAt::At(to),
+    )?;
+    releases::set_expires_at(conn, release.id, to)?;
+    let at = |t: NaiveDateTime| {
+        t.and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    record(
+        conn,
+        release.id,
+        now,
+        EventKind::ReleaseExpiryMoved,
+        None,
+        serde_json::json!({"from": at(release.expires_at), "expires_at": at(to)}),
+    )
 }
 
 /// Queues the job that tells one subscriber (of `kind`) of the decision.

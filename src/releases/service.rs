@@ -20,7 +20,9 @@ use crate::environments::Policies;
 #[derive(Debug, Clone)]
 pub struct Waiter {
     pub subscription: Subscription,
-    /// The release expires within this (the waiter's credential dies then).
+    /// The release expires within this of the waiter's request (its
+    /// credential dies then): set when the release is created, moved by a
+    /// newer such waiter, never past the policy's `release_ttl`.
     pub ttl_cap: Option<chrono::Duration>,
 }
 
@@ -107,7 +109,7 @@ impl Releases {
         new: NewRelease,
         waiter: Option<Waiter>,
     ) -> Result<(bool, ReleaseView), CreateError> {
-        let mut policy = self.policies.resolve(&new.key).0;
+        let policy = self.policies.resolve(&new.key).0;
         let mut subscriptions = Vec::new();
         if let Some(url) = self.policies.webhook_url(&new.key) {
             subscriptions.push(Subscription {
@@ -125,10 +127,8 @@ impl Releases {
                 .map(|plain| self.sealer.seal(&plain));
             waiter
         });
+        let ttl_cap = waiter.as_ref().and_then(|w| w.ttl_cap);
         if let Some(waiter) = &waiter {
-            if let Some(cap) = waiter.ttl_cap {
-                policy.release_ttl = policy.release_ttl.min(cap);
-            }
             subscriptions.push(waiter.subscription.clone());
         }
         let max_attempts = self.max_attempts;
@@ -151,7 +151,15 @@ impl Releases {
                 move |conn| {
                     let now = db::now();
                     if let Some(created) =
-                        lifecycle::create(conn, &new, &policy, &subscriptions, now, max_attempts)?
+                        lifecycle::create(
+                        conn,
+                        &new,
+                        &policy,
+                        &subscriptions,
+                        ttl_cap,
+                        now,
+                        max_attempts,
+                    )?
                     {
                         return Ok(Found::Created(created));
                     }
@@ -166,9 +174,14 @@ impl Releases {
                             conn,
                             &existing.release,
                             &waiter.subscription,
+                            waiter.ttl_cap,
                             now,
                             max_attempts,
                         )?;
+                        // As subscribing left it (its deadline may have moved).
+                        let joined = lifecycle::find(conn, &new.key, now)?
+                            .ok_or(diesel::result::Error::NotFound)?;
+                        return Ok(Found::Existing(joined));
                     }
                     Ok(Found::Existing(existing))
                 },

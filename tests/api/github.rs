@@ -57,6 +57,9 @@ async fn github_app(
                 WEBHOOK_SECRET.into(),
             );
             env.insert("GREENLIGHT_GITHUB_API_URL".into(), api_url);
+            // These stubs count GitHub's calls: the recurring redeliveries
+            // have tests of their own (github_redelivery.rs).
+            env.insert("GREENLIGHT_GITHUB_REDELIVERY_INTERVAL".into(), "off".into());
             configure(env);
         },
         default_approvers,

@@ -23,7 +23,7 @@ pub const PUBLIC_URL: &str = "http://greenlight.test";
 /// Jobs that still have work to do: every queued job but what a pending
 /// release schedules for later (its expiry, its reminder).
 pub const WORK_QUEUED: &str = "SELECT COUNT(*) FROM jobs WHERE state = 'queued' \
-     AND kind NOT IN ('expire_release', 'remind_approvers')";
+     AND kind NOT IN ('expire_release', 'remind_approvers', 'redeliver_github_webhooks')";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -3,6 +3,7 @@
 
 mod approval_input;
 mod at_rest;
+mod azure;
 mod bare_machine;
 mod browser;
 mod driver;
@@ -11,6 +12,7 @@ mod events;
 mod files_on_disk;
 mod flow;
 mod github;
+mod github_redelivery;
 mod list;
 mod logs;
 mod metrics;

@@ -4,6 +4,7 @@
 mod expire_release;
 mod notify;
 mod process_release;
+mod redeliver_github_webhooks;
 mod remind_approvers;
 mod send_approval_email;
 mod send_azure_callback;
@@ -27,6 +28,7 @@ use secrecy::SecretString;
 
 pub use expire_release::ExpireRelease;
 pub use process_release::ProcessRelease;
+pub use redeliver_github_webhooks::RedeliverGithubWebhooks;
 pub use remind_approvers::RemindApprovers;
 pub use send_approval_email::SendApprovalEmail;
 pub use send_azure_callback::SendAzureCallback;
@@ -54,6 +56,8 @@ pub struct JobContext {
     pub webhook_secret: Option<SecretString>,
     /// The GitHub App, if configured.
     pub github: Option<Arc<GithubApp>>,
+    /// How often its failed deliveries are redelivered (`None`: never).
+    pub github_redelivery_interval: Option<std::time::Duration>,
     /// Opens the credentials subscribers were stored with.
     pub sealer: crate::sealed::Sealer,
 }
@@ -68,5 +72,19 @@ pub fn register(registry: Registry, ctx: Arc<JobContext>) -> Registry {
         .register::<SendReminder>(ctx.clone())
         .register::<SendWebhook>(ctx.clone())
         .register::<SendAzureCallback>(ctx.clone())
-        .register::<SendGithubReview>(ctx)
+        .register::<SendGithubReview>(ctx.clone())
+        .register::<RedeliverGithubWebhooks>(ctx)
+}
+
+/// Starts the releases wing's recurring jobs: the GitHub App's
+/// redeliveries, if it is configured (once in the cluster: a job already
+/// queued, by this replica's last start or another replica, stays as it is).
+pub async fn start_recurring(ctx: &JobContext) -> Result<(), crate::db::DbError> {
+    let (Some(_), Some(interval)) = (&ctx.github, ctx.github_redelivery_interval) else {
+        return Ok(());
+    };
+    let max_attempts = ctx.max_attempts;
+    ctx.db
+        .write(move |c| Ok(redeliver_github_webhooks::start(c, interval, max_attempts)?))
+        .await
 }

@@ -27,7 +27,17 @@ impl Job for ProcessRelease {
     #[tracing::instrument(name = "run", skip_all, fields(release = self.release_pk))]
     async fn run(&self, ctx: &JobContext, claim: &Claim) -> Result<(), JobError> {
         let pk = self.release_pk;
-        let release = ctx.db.read(move |c| Ok(releases::by_pk(c, pk)?)).await?;
+        // Links live to the latest deadline the policy allows: a newer Azure
+        // DevOps task may move the deadline there after they were sent; a
+        // decided or expired release refuses them anyway.
+        let (release, links_expire) = ctx
+            .db
+            .read(move |c| {
+                let release = releases::by_pk(c, pk)?;
+                let limit = releases::expiry_limit(c, &release)?;
+                Ok((release, limit))
+            })
+            .await?;
         if release.status().is_decided() {
             return Ok(());
         }
@@ -64,7 +74,7 @@ impl Job for ProcessRelease {
                 email_key: a.email.normalized(),
                 name: a.name.clone(),
                 token_id: random_id(),
-                token_expires_at: release.expires_at,
+                token_expires_at: links_expire,
                 created_at: now,
             })
             .collect();

@@ -123,7 +123,9 @@ pub(super) fn approval_email(
         team_project: release.team_project.clone(),
         environment: release.environment.clone(),
         token: ctx.tokens.mint(&claims),
-        expires_at: approval.token_expires_at.and_utc(),
+        // The link's token lives to the policy's limit, but decisions end
+        // at the release's deadline: that is when the link stops working.
+        expires_at: release.expires_at.and_utc(),
         message_id: format!(
             "<{what}-{}-{}@greenlight>",
             approval.id,

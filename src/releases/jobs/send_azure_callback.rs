@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::JobContext;
 use crate::db::{self, DbConnection};
 use crate::domain::EventKind;
+use crate::integrations::azure_devops::Plan;
 use crate::metrics::Target;
 use crate::queue::{Claim, Job, JobError};
 use crate::releases::lifecycle;
@@ -47,13 +48,28 @@ impl Job for SendAzureCallback {
         let token = credential
             .ok_or_else(|| JobError::Permanent("the callback has no AuthToken".to_owned()))?;
         let status = view.release.status();
-        let body = callback.task_completed(status);
-        let result = body["result"].clone();
         // Azure DevOps takes the job's token as the password of Basic.
         let authorization = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!(":{token}"))
         );
+        // A classic release gate's event depends on its plan's version.
+        let gate_plan_version = if callback.is_gate() {
+            let plan = ctx
+                .outbound
+                .get(Target::AzureDevops, &callback.plan_url())
+                .from_caller()
+                .header("Authorization", authorization.clone())
+                .header("Accept", "application/json")
+                .read()
+                .await
+                .map_err(|e| super::notify::retried_if_transient(e.context("reading the plan")))?;
+            Some(Plan::parse(&plan).map_err(JobError::Permanent)?.version)
+        } else {
+            None
+        };
+        let body = callback.task_completed(status, gate_plan_version);
+        let result = body["result"].clone();
         claim.ensure_held(&ctx.db).await?;
         ctx.outbound
             .post(Target::AzureDevops, &callback.events_url())
