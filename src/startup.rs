@@ -127,7 +127,6 @@ impl Application {
             wake: wake.clone(),
             github: github.clone(),
             outbound,
-            webhook_secret: settings.webhook_secret.clone(),
             max_approvers: settings.max_approvers,
             sealer: sealer.clone(),
         });

@@ -32,3 +32,4 @@ mod secrets;
 mod security;
 mod smtp_tls;
 mod ui;
+mod webhooks;

@@ -23,7 +23,6 @@ use crate::integrations::outbound::Outbound;
 use crate::mailer::Mailer;
 use crate::queue::Registry;
 use crate::token::TokenKeys;
-use secrecy::SecretString;
 
 pub use expire_release::ExpireRelease;
 pub use process_release::ProcessRelease;
@@ -38,7 +37,8 @@ pub use send_webhook::SendWebhook;
 pub struct JobContext {
     pub db: Db,
     pub approvers: ApproversClient,
-    /// Where each project's approvers come from.
+    /// Where each project's approvers come from, and what signs its
+    /// webhooks.
     pub policies: Arc<Policies>,
     pub mailer: Mailer,
     pub tokens: TokenKeys,
@@ -50,8 +50,6 @@ pub struct JobContext {
     pub max_approvers: usize,
     /// Posts decisions to webhooks and Azure DevOps.
     pub outbound: Outbound,
-    /// The HMAC key of webhook signatures.
-    pub webhook_secret: Option<SecretString>,
     /// The GitHub App, if configured.
     pub github: Option<Arc<GithubApp>>,
     /// Opens the credentials subscribers were stored with.
