@@ -845,7 +845,10 @@ mod tests {
             ("GREENLIGHT_WEBHOOK_URL", "https://hooks.example/x"),
             ("GREENLIGHT_WEBHOOK_SECRET", "webhook-hmac-key"),
             ("GREENLIGHT_WEBHOOK_SECRET", "whsec_c2hvcnQ="),
-            ("GREENLIGHT_WEBHOOK_SECRET_PREVIOUS", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            (
+                "GREENLIGHT_WEBHOOK_SECRET_PREVIOUS",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            ),
             ("GREENLIGHT_GITHUB_APP_ID", "1"),
             ("GREENLIGHT_GITHUB_PRIVATE_KEY", "/nonexistent/key.pem"),
             ("GREENLIGHT_LOG_FORMAT", "xml"),
@@ -914,7 +917,10 @@ mod tests {
         assert!(!format!("{lines:?} {s:?}").contains("MfKQ9r8"));
         let s = settings(&[("GREENLIGHT_WEBHOOK_SECRET", good)]).unwrap();
         assert_eq!(line_of(&s, "GREENLIGHT_WEBHOOK_SECRET"), "*** (set)");
-        assert_eq!(line_of(&s, "GREENLIGHT_WEBHOOK_SECRET_PREVIOUS"), "(not set)");
+        assert_eq!(
+            line_of(&s, "GREENLIGHT_WEBHOOK_SECRET_PREVIOUS"),
+            "(not set)"
+        );
     }
 
     fn line_of(s: &Settings, key: &str) -> String {

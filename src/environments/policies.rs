@@ -641,8 +641,12 @@ mod tests {
 
     /// Which secrets (by their byte) sign a release of `key`.
     fn signers(p: &Policies, key: &ReleaseKey) -> Option<(String, Option<String>)> {
-        p.webhook_keys(key)
-            .map(|k| (k.current.text().to_owned(), k.previous.as_ref().map(|s| s.text().to_owned())))
+        p.webhook_keys(key).map(|k| {
+            (
+                k.current.text().to_owned(),
+                k.previous.as_ref().map(|s| s.text().to_owned()),
+            )
+        })
     }
 
     #[test]

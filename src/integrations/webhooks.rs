@@ -128,7 +128,8 @@ mod tests {
     /// another id and another timestamp.
     #[test]
     fn the_standards_rust_library_verifies_the_headers() {
-        let make = |byte: u8| WebhookSecret::parse(&format!("whsec_{}", STANDARD.encode([byte; 32])));
+        let make =
+            |byte: u8| WebhookSecret::parse(&format!("whsec_{}", STANDARD.encode([byte; 32])));
         let (new, old, other) = (make(1).unwrap(), make(2).unwrap(), make(3).unwrap());
         let keys = SigningKeys {
             current: new.clone(),
@@ -177,7 +178,10 @@ mod tests {
     fn secrets_are_whsec_and_24_to_64_bytes_of_base64() {
         let b64 = |n: usize| STANDARD.encode(vec![7u8; n]);
         for n in [24, 32, 64] {
-            assert!(WebhookSecret::parse(&format!("whsec_{}", b64(n))).is_ok(), "{n}");
+            assert!(
+                WebhookSecret::parse(&format!("whsec_{}", b64(n))).is_ok(),
+                "{n}"
+            );
         }
         for (text, why) in [
             (b64(32), "must start with whsec_"),

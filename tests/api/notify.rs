@@ -104,7 +104,10 @@ async fn webhooks_are_signed_retried_and_delivered_once(backend: Backend) {
         .to_str()
         .unwrap()
         .to_owned();
-    assert!(!delivery.is_empty() && !delivery.contains('.'), "{delivery}");
+    assert!(
+        !delivery.is_empty() && !delivery.contains('.'),
+        "{delivery}"
+    );
     let document = app.status("w1").await;
     for request in &requests {
         assert_eq!(
@@ -123,7 +126,11 @@ async fn webhooks_are_signed_retried_and_delivered_once(backend: Backend) {
             request.headers
         );
         let signature = request.headers["webhook-signature"].to_str().unwrap();
-        assert_eq!(signature.split(' ').count(), 2, "new and previous: {signature}");
+        assert_eq!(
+            signature.split(' ').count(),
+            2,
+            "new and previous: {signature}"
+        );
         for secret in [&new, &old] {
             assert_verified(secret, request, true);
         }
@@ -156,10 +163,38 @@ async fn webhooks_are_signed_retried_and_delivered_once(backend: Backend) {
     changed.extend_from_slice(b" ");
     let library = python_library();
     for (case, secret, timestamp, signature, bytes, valid) in [
-        ("as delivered", &new, &timestamp, &signature, &request.body, true),
-        ("the previous secret", &old, &timestamp, &signature, &request.body, true),
-        ("another secret", &other, &timestamp, &signature, &request.body, false),
-        ("a changed body", &new, &timestamp, &signature, &changed, false),
+        (
+            "as delivered",
+            &new,
+            &timestamp,
+            &signature,
+            &request.body,
+            true,
+        ),
+        (
+            "the previous secret",
+            &old,
+            &timestamp,
+            &signature,
+            &request.body,
+            true,
+        ),
+        (
+            "another secret",
+            &other,
+            &timestamp,
+            &signature,
+            &request.body,
+            false,
+        ),
+        (
+            "a changed body",
+            &new,
+            &timestamp,
+            &signature,
+            &changed,
+            false,
+        ),
         (
             "ten minutes late",
             &new,

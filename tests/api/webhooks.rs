@@ -59,14 +59,24 @@ except WebhookVerificationError as e:
     sys.exit(3)
 "#;
     let mut child = std::process::Command::new("python3")
-        .args(["-c", script, secret, &serde_json::to_string(&headers).unwrap()])
+        .args([
+            "-c",
+            script,
+            secret,
+            &serde_json::to_string(&headers).unwrap(),
+        ])
         .env("PYTHONPATH", python_library())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("python3 runs");
-    child.stdin.take().unwrap().write_all(&request.body).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&request.body)
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     match out.status.code() {
         Some(0) => Ok(()),
@@ -88,7 +98,10 @@ pub fn assert_verified(secret: &str, request: &wiremock::Request, expected: bool
     let python = python_verifies(secret, request);
     assert_eq!(python.is_ok(), expected, "Python: {python:?}");
     if let Err(why) = python {
-        assert_eq!(why, "No matching signature found", "refused for the signature");
+        assert_eq!(
+            why, "No matching signature found",
+            "refused for the signature"
+        );
     }
     assert_eq!(rust_verifies(secret, request), expected, "Rust");
 }
@@ -189,7 +202,10 @@ async fn each_project_and_environment_signs_with_its_own_secret(backend: Backend
             "the standard's payload: the event, when it occurred, the status document"
         );
         let sent = app.wait_for_event_at(trail, "webhook.sent").await;
-        assert_eq!(sent["detail"]["delivery"], request.headers["webhook-id"].to_str().unwrap());
+        assert_eq!(
+            sent["detail"]["delivery"],
+            request.headers["webhook-id"].to_str().unwrap()
+        );
     }
 }
 
@@ -201,7 +217,10 @@ async fn a_receiver_that_answers_410_gets_no_more_attempts(backend: Backend) {
     let app = spawn_app_with(
         backend,
         |env| {
-            env.insert("GREENLIGHT_WEBHOOK_URL".into(), format!("{}/gone", receiver.uri()));
+            env.insert(
+                "GREENLIGHT_WEBHOOK_URL".into(),
+                format!("{}/gone", receiver.uri()),
+            );
             env.insert("GREENLIGHT_WEBHOOK_SECRET".into(), whsec(7));
             env.insert("GREENLIGHT_JOB_MAX_ATTEMPTS".into(), "5".into());
         },
@@ -232,7 +251,10 @@ fn webhook_configuration_mistakes_fail_naming_the_key() {
     let config = dir.path().join("greenlight.toml");
     let env: HashMap<String, String> = [
         ("GREENLIGHT_CONFIG", config.display().to_string()),
-        ("DATABASE_URL", dir.path().join("gl.db").display().to_string()),
+        (
+            "DATABASE_URL",
+            dir.path().join("gl.db").display().to_string(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -244,7 +266,10 @@ fn webhook_configuration_mistakes_fail_naming_the_key() {
             "projects.Devx.environments.staging.webhook_secret",
         ),
         (
-            format!("[projects.Devx]\nwebhook_secret_previous = \"{}\"\n", whsec(1)),
+            format!(
+                "[projects.Devx]\nwebhook_secret_previous = \"{}\"\n",
+                whsec(1)
+            ),
             "projects.Devx.webhook_secret_previous",
         ),
         (
@@ -255,7 +280,10 @@ fn webhook_configuration_mistakes_fail_naming_the_key() {
         std::fs::write(&config, &toml).unwrap();
         let (ok, _, err) = cli(&env, &["config"]);
         assert!(!ok && err.contains(key), "{toml}: {err}");
-        assert!(!err.contains("c2hvcnQ") && !err.contains(&whsec(1)[6..]), "{err}");
+        assert!(
+            !err.contains("c2hvcnQ") && !err.contains(&whsec(1)[6..]),
+            "{err}"
+        );
     }
     std::fs::write(
         &config,
@@ -280,7 +308,9 @@ fn webhook_configuration_mistakes_fail_naming_the_key() {
         format!("[projects.Devx] webhook_secret_previous = *** (set) # {file}"),
         format!("[projects.Devx.environments.staging] webhook_secret = *** (set) # {file}"),
         // The environment's secret is a new one, without the project's rotation.
-        format!("[projects.Devx.environments.staging] webhook_secret_previous = (not set) # {file}"),
+        format!(
+            "[projects.Devx.environments.staging] webhook_secret_previous = (not set) # {file}"
+        ),
         "GREENLIGHT_WEBHOOK_SECRET = (not set) # default".to_owned(),
     ] {
         // Lines are aligned in columns: compared with single spaces.

@@ -93,12 +93,15 @@ impl Job for SendWebhook {
         for (name, value) in headers {
             call = call.header(name, value);
         }
-        call.json(body).send().await.map_err(|e| match e.failure() {
-            // The standard: 410 Gone is a receiver that wants no more
-            // deliveries, so no retry.
-            Failure::Status(410) => JobError::Permanent(e.to_string()),
-            _ => super::notify::retried_unless_refused(e),
-        })?;
+        call.json(body)
+            .send()
+            .await
+            .map_err(|e| match e.failure() {
+                // The standard: 410 Gone is a receiver that wants no more
+                // deliveries, so no retry.
+                Failure::Status(410) => JobError::Permanent(e.to_string()),
+                _ => super::notify::retried_unless_refused(e),
+            })?;
         let detail = serde_json::json!({"to": url_for_logs(&url), "delivery": self.delivery_id, "type": event});
         super::notify::record_sent(
             ctx,
