@@ -934,7 +934,7 @@ def scenario_notify(run: Run, db, stubs: Stubs) -> dict:
     receiver = f"http://127.0.0.1:{stubs.receiver_port}"
     svc = Service(run, db, url, stubs, label=f"{db.key}_notify", extra_env={
         "GREENLIGHT_WEBHOOK_URL": f"{receiver}/webhook",
-        "GREENLIGHT_WEBHOOK_SECRET": "bench-webhook-secret",
+        "GREENLIGHT_WEBHOOK_SECRET": "whsec_YmVuY2gtd2ViaG9vay1zZWNyZXQtb2YtMzItYnl0ZXM=",
         "GREENLIGHT_REQUIRED_APPROVALS": "1",
         "GREENLIGHT_AZURE_DEVOPS_HOSTS": "127.0.0.1",
     })

@@ -63,10 +63,8 @@ fn show(line: fn(&Settings) -> String) -> Show {
 const HIDDEN: Show = None;
 
 /// Secrets are shown only as set or not.
-fn set_or(value: &Option<SecretString>, unset: &str) -> String {
-    value
-        .as_ref()
-        .map_or_else(|| unset.to_owned(), |_| "*** (set)".to_owned())
+fn set_or<T>(value: Option<&T>, unset: &str) -> String {
+    value.map_or_else(|| unset.to_owned(), |_| "*** (set)".to_owned())
 }
 
 fn human(d: Duration) -> String {
@@ -83,36 +81,42 @@ fn global(s: &Settings) -> Policy {
     s.policies.resolve(&key).0
 }
 
-/// The texts of a value that the redactor masks.
-trait Redacted {
+/// Which of the redactor's lists a value's texts go to: `Secret`s are
+/// masked whole, `Url`s give up their credentials and query strings. A
+/// value may hold both (a policy's webhook URLs and secrets).
+struct Secret;
+struct Url;
+
+/// The texts of a value that the redactor masks, as kind `K`.
+trait Redacted<K> {
     fn texts(&self) -> Vec<&str>;
 }
 
-impl Redacted for SecretString {
+impl<K> Redacted<K> for SecretString {
     fn texts(&self) -> Vec<&str> {
         vec![self.expose_secret()]
     }
 }
 
-impl Redacted for String {
+impl<K> Redacted<K> for String {
     fn texts(&self) -> Vec<&str> {
         vec![self]
     }
 }
 
-impl<T: Redacted> Redacted for Option<T> {
+impl<K, T: Redacted<K>> Redacted<K> for Option<T> {
     fn texts(&self) -> Vec<&str> {
         self.iter().flat_map(T::texts).collect()
     }
 }
 
-impl<T: Redacted> Redacted for Vec<T> {
+impl<K, T: Redacted<K>> Redacted<K> for Vec<T> {
     fn texts(&self) -> Vec<&str> {
         self.iter().flat_map(T::texts).collect()
     }
 }
 
-impl Redacted for GithubSettings {
+impl Redacted<Secret> for GithubSettings {
     fn texts(&self) -> Vec<&str> {
         vec![
             self.webhook_secret.expose_secret(),
@@ -121,34 +125,43 @@ impl Redacted for GithubSettings {
     }
 }
 
-impl Redacted for Policies {
+impl Redacted<Url> for Policies {
     fn texts(&self) -> Vec<&str> {
         self.urls()
     }
 }
 
-/// Which list of the redactor a row's value goes to: `secret`s are masked
-/// whole, `url`s give up their credentials and query strings.
+impl Redacted<Secret> for Policies {
+    fn texts(&self) -> Vec<&str> {
+        // The base64 alone too: a text may quote it without its prefix.
+        self.webhook_secrets()
+            .into_iter()
+            .flat_map(|s| [s.text(), s.text().trim_start_matches("whsec_")])
+            .collect()
+    }
+}
+
+/// Which list of the redactor a row's value goes to.
 macro_rules! redact {
     (secret, $values:ident, $urls:ident, $value:expr) => {
-        $values.extend(Redacted::texts($value))
+        $values.extend(Redacted::<Secret>::texts($value))
     };
     (url, $values:ident, $urls:ident, $value:expr) => {
-        $urls.extend(Redacted::texts($value))
+        $urls.extend(Redacted::<Url>::texts($value))
     };
 }
 
 /// The table of settings. A row: `field: Type = reader`, then each of the
 /// variables the reader is handed (in order) with how `greenlight config`
-/// shows it, then `redact secret` or `redact url` if the redactor masks the
-/// value. Rows are read in order, so a row may use the fields above it;
+/// shows it, then `redact secret` and/or `redact url` if the redactor masks
+/// the value. Rows are read in order, so a row may use the fields above it;
 /// lines are shown in order.
 macro_rules! settings {
     ($(
         $(#[$meta:meta])*
         $field:ident: $ty:ty = $read:expr
             $(, $var:literal => $show:expr)+
-            $(, redact $kind:ident)?;
+            $(, redact $kind:ident)*;
     )*) => {
         #[derive(Debug, Clone)]
         pub struct Settings {
@@ -192,7 +205,7 @@ macro_rules! settings {
             /// and logs.
             pub fn redactor(&self) -> crate::redact::Redactor {
                 let (mut values, mut urls) = (Vec::new(), Vec::new());
-                $($(redact!($kind, values, urls, &self.$field);)?)*
+                $($(redact!($kind, values, urls, &self.$field);)*)*
                 crate::redact::Redactor::new(values, urls)
             }
         }
@@ -255,7 +268,7 @@ settings! {
         "GREENLIGHT_OUTBOX_DIR" => HIDDEN;
     secret: Option<SecretString> = read::signing_secret,
         "GREENLIGHT_SECRET" => show(|s| set_or(
-            &s.secret,
+            s.secret.as_ref(),
             "(not set: generated once, kept in the database)",
         )),
         redact secret;
@@ -263,7 +276,7 @@ settings! {
     /// sealed before it (a rotation). Checked to be 32 bytes of base64.
     encryption_key: Option<SecretString> = read::seal_key,
         "GREENLIGHT_ENCRYPTION_KEY" => show(|s| set_or(
-            &s.encryption_key,
+            s.encryption_key.as_ref(),
             "(not set: credentials in the database are kept in clear)",
         )),
         redact secret;
@@ -277,7 +290,7 @@ settings! {
         Ok(previous)
     },
         "GREENLIGHT_ENCRYPTION_KEY_PREVIOUS" => show(|s| set_or(
-            &s.encryption_key_previous,
+            s.encryption_key_previous.as_ref(),
             "(not set)",
         )),
         redact secret;
@@ -311,17 +324,19 @@ settings! {
         "GREENLIGHT_AUTH_FAILURE_LIMIT" => show(|s| rate(s.auth_failure_limit));
     /// The rule releases are decided by (stored with each release): the
     /// global one, and what projects and environments set over it.
-    policies: Policies = |r, [quorum, requester, ttl, reminder, hours, webhook]| {
+    policies: Policies = |r, [quorum, requester, ttl, reminder, hours, webhook, secret, previous]| {
         let webhook = r
             .get(webhook)
             .filter(|v| !v.eq_ignore_ascii_case("off"))
             .map(|url| webhook_url(&url).map_err(|e| ConfigError(format!("{webhook} {e}"))))
             .transpose()?;
+        let keys = read::webhook_keys(r, [secret, previous])?;
         let global = policy(r, [quorum, requester, ttl, reminder, hours])?;
         Ok(Policies::global(global, approvers.clone())
             .with_approval_mode(approval_mode)
-            .with_webhook(webhook)
-            .with_projects(r.projects)?)
+            .with_webhook(webhook, keys)
+            .with_projects(r.projects)?
+            .check_webhooks()?)
     },
         "GREENLIGHT_REQUIRED_APPROVALS" => show(|s| {
             global(s).quorum.map_or("all".to_owned(), |n| n.to_string())
@@ -339,18 +354,15 @@ settings! {
         }),
         "GREENLIGHT_DECISION_TIMEOUT_HOURS" => HIDDEN,
         "GREENLIGHT_WEBHOOK_URL" => HIDDEN,
-        redact url;
-    /// The HMAC key of webhook signatures.
-    webhook_secret: Option<SecretString> = |r, [key]| {
-        let secret = read::secret(r, [key])?;
-        if policies.any_webhook() && secret.is_none() {
-            return Err(ConfigError(format!(
-                "{key} must be set to sign the webhooks that are configured"
-            )));
-        }
-        Ok(secret)
-    },
-        "GREENLIGHT_WEBHOOK_SECRET" => HIDDEN,
+        "GREENLIGHT_WEBHOOK_SECRET" => show(|s| set_or(
+            s.policies.global_webhook_keys().map(|k| &k.current),
+            "(not set)",
+        )),
+        "GREENLIGHT_WEBHOOK_SECRET_PREVIOUS" => show(|s| set_or(
+            s.policies.global_webhook_keys().and_then(|k| k.previous.as_ref()),
+            "(not set)",
+        )),
+        redact url,
         redact secret;
     queue: QueueSettings = queue,
         "GREENLIGHT_JOB_MAX_ATTEMPTS" => show(|s| s.queue.max_attempts.to_string()),
@@ -839,6 +851,13 @@ mod tests {
             ("GREENLIGHT_APPROVAL_RATE_LIMIT", "lots"),
             ("GREENLIGHT_AUTH_FAILURE_LIMIT", "-1"),
             ("GREENLIGHT_WEBHOOK_URL", "ftp://x"),
+            ("GREENLIGHT_WEBHOOK_URL", "https://hooks.example/x"),
+            ("GREENLIGHT_WEBHOOK_SECRET", "webhook-hmac-key"),
+            ("GREENLIGHT_WEBHOOK_SECRET", "whsec_c2hvcnQ="),
+            (
+                "GREENLIGHT_WEBHOOK_SECRET_PREVIOUS",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            ),
             ("GREENLIGHT_GITHUB_APP_ID", "1"),
             ("GREENLIGHT_GITHUB_PRIVATE_KEY", "/nonexistent/key.pem"),
             ("GREENLIGHT_LOG_FORMAT", "xml"),
@@ -846,6 +865,79 @@ mod tests {
             let err = settings(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");
         }
+    }
+
+    /// Webhook secrets from `greenlight.toml` per project and environment,
+    /// over the global variables: a bad one fails naming its key, and
+    /// `greenlight config` shows each only as set, with where it is from.
+    #[test]
+    fn webhook_secrets_are_checked_at_load_and_masked_in_the_config_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("greenlight.toml");
+        let good = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let load = |toml: &str, vars: &[(&str, &str)]| {
+            std::fs::write(&file, toml).unwrap();
+            let mut pairs = vec![("GREENLIGHT_CONFIG", file.to_str().unwrap())];
+            pairs.extend_from_slice(vars);
+            settings(&pairs)
+        };
+        let err = load(
+            "[projects.Devx.environments.staging]\nwebhook_secret = \"whsec_bm90IGVub3VnaA==\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("projects.Devx.environments.staging.webhook_secret must hold 24 to 64"),
+            "{err}"
+        );
+        // A global URL with no global secret, though a project has one:
+        // the other projects' releases would go unsigned.
+        let err = load(
+            &format!("[projects.Devx]\nwebhook_secret = \"{good}\"\n"),
+            &[("GREENLIGHT_WEBHOOK_URL", "https://hooks.example/x")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("GREENLIGHT_WEBHOOK_URL: no webhook secret signs its deliveries; set GREENLIGHT_WEBHOOK_SECRET"),
+            "{err}"
+        );
+        let s = load(
+            &format!(
+                "[projects.Devx]\nwebhook_url = \"https://devx.example/h\"\n\
+                 webhook_secret = \"{good}\"\nwebhook_secret_previous = \"{good}\"\n"
+            ),
+            &[],
+        )
+        .unwrap();
+        let lines = s.lines();
+        let line = |key: &str| {
+            lines
+                .iter()
+                .find(|(k, _, _)| k == key)
+                .unwrap_or_else(|| panic!("{key} in {lines:?}"))
+                .clone()
+        };
+        assert_eq!(line("GREENLIGHT_WEBHOOK_SECRET").1, "(not set)");
+        let (_, value, origin) = line("[projects.Devx] webhook_secret_previous");
+        assert_eq!(value, "*** (set)");
+        assert_eq!(origin, file.display().to_string());
+        assert!(!format!("{lines:?} {s:?}").contains("MfKQ9r8"));
+        let s = settings(&[("GREENLIGHT_WEBHOOK_SECRET", good)]).unwrap();
+        assert_eq!(line_of(&s, "GREENLIGHT_WEBHOOK_SECRET"), "*** (set)");
+        assert_eq!(
+            line_of(&s, "GREENLIGHT_WEBHOOK_SECRET_PREVIOUS"),
+            "(not set)"
+        );
+    }
+
+    fn line_of(s: &Settings, key: &str) -> String {
+        s.effective()
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .unwrap()
+            .1
     }
 
     #[test]
@@ -959,6 +1051,7 @@ mod tests {
             use base64::Engine;
             base64::engine::general_purpose::STANDARD.encode([byte; 32])
         };
+        let whsec = |byte: u8| format!("whsec_{}", key(byte));
         let pem = include_str!("../tests/fixtures/github-app-test.pem");
         let s = settings(&[
             ("GREENLIGHT_SECRET", "signing-secret-of-more-than-32-bytes"),
@@ -966,7 +1059,8 @@ mod tests {
                 "GREENLIGHT_SECRET_PREVIOUS",
                 "previous-secret-of-more-than-32-bytes",
             ),
-            ("GREENLIGHT_WEBHOOK_SECRET", "webhook-hmac-key"),
+            ("GREENLIGHT_WEBHOOK_SECRET", &whsec(3)),
+            ("GREENLIGHT_WEBHOOK_SECRET_PREVIOUS", &whsec(4)),
             ("GREENLIGHT_ENCRYPTION_KEY", &key(1)),
             ("GREENLIGHT_ENCRYPTION_KEY_PREVIOUS", &key(2)),
             (
@@ -986,7 +1080,9 @@ mod tests {
         let secrets = [
             "signing-secret-of-more-than-32-bytes",
             "previous-secret-of-more-than-32-bytes",
-            "webhook-hmac-key",
+            &whsec(3),
+            &whsec(4),
+            &whsec(4)[6..],
             &key(1),
             &key(2),
             "smtp-pass",

@@ -128,7 +128,6 @@ impl Application {
             github: github.clone(),
             github_redelivery_interval: settings.github_redelivery_interval,
             outbound,
-            webhook_secret: settings.webhook_secret.clone(),
             max_approvers: settings.max_approvers,
             sealer: sealer.clone(),
         });

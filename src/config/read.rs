@@ -107,6 +107,27 @@ pub fn signing_secrets(r: &Reader, [key]: [&'static str; 1]) -> Result<Vec<Secre
         .collect()
 }
 
+/// A webhook signing secret and the one it replaces (a rotation), both
+/// `whsec_` + base64 (`integrations::webhooks::WebhookSecret`).
+pub fn webhook_keys(
+    r: &Reader,
+    [key, previous_key]: [&'static str; 2],
+) -> Result<Option<crate::integrations::webhooks::SigningKeys>> {
+    use crate::integrations::webhooks::{SigningKeys, WebhookSecret};
+    let parse = |key: &str| {
+        r.get(key)
+            .map(|text| WebhookSecret::parse(&text).map_err(|e| ConfigError(format!("{key} {e}"))))
+            .transpose()
+    };
+    match (parse(key)?, parse(previous_key)?) {
+        (Some(current), previous) => Ok(Some(SigningKeys { current, previous })),
+        (None, Some(_)) => Err(ConfigError(format!(
+            "{previous_key} is set without {key} (a rotation signs with the new secret and the previous one)"
+        ))),
+        (None, None) => Ok(None),
+    }
+}
+
 /// A key that seals credentials: 32 bytes of base64 (`sealed::SealKey`).
 pub fn seal_key(r: &Reader, [key]: [&'static str; 1]) -> Result<Option<SecretString>> {
     r.get(key)

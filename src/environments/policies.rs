@@ -25,6 +25,7 @@ use crate::domain::policy::{parse_approval_mode, ApprovalMode};
 use crate::domain::release::fold;
 use crate::domain::{Policy, ReleaseKey};
 use crate::integrations::approvers::ApproversSource;
+use crate::integrations::webhooks::{SigningKeys, WebhookSecret};
 
 /// A wrong value in a policy table, naming the key and the project.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +55,8 @@ struct Table {
     reminder_after: Option<String>,
     approval_mode: Option<String>,
     webhook_url: Option<String>,
+    webhook_secret: Option<String>,
+    webhook_secret_previous: Option<String>,
     /// Only under a project.
     environments: Option<HashMap<String, toml::Value>>,
 }
@@ -71,6 +74,9 @@ struct Overrides {
     approval_mode: Option<ApprovalMode>,
     /// `Some(None)`: "off", over a global webhook.
     webhook_url: Option<Option<String>>,
+    /// `webhook_secret` with its `webhook_secret_previous`: a rotation
+    /// belongs to the secret it rotates, so both come from one table.
+    webhook_keys: Option<SigningKeys>,
 }
 
 impl Overrides {
@@ -141,6 +147,7 @@ pub struct Policies {
     global_approvers: ApproversSource,
     global_mode: ApprovalMode,
     global_webhook: Option<String>,
+    global_webhook_keys: Option<SigningKeys>,
     projects: HashMap<String, ProjectPolicy>,
 }
 
@@ -151,6 +158,7 @@ impl Policies {
             global_approvers: approvers,
             global_mode: ApprovalMode::OneClick,
             global_webhook: None,
+            global_webhook_keys: None,
             projects: HashMap::new(),
         }
     }
@@ -161,10 +169,75 @@ impl Policies {
         self
     }
 
-    /// Where every decision is posted unless a project or environment says.
-    pub fn with_webhook(mut self, url: Option<String>) -> Self {
+    /// Where every decision is posted, and what signs it, unless a
+    /// project or environment says.
+    pub fn with_webhook(mut self, url: Option<String>, keys: Option<SigningKeys>) -> Self {
         self.global_webhook = url;
+        self.global_webhook_keys = keys;
         self
+    }
+
+    /// What signs this release's webhook deliveries: the most specific
+    /// table's `webhook_secret` (with its `webhook_secret_previous`).
+    pub fn webhook_keys(&self, key: &ReleaseKey) -> Option<&SigningKeys> {
+        let (project, env) = self.tables_of(key);
+        env.and_then(|o| o.webhook_keys.as_ref())
+            .or_else(|| project.and_then(|o| o.webhook_keys.as_ref()))
+            .or(self.global_webhook_keys.as_ref())
+    }
+
+    /// Every webhook URL in effect has a secret to sign with: checked once
+    /// the global values and every table are read, for the global policy
+    /// and each project and environment (as a release of it resolves
+    /// them), naming the table whose URL is left unsigned.
+    pub fn check_webhooks(self) -> Result<Self, PolicyError> {
+        let unsigned = |table: Option<&str>| {
+            let (url_key, secret_keys) = match table {
+                None => (
+                    "GREENLIGHT_WEBHOOK_URL".to_owned(),
+                    "GREENLIGHT_WEBHOOK_SECRET".to_owned(),
+                ),
+                Some(at) => (
+                    format!("{at}.webhook_url"),
+                    format!("{at}.webhook_secret (or GREENLIGHT_WEBHOOK_SECRET)"),
+                ),
+            };
+            PolicyError(format!(
+                "{url_key}: no webhook secret signs its deliveries; set {secret_keys}"
+            ))
+        };
+        if self.global_webhook.is_some() && self.global_webhook_keys.is_none() {
+            return Err(unsigned(None));
+        }
+        for project in self.projects.values() {
+            let at = format!("projects.{}", project.name);
+            let scopes = std::iter::once((at.clone(), None)).chain(
+                project
+                    .environments
+                    .values()
+                    .map(|(name, env)| (format!("{at}.environments.{name}"), Some(env))),
+            );
+            for (table, env) in scopes {
+                let tables = [env, Some(&project.overrides)];
+                // The table that sets the URL in effect here (none: the
+                // global one, checked above).
+                let Some((url_table, url)) = tables
+                    .iter()
+                    .zip([table.as_str(), at.as_str()])
+                    .find_map(|(o, name)| Some((name, o.as_ref()?.webhook_url.as_ref()?)))
+                else {
+                    continue;
+                };
+                let signed = tables
+                    .iter()
+                    .any(|o| o.is_some_and(|o| o.webhook_keys.is_some()))
+                    || self.global_webhook_keys.is_some();
+                if url.is_some() && !signed {
+                    return Err(unsigned(Some(url_table)));
+                }
+            }
+        }
+        Ok(self)
     }
 
     /// Where this release's decision is posted, if anywhere (resolved at
@@ -176,9 +249,9 @@ impl Policies {
             .map_or(self.global_webhook.as_deref(), Option::as_deref)
     }
 
-    /// Whether any release may have a webhook (its secret is then needed).
-    pub fn any_webhook(&self) -> bool {
-        self.webhook_urls().next().is_some()
+    /// What signs webhooks unless a project or environment says.
+    pub fn global_webhook_keys(&self) -> Option<&SigningKeys> {
+        self.global_webhook_keys.as_ref()
     }
 
     /// Every webhook URL configured.
@@ -271,6 +344,16 @@ impl Policies {
         urls
     }
 
+    /// Every webhook secret configured, global or per project, for the
+    /// redactor.
+    pub fn webhook_secrets(&self) -> Vec<&WebhookSecret> {
+        self.global_webhook_keys
+            .iter()
+            .chain(self.all_tables().filter_map(|o| o.webhook_keys.as_ref()))
+            .flat_map(|k| std::iter::once(&k.current).chain(&k.previous))
+            .collect()
+    }
+
     fn approvers_urls(&self) -> Vec<&str> {
         std::iter::once(&self.global_approvers)
             .chain(self.all_tables().filter_map(|o| o.approvers.as_ref()))
@@ -332,6 +415,12 @@ impl Policies {
             ApprovalMode::Confirm => "confirm".to_owned(),
         };
         let show_webhook = |w: Option<&str>| w.map_or("off".to_owned(), crate::redact::mask_url);
+        let show_secret = |s: Option<&WebhookSecret>| {
+            s.map_or("(not set)".to_owned(), |_| "*** (set)".to_owned())
+        };
+        // A previous secret belongs to the secret it rotates: both are
+        // shown from the table that sets the secret.
+        let keys = pick(table, parent, |o| o.webhook_keys.as_ref());
         let entry = |key, variable, found: Option<(String, SetIn)>, global: String| {
             let (value, set_in) = found.unwrap_or((global, SetIn::Global));
             ResolvedKey {
@@ -391,6 +480,23 @@ impl Policies {
                 }),
                 show_webhook(self.global_webhook.as_deref()),
             ),
+            entry(
+                "webhook_secret",
+                "GREENLIGHT_WEBHOOK_SECRET",
+                keys.clone()
+                    .map(|(k, set_in)| (show_secret(Some(&k.current)), set_in)),
+                show_secret(self.global_webhook_keys.as_ref().map(|k| &k.current)),
+            ),
+            entry(
+                "webhook_secret_previous",
+                "GREENLIGHT_WEBHOOK_SECRET_PREVIOUS",
+                keys.map(|(k, set_in)| (show_secret(k.previous.as_ref()), set_in)),
+                show_secret(
+                    self.global_webhook_keys
+                        .as_ref()
+                        .and_then(|k| k.previous.as_ref()),
+                ),
+            ),
         ]
     }
 
@@ -416,6 +522,24 @@ fn overrides(at: &str, table: &Table) -> Result<Overrides, PolicyError> {
         Some(url) => Some(Some(
             webhook_url(url).map_err(|e| PolicyError(format!("{at}.webhook_url {e}")))?,
         )),
+    };
+    let secret = |name: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| WebhookSecret::parse(t).map_err(|e| PolicyError(format!("{at}.{name} {e}"))))
+            .transpose()
+    };
+    let webhook_keys = match (
+        secret("webhook_secret", &table.webhook_secret)?,
+        secret("webhook_secret_previous", &table.webhook_secret_previous)?,
+    ) {
+        (Some(current), previous) => Some(SigningKeys { current, previous }),
+        (None, Some(_)) => {
+            return Err(PolicyError(format!(
+                "{at}.webhook_secret_previous is set without {at}.webhook_secret \
+                 (a rotation signs with the new secret and the previous one)"
+            )))
+        }
+        (None, None) => None,
     };
     let approval_mode = table
         .approval_mode
@@ -486,6 +610,7 @@ fn overrides(at: &str, table: &Table) -> Result<Overrides, PolicyError> {
         reminder_after,
         approval_mode,
         webhook_url,
+        webhook_keys,
     })
 }
 
@@ -500,7 +625,110 @@ mod tests {
             .and_then(|p| p.as_table())
             .cloned()
             .unwrap_or_default();
-        Policies::global(Policy::default(), ApproversSource::None).with_projects(&projects)
+        Policies::global(Policy::default(), ApproversSource::None)
+            .with_projects(&projects)?
+            .check_webhooks()
+    }
+
+    /// `whsec_` + base64 of 32 bytes of `byte`.
+    fn whsec(byte: u8) -> String {
+        use base64::Engine;
+        format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode([byte; 32])
+        )
+    }
+
+    /// Which secrets (by their byte) sign a release of `key`.
+    fn signers(p: &Policies, key: &ReleaseKey) -> Option<(String, Option<String>)> {
+        p.webhook_keys(key).map(|k| {
+            (
+                k.current.text().to_owned(),
+                k.previous.as_ref().map(|s| s.text().to_owned()),
+            )
+        })
+    }
+
+    #[test]
+    fn webhook_secrets_resolve_like_the_url_and_a_rotation_stays_with_its_secret() {
+        let text = format!(
+            r#"
+            [projects.A]
+            webhook_url = "https://a.example/hook"
+            webhook_secret = "{a}"
+            webhook_secret_previous = "{a_old}"
+            [projects.A.environments.staging]
+            webhook_secret = "{a_staging}"
+            [projects.B]
+            webhook_url = "https://b.example/hook"
+            webhook_secret = "{b}"
+            [projects.C]
+            webhook_url = "https://c.example/hook"
+            "#,
+            a = whsec(1),
+            a_old = whsec(2),
+            a_staging = whsec(3),
+            b = whsec(4),
+        );
+        let file: toml::Table = text.parse().unwrap();
+        let projects = file["projects"].as_table().unwrap();
+        let global = SigningKeys {
+            current: WebhookSecret::parse(&whsec(9)).unwrap(),
+            previous: None,
+        };
+        let p = Policies::global(Policy::default(), ApproversSource::None)
+            .with_webhook(None, Some(global))
+            .with_projects(projects)
+            .unwrap()
+            .check_webhooks()
+            .unwrap();
+        assert_eq!(
+            signers(&p, &key("a", None)),
+            Some((whsec(1), Some(whsec(2))))
+        );
+        // The environment's own secret, without the project's previous
+        // one: that rotation belongs to the project's secret.
+        assert_eq!(
+            signers(&p, &key("A", Some("Staging"))),
+            Some((whsec(3), None))
+        );
+        assert_eq!(signers(&p, &key("B", Some("qa"))), Some((whsec(4), None)));
+        // C sets a URL only: the global secret signs it.
+        assert_eq!(signers(&p, &key("C", None)), Some((whsec(9), None)));
+        assert_eq!(signers(&p, &key("Other", None)), Some((whsec(9), None)));
+        // What the redactor gets: every secret, the previous one too.
+        let mut texts: Vec<&str> = p.webhook_secrets().iter().map(|s| s.text()).collect();
+        texts.sort_unstable();
+        let mut expected = [whsec(1), whsec(2), whsec(3), whsec(4), whsec(9)];
+        expected.sort_unstable();
+        assert_eq!(texts, expected);
+        // `greenlight config` shows where each comes from, never a value.
+        let report = p.report();
+        let shown = |table: &str, name: &str| {
+            let t = report.iter().find(|t| t.table == table).unwrap();
+            let k = t.keys.iter().find(|k| k.key == name).unwrap();
+            (k.value.clone(), k.set_in.clone())
+        };
+        assert_eq!(
+            shown("projects.A", "webhook_secret"),
+            ("*** (set)".into(), SetIn::Here)
+        );
+        assert_eq!(
+            shown("projects.A", "webhook_secret_previous"),
+            ("*** (set)".into(), SetIn::Here)
+        );
+        assert_eq!(
+            shown("projects.A.environments.staging", "webhook_secret_previous"),
+            ("(not set)".into(), SetIn::Here)
+        );
+        assert_eq!(
+            shown("projects.C", "webhook_secret"),
+            ("*** (set)".into(), SetIn::Global)
+        );
+        let everything = format!("{report:?} {p:?}");
+        for byte in [1, 2, 3, 4, 9] {
+            assert!(!everything.contains(&whsec(byte)[6..]), "{everything}");
+        }
     }
 
     fn key(project: &str, env: Option<&str>) -> ReleaseKey {
@@ -644,9 +872,41 @@ mod tests {
                 "[projects.Devx]\nwebhook_url = \"ftp://x\"",
                 "projects.Devx.webhook_url must be an http(s) URL",
             ),
+            (
+                "[projects.Devx.environments.staging]\nwebhook_secret = \"s3cr3t-but-no-prefix\"",
+                "projects.Devx.environments.staging.webhook_secret must start with whsec_",
+            ),
+            (
+                "[projects.Devx]\nwebhook_secret = \"whsec_c2hvcnQ=\"",
+                "projects.Devx.webhook_secret must hold 24 to 64 bytes",
+            ),
+            (
+                "[projects.Devx]\nwebhook_secret = \"whsec_%%%\"",
+                "projects.Devx.webhook_secret must be whsec_ followed by standard base64",
+            ),
+            (
+                "[projects.Devx]\nwebhook_secret_previous = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"",
+                "projects.Devx.webhook_secret_previous is set without projects.Devx.webhook_secret",
+            ),
+            (
+                "[projects.Devx]\nwebhook_secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nwebhook_secret_previous = \"whsec_short\"",
+                "projects.Devx.webhook_secret_previous must",
+            ),
+            (
+                "[projects.Devx]\nwebhook_url = \"https://x.example/h\"",
+                "projects.Devx.webhook_url: no webhook secret signs its deliveries; set projects.Devx.webhook_secret",
+            ),
+            (
+                "[projects.Devx.environments.staging]\nwebhook_url = \"https://x.example/h\"",
+                "projects.Devx.environments.staging.webhook_url: no webhook secret",
+            ),
         ] {
             let err = policies(text).unwrap_err().to_string();
             assert!(err.contains(expected), "{text}: {err}");
+            assert!(
+                !err.contains("s3cr3t") && !err.contains("MfKQ9r8"),
+                "no secret in the error: {err}"
+            );
         }
     }
 }

@@ -34,3 +34,4 @@ mod secrets;
 mod security;
 mod smtp_tls;
 mod ui;
+mod webhooks;

@@ -1,18 +1,17 @@
-//! Telling other systems of a decision: signed webhooks, and Azure DevOps
+//! Telling other systems of a decision: Standard Webhooks, and Azure DevOps
 //! tasks waiting in callback mode, each told once, retried until they
 //! answer, on both backends.
 
 use std::time::Duration;
 
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::both_backends;
 use crate::helpers::{release_body, spawn_app_with, Backend, TestApp};
+use crate::webhooks::{assert_verified, python_library, whsec};
 
 both_backends!(
     webhooks_are_signed_retried_and_delivered_once,
@@ -30,7 +29,6 @@ async fn a_task_that_subscribes_while_the_release_is_decided_is_told_postgres() 
     a_task_that_subscribes_while_the_release_is_decided_is_told(Backend::Postgres).await
 }
 
-const WEBHOOK_SECRET: &str = "whsec-test-secret";
 const VERIFY_PY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/docs/examples/verify-webhook.py"
@@ -66,122 +64,174 @@ fn event_types(events: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// A receiver down at the first attempt (500), then up; the global secret
+/// is being rotated. Both attempts carry one `webhook-id` and one body,
+/// each signed for its own timestamp with the new secret and the previous
+/// one: the standard's libraries and the documented verifiers accept
+/// either secret, and refuse a third one, a changed body and a replay.
 async fn webhooks_are_signed_retried_and_delivered_once(backend: Backend) {
     let receiver = MockServer::start().await;
-    // Down for the first delivery attempt, then up.
     Mock::given(method("POST"))
         .and(path("/hooks/greenlight"))
-        .respond_with(ResponseTemplate::new(503))
+        .respond_with(ResponseTemplate::new(500))
         .up_to_n_times(1)
         .mount(&receiver)
         .await;
     Mock::given(method("POST"))
         .and(path("/hooks/greenlight"))
-        .respond_with(ResponseTemplate::new(204))
+        .respond_with(ResponseTemplate::new(200))
         .mount(&receiver)
         .await;
     let url = format!("{}/hooks/greenlight", receiver.uri());
+    let (new, old, other) = (whsec(1), whsec(2), whsec(3));
     let app = spawn_app_with(
         backend,
         |env| {
             env.insert("GREENLIGHT_WEBHOOK_URL".into(), url.clone());
-            env.insert("GREENLIGHT_WEBHOOK_SECRET".into(), WEBHOOK_SECRET.into());
+            env.insert("GREENLIGHT_WEBHOOK_SECRET".into(), new.clone());
+            env.insert("GREENLIGHT_WEBHOOK_SECRET_PREVIOUS".into(), old.clone());
         },
         true,
     )
     .await;
     assert_eq!(app.post_release(&release_body("w1")).await.status(), 202);
     approve_all(&app, 2).await;
-    let requests = received(&receiver, 2).await;
+    received(&receiver, 2).await;
     app.wait_for_idle_queue().await;
-    let requests: Vec<_> = requests
-        .into_iter()
-        .chain(
-            receiver
-                .received_requests()
-                .await
-                .unwrap()
-                .into_iter()
-                .skip(2),
-        )
-        .collect();
+    let requests = receiver.received_requests().await.unwrap();
     assert_eq!(requests.len(), 2, "one failed attempt, one delivery");
-    let delivery = requests[0].headers["greenlight-delivery"]
+    let delivery = requests[0].headers["webhook-id"]
         .to_str()
         .unwrap()
         .to_owned();
+    assert!(
+        !delivery.is_empty() && !delivery.contains('.'),
+        "{delivery}"
+    );
+    let document = app.status("w1").await;
     for request in &requests {
         assert_eq!(
-            request.headers["greenlight-delivery"],
+            request.headers["webhook-id"],
             delivery.as_str(),
             "a retry keeps its id"
         );
-        assert_eq!(request.headers["greenlight-event"], "release.approved");
+        assert_eq!(request.body, requests[0].body, "and its body");
         assert_eq!(request.headers["content-type"], "application/json");
-        // The receiver's check, written from the documented recipe.
-        let signature = request.headers["greenlight-signature"].to_str().unwrap();
-        let (t, v1) = signature
-            .strip_prefix("t=")
-            .and_then(|s| s.split_once(",v1="))
-            .expect("t=...,v1=...");
-        let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
-        mac.update(format!("{t}.").as_bytes());
-        mac.update(&request.body);
-        let expected: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(v1, expected, "the signature verifies");
-        let age = chrono::Utc::now().timestamp() - t.parse::<i64>().unwrap();
-        assert!((0..60).contains(&age), "{age}");
-        // And the documented verifiers, Python and shell, as written: the
-        // delivery passes; a changed body, or a replay ten minutes old
-        // (signed right, but late), fails.
-        let stale_t = chrono::Utc::now().timestamp() - 600;
-        let mut stale = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
-        stale.update(format!("{stale_t}.").as_bytes());
-        stale.update(&request.body);
-        let stale_hex: String = stale
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let stale_signature = format!("t={stale_t},v1={stale_hex}");
-        let mut changed = request.body.clone();
-        changed.extend_from_slice(b" ");
-        for (case, header, bytes, valid) in [
-            ("as delivered", signature, &request.body, true),
-            ("a changed body", signature, &changed, false),
-            (
-                "an old timestamp",
-                stale_signature.as_str(),
-                &request.body,
-                false,
-            ),
-        ] {
-            let file = tempfile::NamedTempFile::new().unwrap();
-            std::fs::write(file.path(), bytes).unwrap();
-            for verifier in [["python3", VERIFY_PY], ["sh", VERIFY_SH]] {
-                let out = std::process::Command::new(verifier[0])
-                    .arg(verifier[1])
-                    .arg(header)
-                    .arg(file.path())
-                    .env("WEBHOOK_SECRET", WEBHOOK_SECRET)
-                    .output()
-                    .unwrap();
-                assert_eq!(out.status.success(), valid, "{verifier:?} {case}: {out:?}");
-            }
+        assert!(
+            request
+                .headers
+                .keys()
+                .all(|name| !name.as_str().starts_with("greenlight-")),
+            "the old scheme's headers are gone: {:?}",
+            request.headers
+        );
+        let signature = request.headers["webhook-signature"].to_str().unwrap();
+        assert_eq!(
+            signature.split(' ').count(),
+            2,
+            "new and previous: {signature}"
+        );
+        for secret in [&new, &old] {
+            assert_verified(secret, request, true);
         }
+        assert_verified(&other, request, false);
         let body: Value = serde_json::from_slice(&request.body).unwrap();
-        assert_eq!(body["id"], delivery.as_str());
-        assert_eq!(body["type"], "release.approved");
-        assert_eq!(body["release"]["status"], "approved");
-        assert_eq!(body["release"]["release_id"], "w1");
-        assert_eq!(body["release"]["approvals"], 2);
+        assert_eq!(
+            body,
+            json!({"type": "release.approved", "timestamp": document["decided_at"], "data": document})
+        );
+        assert_eq!(body["data"]["approvals"], 2);
     }
+
+    // The documented verifiers, as written: Python with the standard's
+    // library and without it, and the shell's openssl. The delivery passes
+    // with either secret; a changed body, a third secret, or a replay ten
+    // minutes old (signed right, but late) fails.
+    let request = &requests[1];
+    let header = |name: &str| request.headers[name].to_str().unwrap().to_owned();
+    let (id, timestamp, signature) = (
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    );
+    let stale_timestamp = timestamp.parse::<i64>().unwrap() - 600;
+    let stale_signature = standardwebhooks::Webhook::new(&new)
+        .unwrap()
+        .sign(&id, stale_timestamp, &request.body)
+        .unwrap();
+    let mut changed = request.body.clone();
+    changed.extend_from_slice(b" ");
+    let library = python_library();
+    for (case, secret, timestamp, signature, bytes, valid) in [
+        (
+            "as delivered",
+            &new,
+            &timestamp,
+            &signature,
+            &request.body,
+            true,
+        ),
+        (
+            "the previous secret",
+            &old,
+            &timestamp,
+            &signature,
+            &request.body,
+            true,
+        ),
+        (
+            "another secret",
+            &other,
+            &timestamp,
+            &signature,
+            &request.body,
+            false,
+        ),
+        (
+            "a changed body",
+            &new,
+            &timestamp,
+            &signature,
+            &changed,
+            false,
+        ),
+        (
+            "ten minutes late",
+            &new,
+            &stale_timestamp.to_string(),
+            &stale_signature,
+            &request.body,
+            false,
+        ),
+    ] {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), bytes).unwrap();
+        for (verifier, pythonpath, says) in [
+            (["python3", VERIFY_PY], Some(&library), "(standardwebhooks)"),
+            (["python3", VERIFY_PY], None, "(stdlib)"),
+            (["sh", VERIFY_SH], None, ""),
+        ] {
+            let mut command = std::process::Command::new(verifier[0]);
+            command
+                .arg(verifier[1])
+                .args([&id, timestamp, signature])
+                .arg(file.path())
+                .env("WEBHOOK_SECRET", secret)
+                .env_remove("PYTHONPATH");
+            if let Some(dir) = pythonpath {
+                command.env("PYTHONPATH", dir);
+            }
+            let out = command.output().unwrap();
+            assert_eq!(out.status.success(), valid, "{verifier:?} {case}: {out:?}");
+            let said = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(said.contains(says), "{verifier:?} {case}: {said}");
+        }
+    }
+
     let events = app.events("w1").await;
     let types = event_types(&events);
     assert_eq!(
@@ -197,6 +247,10 @@ async fn webhooks_are_signed_retried_and_delivered_once(backend: Backend) {
     let sent = events.last().unwrap();
     assert_eq!(sent["detail"]["delivery"], delivery.as_str());
     assert_eq!(sent["detail"]["to"], url.as_str());
+    let trail = serde_json::to_string(&events).unwrap();
+    for secret in [&new, &old] {
+        assert!(!trail.contains(&secret[6..]), "no secret in an event");
+    }
 }
 
 fn task_headers(plan_url: &str, plan: &str, task: &str) -> Vec<(&'static str, String)> {

@@ -17,6 +17,10 @@ both_backends!(no_secret_reaches_an_answer_a_row_or_the_log);
 
 const SIGNING: &str = "signing-s3cr3t-signing-s3cr3t-signing";
 const PREVIOUS: &str = "previous-s3cr3t-previous-s3cr3t-previous";
+/// Standard Webhooks secrets: base64 of "webhook-signing-s3cr3t-webhook"
+/// and "webhook-previous-s3cr3t-webhook".
+const WEBHOOK_SECRET: &str = "whsec_d2ViaG9vay1zaWduaW5nLXMzY3IzdC13ZWJob29r";
+const WEBHOOK_PREVIOUS: &str = "whsec_d2ViaG9vay1wcmV2aW91cy1zM2NyM3Qtd2ViaG9vaw==";
 const GITHUB_KEY: &str = include_str!("../fixtures/github-app-test.pem");
 
 async fn no_secret_reaches_an_answer_a_row_or_the_log(backend: Backend) {
@@ -60,7 +64,10 @@ async fn no_secret_reaches_an_answer_a_row_or_the_log(backend: Backend) {
         "smtppass-s3cr3t",
         "hookpass-s3cr3t",
         "hook-qs-s3cr3t",
-        "webhook-signing-s3cr3t",
+        WEBHOOK_SECRET,
+        &WEBHOOK_SECRET[6..],
+        WEBHOOK_PREVIOUS,
+        &WEBHOOK_PREVIOUS[6..],
         "azdo-token-s3cr3t",
         "plan-pass-s3cr3t",
         "gh-hook-s3cr3t",
@@ -89,7 +96,8 @@ async fn no_secret_reaches_an_answer_a_row_or_the_log(backend: Backend) {
                 "GREENLIGHT_WEBHOOK_URL",
                 format!("http://hookuser:hookpass-s3cr3t@127.0.0.1:{dead}/hook?token=hook-qs-s3cr3t"),
             ),
-            ("GREENLIGHT_WEBHOOK_SECRET", "webhook-signing-s3cr3t".to_owned()),
+            ("GREENLIGHT_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
+            ("GREENLIGHT_WEBHOOK_SECRET_PREVIOUS", WEBHOOK_PREVIOUS.to_owned()),
             ("GREENLIGHT_GITHUB_APP_ID", "12345".to_owned()),
             // No call to the real GitHub from a test.
             ("GREENLIGHT_GITHUB_REDELIVERY_INTERVAL", "off".to_owned()),

@@ -24,7 +24,6 @@ use crate::integrations::outbound::Outbound;
 use crate::mailer::Mailer;
 use crate::queue::Registry;
 use crate::token::TokenKeys;
-use secrecy::SecretString;
 
 pub use expire_release::ExpireRelease;
 pub use process_release::ProcessRelease;
@@ -40,7 +39,8 @@ pub use send_webhook::SendWebhook;
 pub struct JobContext {
     pub db: Db,
     pub approvers: ApproversClient,
-    /// Where each project's approvers come from.
+    /// Where each project's approvers come from, and what signs its
+    /// webhooks.
     pub policies: Arc<Policies>,
     pub mailer: Mailer,
     pub tokens: TokenKeys,
@@ -52,8 +52,6 @@ pub struct JobContext {
     pub max_approvers: usize,
     /// Posts decisions to webhooks and Azure DevOps.
     pub outbound: Outbound,
-    /// The HMAC key of webhook signatures.
-    pub webhook_secret: Option<SecretString>,
     /// The GitHub App, if configured.
     pub github: Option<Arc<GithubApp>>,
     /// How often its failed deliveries are redelivered (`None`: never).

@@ -1,12 +1,14 @@
-//! Posts a decided release to its policy's webhook, signed.
+//! Posts a decided release to its policy's webhook, signed as Standard
+//! Webhooks sign (`integrations::webhooks`).
 
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use super::JobContext;
 use crate::db::{self, DbConnection};
 use crate::domain::EventKind;
-use crate::integrations::webhooks::webhook_signature;
+use crate::domain::ReleaseKey;
+use crate::integrations::outbound::Failure;
+use crate::integrations::webhooks;
 use crate::metrics::Target;
 use crate::queue::{Claim, Job, JobError};
 use crate::redact::url_for_logs;
@@ -15,7 +17,8 @@ use crate::releases::lifecycle;
 use crate::releases::subscriber::Subscriber;
 
 /// Queued when the release is decided, one per webhook subscriber. The
-/// delivery id is fixed then: a retried delivery has the same id, so a
+/// delivery id (`webhook-id`, hex: no `.`, which the signed text uses as a
+/// separator) is fixed then: a retried delivery has the same id, so a
 /// receiver deduplicates by it.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SendWebhook {
@@ -50,32 +53,55 @@ impl Job for SendWebhook {
         let event = EventKind::settled(view.release.status())
             .ok_or_else(|| JobError::Permanent("the release is not decided".to_owned()))?
             .as_str();
+        // Standard Webhooks' payload. Its timestamp is the decision's (when
+        // the event occurred), so every attempt sends the same body.
+        let occurred = view.release.decided_at.unwrap_or_else(db::now);
         let body = serde_json::to_vec(&serde_json::json!({
-            "id": self.delivery_id,
             "type": event,
-            "created_at": rfc3339(db::now()),
-            "release": document,
+            "timestamp": rfc3339(occurred),
+            "data": document,
         }))
         .map_err(|e| JobError::Permanent(format!("the webhook body: {e}")))?;
-        let secret = ctx.webhook_secret.as_ref().ok_or_else(|| {
-            JobError::Permanent("GREENLIGHT_WEBHOOK_SECRET is not set".to_owned())
+        // The secret is resolved now, from the policy in effect, unlike the
+        // URL (fixed when the release was created): a receiver that rotated
+        // its secret meanwhile gets retries signed with the new one (and the
+        // previous one while `webhook_secret_previous` is set), and a leaked
+        // secret, once replaced, signs nothing more.
+        let release = &view.release;
+        let key = ReleaseKey::parse(
+            &release.team_project,
+            Some(&release.environment),
+            &release.release_id,
+        )
+        .map_err(|_| JobError::Permanent("the stored release key is not valid".to_owned()))?;
+        let keys = ctx.policies.webhook_keys(&key).ok_or_else(|| {
+            JobError::Permanent(
+                "no webhook_secret is configured for the release's project and environment \
+                 any more"
+                    .to_owned(),
+            )
         })?;
-        let signature = webhook_signature(
-            secret.expose_secret().as_bytes(),
+        let headers = webhooks::headers(
+            keys,
+            &self.delivery_id,
             chrono::Utc::now().timestamp(),
             &body,
         );
         claim.ensure_held(&ctx.db).await?;
         // The operator's URL (a policy's): its host may be private.
-        ctx.outbound
-            .post(Target::Webhook, &url)
-            .header("Greenlight-Event", event)
-            .header("Greenlight-Delivery", self.delivery_id.clone())
-            .header("Greenlight-Signature", signature)
-            .json(body)
+        let mut call = ctx.outbound.post(Target::Webhook, &url);
+        for (name, value) in headers {
+            call = call.header(name, value);
+        }
+        call.json(body)
             .send()
             .await
-            .map_err(super::notify::retried_unless_refused)?;
+            .map_err(|e| match e.failure() {
+                // The standard: 410 Gone is a receiver that wants no more
+                // deliveries, so no retry.
+                Failure::Status(410) => JobError::Permanent(e.to_string()),
+                _ => super::notify::retried_unless_refused(e),
+            })?;
         let detail = serde_json::json!({"to": url_for_logs(&url), "delivery": self.delivery_id, "type": event});
         super::notify::record_sent(
             ctx,
