@@ -19,6 +19,7 @@ use crate::http::{self, AppState};
 use crate::ids::random_id;
 use crate::integrations::approvers::{ApproversClient, ApproversSource};
 use crate::integrations::github::GithubApp;
+use crate::integrations::slack::Slack;
 use crate::integrations::outbound::Outbound;
 use crate::mailer::Mailer;
 use crate::queue::{Registry, Runner};
@@ -70,6 +71,10 @@ impl Application {
             )),
             None => None,
         };
+        let slack = settings
+            .slack
+            .as_ref()
+            .map(|s| Arc::new(Slack::new(s, outbound.clone())));
         let policies = Arc::new(settings.policies.clone());
 
         let listener = TcpListener::bind(&settings.listen)
@@ -126,6 +131,7 @@ impl Application {
             max_attempts: settings.queue.max_attempts,
             wake: wake.clone(),
             github: github.clone(),
+            slack: slack.clone(),
             outbound,
             webhook_secret: settings.webhook_secret.clone(),
             max_approvers: settings.max_approvers,
@@ -165,6 +171,7 @@ impl Application {
             ),
             body_timeout: settings.body_timeout,
             github: github.clone(),
+            slack,
             azure_devops_hosts: settings.azure_devops_hosts.clone(),
             job_kinds: registry.kinds(),
         });

@@ -91,6 +91,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    slack_messages (release_pk) {
+        release_pk -> BigInt,
+        channel -> Text,
+        ts -> Nullable<Text>,
+        max_attempts -> Integer,
+        created_at -> Timestamp,
+        posted_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(approvals -> releases (release_pk));
 
 diesel::table! {
@@ -107,6 +118,7 @@ diesel::table! {
 
 diesel::joinable!(events -> releases (release_pk));
 diesel::joinable!(subscribers -> releases (release_pk));
+diesel::joinable!(slack_messages -> releases (release_pk));
 diesel::allow_tables_to_appear_in_same_query!(
     events,
     releases,
@@ -114,5 +126,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     jobs,
     settings,
     api_keys,
-    subscribers
+    subscribers,
+    slack_messages
 );

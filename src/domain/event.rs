@@ -19,6 +19,8 @@ pub enum EventKind {
     CallbackFailed,
     WebhookSent,
     WebhookFailed,
+    SlackPosted,
+    SlackFailed,
 }
 
 impl EventKind {
@@ -40,6 +42,8 @@ impl EventKind {
             Self::CallbackFailed => "callback.failed",
             Self::WebhookSent => "webhook.sent",
             Self::WebhookFailed => "webhook.failed",
+            Self::SlackPosted => "slack.posted",
+            Self::SlackFailed => "slack.failed",
         }
     }
 

@@ -54,6 +54,7 @@ struct Table {
     reminder_after: Option<String>,
     approval_mode: Option<String>,
     webhook_url: Option<String>,
+    slack_channel: Option<String>,
     /// Only under a project.
     environments: Option<HashMap<String, toml::Value>>,
 }
@@ -71,6 +72,8 @@ struct Overrides {
     approval_mode: Option<ApprovalMode>,
     /// `Some(None)`: "off", over a global webhook.
     webhook_url: Option<Option<String>>,
+    /// `Some(None)`: "off", over a global channel.
+    slack_channel: Option<Option<String>>,
 }
 
 impl Overrides {
@@ -141,6 +144,7 @@ pub struct Policies {
     global_approvers: ApproversSource,
     global_mode: ApprovalMode,
     global_webhook: Option<String>,
+    global_slack_channel: Option<String>,
     projects: HashMap<String, ProjectPolicy>,
 }
 
@@ -151,6 +155,7 @@ impl Policies {
             global_approvers: approvers,
             global_mode: ApprovalMode::OneClick,
             global_webhook: None,
+            global_slack_channel: None,
             projects: HashMap::new(),
         }
     }
@@ -174,6 +179,22 @@ impl Policies {
         env.and_then(|o| o.webhook_url.as_ref())
             .or_else(|| project.and_then(|o| o.webhook_url.as_ref()))
             .map_or(self.global_webhook.as_deref(), Option::as_deref)
+    }
+
+    /// Where approvals are also asked in Slack unless a project or
+    /// environment says (`off` is none).
+    pub fn with_slack_channel(mut self, channel: Option<String>) -> Self {
+        self.global_slack_channel = channel.filter(|c| !c.eq_ignore_ascii_case("off"));
+        self
+    }
+
+    /// The Slack channel this release is asked in, if any (read when its
+    /// approvers are known, as its approvers source is).
+    pub fn slack_channel(&self, key: &ReleaseKey) -> Option<&str> {
+        let (project, env) = self.tables_of(key);
+        env.and_then(|o| o.slack_channel.as_ref())
+            .or_else(|| project.and_then(|o| o.slack_channel.as_ref()))
+            .map_or(self.global_slack_channel.as_deref(), Option::as_deref)
     }
 
     /// Whether any release may have a webhook (its secret is then needed).
@@ -332,6 +353,7 @@ impl Policies {
             ApprovalMode::Confirm => "confirm".to_owned(),
         };
         let show_webhook = |w: Option<&str>| w.map_or("off".to_owned(), crate::redact::mask_url);
+        let show_channel = |c: Option<&str>| c.map_or("off".to_owned(), str::to_owned);
         let entry = |key, variable, found: Option<(String, SetIn)>, global: String| {
             let (value, set_in) = found.unwrap_or((global, SetIn::Global));
             ResolvedKey {
@@ -391,6 +413,14 @@ impl Policies {
                 }),
                 show_webhook(self.global_webhook.as_deref()),
             ),
+            entry(
+                "slack_channel",
+                "GREENLIGHT_SLACK_CHANNEL",
+                pick(table, parent, |o| {
+                    o.slack_channel.as_ref().map(|c| show_channel(c.as_deref()))
+                }),
+                show_channel(self.global_slack_channel.as_deref()),
+            ),
         ]
     }
 
@@ -416,6 +446,16 @@ fn overrides(at: &str, table: &Table) -> Result<Overrides, PolicyError> {
         Some(url) => Some(Some(
             webhook_url(url).map_err(|e| PolicyError(format!("{at}.webhook_url {e}")))?,
         )),
+    };
+    let slack_channel = match table.slack_channel.as_deref().map(str::trim) {
+        None => None,
+        Some(off) if off.eq_ignore_ascii_case("off") => Some(None),
+        Some("") => {
+            return Err(PolicyError(format!(
+                "{at}.slack_channel must name a channel (its id, C0123ABCD, or #name), or be off"
+            )))
+        }
+        Some(channel) => Some(Some(channel.to_owned())),
     };
     let approval_mode = table
         .approval_mode
@@ -486,6 +526,7 @@ fn overrides(at: &str, table: &Table) -> Result<Overrides, PolicyError> {
         reminder_after,
         approval_mode,
         webhook_url,
+        slack_channel,
     })
 }
 

@@ -30,5 +30,6 @@ mod request_guard;
 mod runner;
 mod secrets;
 mod security;
+mod slack;
 mod smtp_tls;
 mod ui;

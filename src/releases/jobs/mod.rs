@@ -10,6 +10,7 @@ mod send_azure_callback;
 mod send_github_review;
 mod send_reminder;
 mod send_webhook;
+pub mod slack;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ pub use send_azure_callback::SendAzureCallback;
 pub use send_github_review::SendGithubReview;
 pub use send_reminder::SendReminder;
 pub use send_webhook::SendWebhook;
+pub use slack::{PostSlackMessage, UpdateSlackMessage};
 
 /// What the releases wing's jobs need, shared by every running job.
 pub struct JobContext {
@@ -54,6 +56,8 @@ pub struct JobContext {
     pub webhook_secret: Option<SecretString>,
     /// The GitHub App, if configured.
     pub github: Option<Arc<GithubApp>>,
+    /// Slack's Web API, if configured.
+    pub slack: Option<Arc<crate::integrations::slack::Slack>>,
     /// Opens the credentials subscribers were stored with.
     pub sealer: crate::sealed::Sealer,
 }
@@ -68,5 +72,7 @@ pub fn register(registry: Registry, ctx: Arc<JobContext>) -> Registry {
         .register::<SendReminder>(ctx.clone())
         .register::<SendWebhook>(ctx.clone())
         .register::<SendAzureCallback>(ctx.clone())
-        .register::<SendGithubReview>(ctx)
+        .register::<SendGithubReview>(ctx.clone())
+        .register::<PostSlackMessage>(ctx.clone())
+        .register::<UpdateSlackMessage>(ctx)
 }
