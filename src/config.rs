@@ -535,7 +535,8 @@ fn github(r: &Reader, keys: [&'static str; 4]) -> Result<Option<GithubSettings>>
 /// Slack: the bot token and the signing secret, both or neither; the API
 /// URL defaults to Slack's.
 fn slack(r: &Reader, [token, secret, url_key]: [&'static str; 3]) -> Result<Option<SlackSettings>> {
-    let (bot_token, signing_secret) = match (read::secret(r, [token])?, read::secret(r, [secret])?) {
+    let (bot_token, signing_secret) = match (read::secret(r, [token])?, read::secret(r, [secret])?)
+    {
         (None, None) => return Ok(None),
         (Some(t), Some(s)) => (t, s),
         (None, Some(_)) => return Err(ConfigError(format!("{token} must be set with {secret}"))),

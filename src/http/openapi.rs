@@ -14,8 +14,8 @@ use super::approval::ApprovalAnswer;
 use super::github::{GithubAccepted, Ignored};
 use super::health::{Health, HealthStatus};
 use super::problem::{Problem, PROBLEM_SLUGS};
-use super::slack::SlackModalErrors;
 use super::schemas::{DecisionName, DecisionRequest, ReleaseRequest};
+use super::slack::SlackModalErrors;
 use crate::domain::{Decision, FieldError, ReleaseStatus};
 use crate::releases::document::{
     ApproverEntry, EventEntry, EventList, ReleaseList, StatusDocument,

@@ -14,8 +14,8 @@ use super::{read_body, AppState};
 use crate::db::{self, models::Approval};
 use crate::domain::{Decision, ReleaseKey};
 use crate::integrations::slack::{
-    modal_error, parse_interaction, reject_modal, Interaction, InteractionError, ReleaseRef,
-    Slack, SlackError,
+    modal_error, parse_interaction, reject_modal, Interaction, InteractionError, ReleaseRef, Slack,
+    SlackError,
 };
 use crate::releases::lifecycle::{self, DecisionOutcome, ReleaseView, Via};
 
@@ -86,7 +86,8 @@ pub async fn interaction(
         } => {
             let found = approver(&state, &slack, &release, &user_id).await?;
             let tell = |text: String| {
-                let (slack, user_id, channel_id) = (slack.clone(), user_id.clone(), channel_id.clone());
+                let (slack, user_id, channel_id) =
+                    (slack.clone(), user_id.clone(), channel_id.clone());
                 async move { tell_privately(&slack, channel_id.as_deref(), &user_id, &text).await }
             };
             let (view, approval) = match found {
@@ -192,7 +193,10 @@ async fn approver(
         .map_err(|e: SlackError| ApiError::BadGateway(e.to_string()))?;
     let approval = email.as_deref().and_then(|email| {
         let email = email.trim().to_lowercase();
-        view.approvals.iter().find(|a| a.email_key == email).cloned()
+        view.approvals
+            .iter()
+            .find(|a| a.email_key == email)
+            .cloned()
     });
     Ok(match approval {
         Some(approval) => Found::Approver(view, approval),

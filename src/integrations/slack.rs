@@ -115,7 +115,8 @@ pub fn message(facts: &ReleaseFacts) -> Value {
         Some(n) => format!("{n} of {}", facts.approvers.len()),
         None => "approvers not known yet".to_owned(),
     };
-    let field = |label: &str, value: &str| json!({"type": "mrkdwn", "text": format!("*{label}*\n{value}")});
+    let field =
+        |label: &str, value: &str| json!({"type": "mrkdwn", "text": format!("*{label}*\n{value}")});
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": cut(&format!("Release approval: {}", facts.release_name), 150)}}),
         json!({"type": "section", "fields": [
@@ -156,14 +157,8 @@ pub fn message(facts: &ReleaseFacts) -> Value {
     };
     let outcome = match facts.status {
         ReleaseStatus::Pending => None,
-        ReleaseStatus::Approved => Some(format!(
-            "Approved by {}.",
-            decided_by(Decision::Approved)
-        )),
-        ReleaseStatus::Rejected => Some(format!(
-            "Rejected by {}.",
-            decided_by(Decision::Rejected)
-        )),
+        ReleaseStatus::Approved => Some(format!("Approved by {}.", decided_by(Decision::Approved))),
+        ReleaseStatus::Rejected => Some(format!("Rejected by {}.", decided_by(Decision::Rejected))),
         ReleaseStatus::Expired => Some("Expired: nobody decided in time.".to_owned()),
         ReleaseStatus::Failed => Some(format!(
             "Failed: {}",
@@ -172,12 +167,14 @@ pub fn message(facts: &ReleaseFacts) -> Value {
     };
     let value = serde_json::to_string(&facts.release).expect("a release key serializes");
     match &outcome {
-        None => blocks.push(json!({"type": "actions", "block_id": "decision", "elements": [
-            {"type": "button", "action_id": APPROVE, "style": "primary", "value": value,
-             "text": {"type": "plain_text", "text": "Approve"}},
-            {"type": "button", "action_id": REJECT, "style": "danger", "value": value,
-             "text": {"type": "plain_text", "text": "Reject"}},
-        ]})),
+        None => blocks.push(
+            json!({"type": "actions", "block_id": "decision", "elements": [
+                {"type": "button", "action_id": APPROVE, "style": "primary", "value": value,
+                 "text": {"type": "plain_text", "text": "Approve"}},
+                {"type": "button", "action_id": REJECT, "style": "danger", "value": value,
+                 "text": {"type": "plain_text", "text": "Reject"}},
+            ]}),
+        ),
         Some(outcome) => blocks.push(json!({"type": "context", "elements": [
             {"type": "mrkdwn", "text": cut(outcome, 3000)}
         ]})),
@@ -238,9 +235,7 @@ impl SignatureError {
     pub fn message(self) -> &'static str {
         match self {
             Self::Missing => "X-Slack-Signature or X-Slack-Request-Timestamp is missing",
-            Self::Stale => {
-                "X-Slack-Request-Timestamp is more than 5 minutes from now (a replay?)"
-            }
+            Self::Stale => "X-Slack-Request-Timestamp is more than 5 minutes from now (a replay?)",
             Self::Mismatch => "X-Slack-Signature does not match GREENLIGHT_SLACK_SIGNING_SECRET",
         }
     }
@@ -388,8 +383,8 @@ pub fn parse_interaction(body: &[u8]) -> Result<Interaction, InteractionError> {
     let form: Form = serde_urlencoded::from_bytes(body)
         .map_err(|e| InteractionError::Malformed(format!("not a form: {e}")))?;
     let payload = form.payload.ok_or(InteractionError::NoPayload)?;
-    let payload: Payload = serde_json::from_str(&payload)
-        .map_err(|e| InteractionError::Malformed(e.to_string()))?;
+    let payload: Payload =
+        serde_json::from_str(&payload).map_err(|e| InteractionError::Malformed(e.to_string()))?;
     let malformed = |what: &str| InteractionError::Malformed(what.to_owned());
     match payload.r#type.as_str() {
         "block_actions" => {
@@ -399,11 +394,9 @@ pub fn parse_interaction(body: &[u8]) -> Result<Interaction, InteractionError> {
             let decision = match action.action_id.as_str() {
                 APPROVE => Decision::Approved,
                 REJECT => Decision::Rejected,
-                other => {
-                    return Err(InteractionError::Unsupported(format!(
-                        "unknown action_id {other:?}: Greenlight's buttons are {APPROVE} and {REJECT}"
-                    )))
-                }
+                other => return Err(InteractionError::Unsupported(format!(
+                    "unknown action_id {other:?}: Greenlight's buttons are {APPROVE} and {REJECT}"
+                ))),
             };
             let release = action
                 .value
@@ -611,9 +604,12 @@ impl Slack {
     }
 
     pub async fn open_modal(&self, trigger_id: &str, view: &Value) -> Result<(), SlackError> {
-        self.call("views.open", &json!({"trigger_id": trigger_id, "view": view}))
-            .await
-            .map(drop)
+        self.call(
+            "views.open",
+            &json!({"trigger_id": trigger_id, "view": view}),
+        )
+        .await
+        .map(drop)
     }
 
     /// The user's email (`profile.email`, scope `users:read.email`); `None`
@@ -623,7 +619,10 @@ impl Slack {
         let query = serde_urlencoded::to_string([("user", user)]).expect("a form encodes");
         let answer = self
             .outbound
-            .get(Target::Slack, &format!("{}/users.info?{query}", self.api_url))
+            .get(
+                Target::Slack,
+                &format!("{}/users.info?{query}", self.api_url),
+            )
             .bearer(self.bot_token.expose_secret())
             .read()
             .await
@@ -646,7 +645,9 @@ fn ok(method: &str, body: &[u8]) -> Result<Value, SlackError> {
     } else {
         Err(SlackError::api(
             method,
-            answer["error"].as_str().unwrap_or("an error it did not name"),
+            answer["error"]
+                .as_str()
+                .unwrap_or("an error it did not name"),
         ))
     }
 }
@@ -665,11 +666,23 @@ mod tests {
         let expected = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
         assert_eq!(signature(SECRET, 1531420618, body), expected);
         assert_eq!(
-            verify_signature(SECRET, Some("1531420618"), Some(expected), body, 1531420618 + 299),
+            verify_signature(
+                SECRET,
+                Some("1531420618"),
+                Some(expected),
+                body,
+                1531420618 + 299
+            ),
             Ok(())
         );
         assert_eq!(
-            verify_signature(SECRET, Some("1531420618"), Some(expected), body, 1531420618 + 301),
+            verify_signature(
+                SECRET,
+                Some("1531420618"),
+                Some(expected),
+                body,
+                1531420618 + 301
+            ),
             Err(SignatureError::Stale)
         );
         assert_eq!(
@@ -720,13 +733,21 @@ mod tests {
         assert!(pending.contains("&lt;!channel&gt; &amp; co"), "{pending}");
         let mut mrkdwn = vec![message_["text"].as_str().unwrap().to_owned()];
         for block in message_["blocks"].as_array().unwrap() {
-            for text in block["fields"].as_array().into_iter().flatten().chain([&block["text"]]) {
+            for text in block["fields"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .chain([&block["text"]])
+            {
                 if text["type"] == "mrkdwn" {
                     mrkdwn.push(text["text"].as_str().unwrap().to_owned());
                 }
             }
         }
-        assert!(mrkdwn.iter().all(|t| !t.contains("<!channel>")), "{mrkdwn:?}");
+        assert!(
+            mrkdwn.iter().all(|t| !t.contains("<!channel>")),
+            "{mrkdwn:?}"
+        );
         let approved = message(&facts(ReleaseStatus::Approved)).to_string();
         assert!(!approved.contains(APPROVE));
         assert!(approved.contains("Approved by ana@example.com."));
@@ -745,7 +766,10 @@ mod tests {
             "channel": {"id": "C1"}, "actions": [{"action_id": APPROVE, "value": value}]});
         assert!(matches!(
             parse_interaction(&form(&click)),
-            Ok(Interaction::Clicked { decision: Decision::Approved, .. })
+            Ok(Interaction::Clicked {
+                decision: Decision::Approved,
+                ..
+            })
         ));
         let other = json!({"type": "block_actions", "user": {"id": "U1"}, "trigger_id": "t",
             "actions": [{"action_id": "x", "value": value}]});
@@ -768,7 +792,9 @@ mod tests {
                      "state": {"values": {COMMENT: {COMMENT: {"type": "plain_text_input", "value": "no"}}}}}});
         match parse_interaction(&form(&submitted)) {
             Ok(Interaction::RejectSubmitted {
-                comment, channel_id, ..
+                comment,
+                channel_id,
+                ..
             }) => {
                 assert_eq!(comment.as_deref(), Some("no"));
                 assert_eq!(channel_id.as_deref(), Some("C1"));

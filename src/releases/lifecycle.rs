@@ -9,8 +9,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::events::{self, NewEventRow};
-use crate::db::slack_messages::{self, NewSlackMessageRow};
 use crate::db::models::{Approval, NewApprovalRow, NewReleaseRow, Release};
+use crate::db::slack_messages::{self, NewSlackMessageRow};
 use crate::db::subscribers::{self, NewSubscriberRow};
 use crate::db::{releases, DbConnection};
 use crate::domain::policy::{decide, required_approvals, Decision, Policy, ReleaseStatus, Tally};

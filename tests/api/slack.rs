@@ -117,7 +117,9 @@ impl Respond for SlackApi {
                 if channel != CHANNEL && channel != CHANNEL_ID {
                     return slack_error("channel_not_found");
                 }
-                slack_ok(json!({"channel": CHANNEL_ID, "ts": TS, "message": {"text": body["text"]}}))
+                slack_ok(
+                    json!({"channel": CHANNEL_ID, "ts": TS, "message": {"text": body["text"]}}),
+                )
             }
             "chat.update" => match (text_of(&body["channel"]), text_of(&body["ts"])) {
                 (Some(CHANNEL_ID), Some(TS)) if body["blocks"].is_array() => {
@@ -128,8 +130,14 @@ impl Respond for SlackApi {
                 _ => slack_error("invalid_arguments"),
             },
             "chat.postEphemeral" => {
-                match (text_of(&body["channel"]), text_of(&body["user"]), text_of(&body["text"])) {
-                    (Some(_), Some(_), Some(_)) => slack_ok(json!({"message_ts": "1733241601.000200"})),
+                match (
+                    text_of(&body["channel"]),
+                    text_of(&body["user"]),
+                    text_of(&body["text"]),
+                ) {
+                    (Some(_), Some(_), Some(_)) => {
+                        slack_ok(json!({"message_ts": "1733241601.000200"}))
+                    }
                     (None, _, _) => slack_error("channel_not_found"),
                     (_, None, _) => slack_error("user_not_found"),
                     _ => slack_error("no_text"),
@@ -168,7 +176,10 @@ async fn app_with_slack(backend: Backend, slack: &MockServer, channel: &str) -> 
         backend,
         |env| {
             env.insert("GREENLIGHT_SLACK_BOT_TOKEN".into(), BOT_TOKEN.into());
-            env.insert("GREENLIGHT_SLACK_SIGNING_SECRET".into(), SIGNING_SECRET.into());
+            env.insert(
+                "GREENLIGHT_SLACK_SIGNING_SECRET".into(),
+                SIGNING_SECRET.into(),
+            );
             env.insert("GREENLIGHT_SLACK_API_URL".into(), api);
             env.insert("GREENLIGHT_SLACK_CHANNEL".into(), channel.into());
         },
@@ -202,7 +213,11 @@ async fn calls(server: &MockServer, method: &str) -> Vec<Value> {
 
 /// Waits until a call of `method` whose body satisfies `matches` arrived
 /// (a deadline, not a timing assertion); returns it.
-async fn wait_for_call(server: &MockServer, method: &str, matches: impl Fn(&Value) -> bool) -> Value {
+async fn wait_for_call(
+    server: &MockServer,
+    method: &str,
+    matches: impl Fn(&Value) -> bool,
+) -> Value {
     for _ in 0..300 {
         if let Some(call) = calls(server, method).await.into_iter().find(|c| matches(c)) {
             return call;
@@ -228,7 +243,10 @@ fn buttons(message: &Value) -> HashMap<String, Value> {
 async fn posted(app: &TestApp, slack: &MockServer, id: &str) -> Value {
     assert_eq!(app.post_release(&release_body(id)).await.status(), 202);
     app.wait_for_event(id, "slack.posted").await;
-    wait_for_call(slack, "chat.postMessage", |m| m.to_string().contains(&format!("({id})"))).await
+    wait_for_call(slack, "chat.postMessage", |m| {
+        m.to_string().contains(&format!("({id})"))
+    })
+    .await
 }
 
 fn form(payload: &Value) -> String {
@@ -275,7 +293,12 @@ fn now() -> i64 {
 }
 
 /// Posts `body` to the route as Slack does, with these signature headers.
-async fn deliver_signed(app: &TestApp, body: String, timestamp: i64, signature: &str) -> reqwest::Response {
+async fn deliver_signed(
+    app: &TestApp,
+    body: String,
+    timestamp: i64,
+    signature: &str,
+) -> reqwest::Response {
     app.client
         .post(format!("{}/integrations/slack", app.address))
         .header("Content-Type", "application/x-www-form-urlencoded")
@@ -294,46 +317,77 @@ async fn deliver(app: &TestApp, body: String) -> reqwest::Response {
 }
 
 fn types(events: &[Value]) -> Vec<String> {
-    events.iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect()
+    events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 fn decisions(events: &[Value]) -> usize {
-    types(events).iter().filter(|t| t.starts_with("approval.")).count()
+    types(events)
+        .iter()
+        .filter(|t| t.starts_with("approval."))
+        .count()
 }
 
 async fn problem(response: reqwest::Response, status: u16, slug: &str) -> Value {
     assert_eq!(response.status().as_u16(), status);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["type"], format!("urn:greenlight:problem:{slug}"), "{body}");
+    assert_eq!(
+        body["type"],
+        format!("urn:greenlight:problem:{slug}"),
+        "{body}"
+    );
     body
 }
 
 async fn the_message_is_posted_once_the_approvers_are_known(backend: Backend) {
     let slack = slack_stub().await;
     let app = app_with_slack(backend, &slack, CHANNEL).await;
-    let message = posted(&app, &slack, "s1").await;
+    let mut body = release_body("s1");
+    body["RequestedForEmail"] = json!("carla@example.com");
+    assert_eq!(app.post_release(&body).await.status(), 202);
+    app.wait_for_event("s1", "slack.posted").await;
+    let message = wait_for_call(&slack, "chat.postMessage", |_| true).await;
     assert_eq!(message["channel"], CHANNEL);
     let text = message.to_string();
-    for fact in ["Desafio-CD", "Devx", "production", "2 of 2", "Ana@Example.com", "bruno@example.com"] {
+    for fact in [
+        "Desafio-CD (s1)",
+        "Devx",
+        "production",
+        "carla@example.com",
+        "2 of 2",
+        "ana@example.com: waiting",
+        "bruno@example.com: waiting",
+    ] {
         assert!(text.contains(fact), "{fact} in {text}");
     }
     let buttons = buttons(&message);
-    let (approve, reject) = (&buttons["greenlight_approve"], &buttons["greenlight_reject"]);
+    let (approve, reject) = (
+        &buttons["greenlight_approve"],
+        &buttons["greenlight_reject"],
+    );
     assert_eq!(approve["type"], "button");
     assert_eq!(approve["text"]["text"], "Approve");
     assert_eq!(reject["text"]["text"], "Reject");
     // The value names the release and carries no secret: no token of the
     // approval emails is in the message.
     let value: Value = serde_json::from_str(approve["value"].as_str().unwrap()).unwrap();
-    assert_eq!(value, json!({"team_project": "Devx", "environment": "production", "release_id": "s1"}));
+    assert_eq!(
+        value,
+        json!({"team_project": "Devx", "environment": "production", "release_id": "s1"})
+    );
     for mail in app.wait_for_mails(2).await {
         assert!(!text.contains(&mail.token()));
     }
     let event = app.wait_for_event("s1", "slack.posted").await;
     assert_eq!(event["detail"], json!({"channel": CHANNEL_ID, "ts": TS}));
     // Once: a second poll, and the queue drained, post nothing more.
-    assert_eq!(app.post_release(&release_body("s1")).await.status(), 200);
+    assert_eq!(app.post_release(&body).await.status(), 200);
     app.wait_for_idle_queue().await;
     assert_eq!(calls(&slack, "chat.postMessage").await.len(), 1);
 }
@@ -354,28 +408,49 @@ async fn an_approvers_click_is_recorded_and_the_message_updated(backend: Backend
     let approved = app.wait_for_event("s2", "approval.approved").await;
     assert_eq!(approved["actor"], "ana@example.com");
     assert_eq!(approved["detail"]["via"], "slack");
-    assert_eq!(calls(&slack, "users.info").await, vec![json!({"user": "U0ANA"})]);
+    assert_eq!(
+        calls(&slack, "users.info").await,
+        vec![json!({"user": "U0ANA"})]
+    );
     let update = wait_for_call(&slack, "chat.update", |u| {
         u.to_string().contains("ana@example.com: approved")
     })
     .await;
-    assert_eq!((update["channel"].as_str(), update["ts"].as_str()), (Some(CHANNEL_ID), Some(TS)));
-    assert!(buttons(&update).contains_key("greenlight_approve"), "still pending: buttons stay");
+    assert_eq!(
+        (update["channel"].as_str(), update["ts"].as_str()),
+        (Some(CHANNEL_ID), Some(TS))
+    );
+    assert!(
+        buttons(&update).contains_key("greenlight_approve"),
+        "still pending: buttons stay"
+    );
     // Bruno's click decides the release: the message says so, buttons gone.
     let answer = deliver(&app, click("U0BRUNO", "greenlight_approve", &value)).await;
     assert_eq!(answer.status(), 200);
     app.wait_for_status("s2", "approved").await;
     let last = wait_for_call(&slack, "chat.update", |u| {
-        u.to_string().contains("Approved by ana@example.com, bruno@example.com.")
+        u.to_string()
+            .contains("Approved by ana@example.com, bruno@example.com.")
     })
     .await;
     assert!(buttons(&last).is_empty(), "{last}");
     // Ana clicking again is told privately, and nothing changes.
     let before = app.events("s2").await.len();
-    assert_eq!(deliver(&app, click("U0ANA", "greenlight_approve", &value)).await.status(), 200);
+    assert_eq!(
+        deliver(&app, click("U0ANA", "greenlight_approve", &value))
+            .await
+            .status(),
+        200
+    );
     let told = wait_for_call(&slack, "chat.postEphemeral", |_| true).await;
     assert_eq!(told["user"], "U0ANA");
-    assert!(told["text"].as_str().unwrap().contains("You already approved"), "{told}");
+    assert!(
+        told["text"]
+            .as_str()
+            .unwrap()
+            .contains("You already approved"),
+        "{told}"
+    );
     assert_eq!(app.events("s2").await.len(), before);
 }
 
@@ -392,12 +467,24 @@ async fn a_strangers_click_records_nothing_and_is_told_privately(backend: Backen
     let told = calls(&slack, "chat.postEphemeral").await;
     assert_eq!(told.len(), 2, "{told:#?}");
     for t in &told {
-        assert_eq!((t["channel"].as_str(), t["user"].as_str()), (Some(CHANNEL_ID), Some("U0CARLA")));
-        assert!(t["text"].as_str().unwrap().contains("not an approver"), "{t}");
+        assert_eq!(
+            (t["channel"].as_str(), t["user"].as_str()),
+            (Some(CHANNEL_ID), Some("U0CARLA"))
+        );
+        assert!(
+            t["text"].as_str().unwrap().contains("not an approver"),
+            "{t}"
+        );
     }
-    assert!(calls(&slack, "views.open").await.is_empty(), "no modal for a stranger");
+    assert!(
+        calls(&slack, "views.open").await.is_empty(),
+        "no modal for a stranger"
+    );
     let status = app.status("s3").await;
-    assert_eq!((status["approvals"].as_i64(), status["rejections"].as_i64()), (Some(0), Some(0)));
+    assert_eq!(
+        (status["approvals"].as_i64(), status["rejections"].as_i64()),
+        (Some(0), Some(0))
+    );
     assert_eq!(app.events("s3").await, before);
 }
 
@@ -411,16 +498,34 @@ async fn stale_or_badly_signed_requests_are_refused(backend: Backend) {
     for skew in [-360, 360] {
         let t = now() + skew;
         let signature = sign(&body, t, SIGNING_SECRET);
-        let refused = problem(deliver_signed(&app, body.clone(), t, &signature).await, 401, "invalid-signature").await;
-        assert!(refused["detail"].as_str().unwrap().contains("5 minutes"), "{refused}");
+        let refused = problem(
+            deliver_signed(&app, body.clone(), t, &signature).await,
+            401,
+            "invalid-signature",
+        )
+        .await;
+        assert!(
+            refused["detail"].as_str().unwrap().contains("5 minutes"),
+            "{refused}"
+        );
     }
     // Another secret; another body under a good signature; no signature.
     let t = now();
     let wrong = sign(&body, t, "not-the-signing-secret");
-    problem(deliver_signed(&app, body.clone(), t, &wrong).await, 401, "invalid-signature").await;
+    problem(
+        deliver_signed(&app, body.clone(), t, &wrong).await,
+        401,
+        "invalid-signature",
+    )
+    .await;
     let good = sign(&body, t, SIGNING_SECRET);
     let tampered = click("U0BRUNO", "greenlight_approve", &value);
-    problem(deliver_signed(&app, tampered, t, &good).await, 401, "invalid-signature").await;
+    problem(
+        deliver_signed(&app, tampered, t, &good).await,
+        401,
+        "invalid-signature",
+    )
+    .await;
     let unsigned = app
         .client
         .post(format!("{}/integrations/slack", app.address))
@@ -455,27 +560,52 @@ async fn a_reject_opens_a_modal_and_its_comment_is_recorded(backend: Backend) {
         .iter()
         .find(|b| b["type"] == "input")
         .expect("a comment input");
-    assert_eq!((input["block_id"].as_str(), input["element"]["action_id"].as_str()), (Some("comment"), Some("comment")));
+    assert_eq!(
+        (
+            input["block_id"].as_str(),
+            input["element"]["action_id"].as_str()
+        ),
+        (Some("comment"), Some("comment"))
+    );
     // A submission by someone else is refused inside the modal.
     let metadata = view["private_metadata"].clone();
     let stranger = deliver(&app, submit("U0CARLA", &metadata, Some("nope"))).await;
     assert_eq!(stranger.status(), 200);
     let kept_open: Value = stranger.json().await.unwrap();
     assert_eq!(kept_open["response_action"], "errors");
-    assert!(kept_open["errors"]["comment"].as_str().unwrap().contains("not an approver"));
+    assert!(kept_open["errors"]["comment"]
+        .as_str()
+        .unwrap()
+        .contains("not an approver"));
     assert_eq!(decisions(&app.events("s5").await), 0);
     // Bruno's submission: recorded with its comment, the modal closes.
-    let answer = deliver(&app, submit("U0BRUNO", &metadata, Some("not on a <Friday>"))).await;
+    let answer = deliver(
+        &app,
+        submit("U0BRUNO", &metadata, Some("not on a <Friday>")),
+    )
+    .await;
     assert_eq!(answer.status(), 200);
-    assert!(answer.bytes().await.unwrap().is_empty(), "an empty 200 closes the modal");
+    assert!(
+        answer.bytes().await.unwrap().is_empty(),
+        "an empty 200 closes the modal"
+    );
     let status = app.wait_for_status("s5", "rejected").await;
     assert_eq!(status["approvers"][1]["email"], "bruno@example.com");
     assert_eq!(status["approvers"][1]["comment"], "not on a <Friday>");
     let rejected = app.wait_for_event("s5", "approval.rejected").await;
     assert_eq!(rejected["actor"], "bruno@example.com");
-    assert_eq!(rejected["detail"], json!({"comment": "not on a <Friday>", "via": "slack"}));
-    let update = wait_for_call(&slack, "chat.update", |u| u.to_string().contains("Rejected by bruno@example.com.")).await;
-    assert!(update.to_string().contains("not on a &lt;Friday&gt;"), "{update}");
+    assert_eq!(
+        rejected["detail"],
+        json!({"comment": "not on a <Friday>", "via": "slack"})
+    );
+    let update = wait_for_call(&slack, "chat.update", |u| {
+        u.to_string().contains("Rejected by bruno@example.com.")
+    })
+    .await;
+    assert!(
+        update.to_string().contains("not on a &lt;Friday&gt;"),
+        "{update}"
+    );
     assert!(buttons(&update).is_empty());
 }
 
@@ -484,13 +614,25 @@ async fn an_email_approval_updates_the_slack_message(backend: Backend) {
     let app = app_with_slack(backend, &slack, CHANNEL).await;
     posted(&app, &slack, "s6").await;
     let mails = app.wait_for_mails(2).await;
-    let ana = mails.iter().find(|m| m.to.contains("ana@example.com")).expect("Ana's email");
+    let ana = mails
+        .iter()
+        .find(|m| m.to.contains("ana@example.com"))
+        .expect("Ana's email");
     assert_eq!(app.approve(&ana.token()).await.status(), 200);
-    let update = wait_for_call(&slack, "chat.update", |u| u.to_string().contains("ana@example.com: approved")).await;
-    assert!(update.to_string().contains("2 of 2 (1 approved)"), "{update}");
+    let update = wait_for_call(&slack, "chat.update", |u| {
+        u.to_string().contains("ana@example.com: approved")
+    })
+    .await;
+    assert!(
+        update.to_string().contains("2 of 2 (1 approved)"),
+        "{update}"
+    );
     let approved = app.wait_for_event("s6", "approval.approved").await;
     assert_eq!(approved["detail"]["via"], "email");
-    assert!(calls(&slack, "users.info").await.is_empty(), "Slack was not asked who anybody is");
+    assert!(
+        calls(&slack, "users.info").await.is_empty(),
+        "Slack was not asked who anybody is"
+    );
 }
 
 async fn bad_interactions_are_refused_and_record_nothing(backend: Backend) {
@@ -500,16 +642,69 @@ async fn bad_interactions_are_refused_and_record_nothing(backend: Backend) {
     let value = buttons(&message)["greenlight_approve"]["value"].clone();
     let before = app.events("s7").await;
     problem(deliver(&app, String::new()).await, 400, "malformed-body").await;
-    problem(deliver(&app, "text=hello".into()).await, 400, "malformed-body").await;
-    problem(deliver(&app, "payload=%7B%22type%22%3A".into()).await, 400, "malformed-body").await;
-    problem(deliver(&app, form(&json!({"type": "block_actions"}))).await, 400, "malformed-body").await;
-    problem(deliver(&app, click("U0ANA", "deploy_now", &value)).await, 400, "bad-request").await;
-    problem(deliver(&app, form(&json!({"type": "shortcut", "user": {"id": "U0ANA"}}))).await, 400, "bad-request").await;
-    problem(deliver(&app, click("U0ANA", "greenlight_approve", &json!("not a release"))).await, 400, "malformed-body").await;
-    let unknown = json!(json!({"team_project": "Devx", "environment": "production", "release_id": "nope"}).to_string());
-    problem(deliver(&app, click("U0ANA", "greenlight_approve", &unknown)).await, 404, "release-not-found").await;
-    let invalid = json!(json!({"team_project": "", "environment": "production", "release_id": "s7"}).to_string());
-    problem(deliver(&app, click("U0ANA", "greenlight_approve", &invalid)).await, 422, "validation-error").await;
+    problem(
+        deliver(&app, "text=hello".into()).await,
+        400,
+        "malformed-body",
+    )
+    .await;
+    problem(
+        deliver(&app, "payload=%7B%22type%22%3A".into()).await,
+        400,
+        "malformed-body",
+    )
+    .await;
+    problem(
+        deliver(&app, form(&json!({"type": "block_actions"}))).await,
+        400,
+        "malformed-body",
+    )
+    .await;
+    problem(
+        deliver(&app, click("U0ANA", "deploy_now", &value)).await,
+        400,
+        "bad-request",
+    )
+    .await;
+    problem(
+        deliver(
+            &app,
+            form(&json!({"type": "shortcut", "user": {"id": "U0ANA"}})),
+        )
+        .await,
+        400,
+        "bad-request",
+    )
+    .await;
+    problem(
+        deliver(
+            &app,
+            click("U0ANA", "greenlight_approve", &json!("not a release")),
+        )
+        .await,
+        400,
+        "malformed-body",
+    )
+    .await;
+    let unknown = json!(
+        json!({"team_project": "Devx", "environment": "production", "release_id": "nope"})
+            .to_string()
+    );
+    problem(
+        deliver(&app, click("U0ANA", "greenlight_approve", &unknown)).await,
+        404,
+        "release-not-found",
+    )
+    .await;
+    let invalid = json!(
+        json!({"team_project": "", "environment": "production", "release_id": "s7"}).to_string()
+    );
+    problem(
+        deliver(&app, click("U0ANA", "greenlight_approve", &invalid)).await,
+        422,
+        "validation-error",
+    )
+    .await;
     let other_modal = form(&json!({"type": "view_submission", "user": {"id": "U0ANA"},
         "view": {"callback_id": "someone_elses", "private_metadata": ""}}));
     problem(deliver(&app, other_modal).await, 400, "bad-request").await;
@@ -526,7 +721,11 @@ async fn a_channel_slack_refuses_is_recorded_and_not_retried(backend: Backend) {
     assert!(reason.contains("channel_not_found"), "{reason}");
     assert!(!reason.contains(BOT_TOKEN));
     app.wait_for_idle_queue().await;
-    assert_eq!(calls(&slack, "chat.postMessage").await.len(), 1, "a permanent error is not retried");
+    assert_eq!(
+        calls(&slack, "chat.postMessage").await.len(),
+        1,
+        "a permanent error is not retried"
+    );
     // The release goes on by email, and a decision asks nothing of Slack.
     let mails = app.wait_for_mails(2).await;
     assert_eq!(app.approve(&mails[0].token()).await.status(), 200);
@@ -563,16 +762,32 @@ async fn slack_sdk_signatures_are_accepted(backend: Backend) {
                 child.wait_with_output()
             })
             .expect("python3 runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };
     let t = now();
     let wrong = sdk_sign("another-apps-secret", t);
-    problem(deliver_signed(&app, body.clone(), t, &wrong).await, 401, "invalid-signature").await;
+    problem(
+        deliver_signed(&app, body.clone(), t, &wrong).await,
+        401,
+        "invalid-signature",
+    )
+    .await;
     assert_eq!(decisions(&app.events("s9").await), 0);
     let signature = sdk_sign(SIGNING_SECRET, t);
-    assert_eq!(signature, sign(&body, t, SIGNING_SECRET), "the same v0 signature");
-    assert_eq!(deliver_signed(&app, body, t, &signature).await.status(), 200);
+    assert_eq!(
+        signature,
+        sign(&body, t, SIGNING_SECRET),
+        "the same v0 signature"
+    );
+    assert_eq!(
+        deliver_signed(&app, body, t, &signature).await.status(),
+        200
+    );
     let approved = app.wait_for_event("s9", "approval.approved").await;
     assert_eq!(approved["actor"], "ana@example.com");
 }
@@ -589,5 +804,11 @@ async fn without_slack_configured_the_route_says_so() {
         .await
         .unwrap();
     let body = problem(answer, 404, "not-configured").await;
-    assert!(body["detail"].as_str().unwrap().contains("GREENLIGHT_SLACK_BOT_TOKEN"), "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("GREENLIGHT_SLACK_BOT_TOKEN"),
+        "{body}"
+    );
 }

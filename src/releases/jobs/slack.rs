@@ -7,7 +7,9 @@ use serde_json::Value;
 use super::JobContext;
 use crate::db::slack_messages::{self, SlackMessageRow};
 use crate::db::{self, releases, DbConnection};
-use crate::integrations::slack::{message, ApproverLine, ReleaseFacts, ReleaseRef, Slack, SlackError};
+use crate::integrations::slack::{
+    message, ApproverLine, ReleaseFacts, ReleaseRef, Slack, SlackError,
+};
 use crate::queue::{Claim, Job, JobError};
 use crate::releases::lifecycle::{self, ReleaseView};
 
@@ -104,7 +106,8 @@ impl Job for PostSlackMessage {
         let held = ctx
             .db
             .write(move |c| {
-                if !lifecycle::slack_posted(c, &claim, pk, &posted.channel, &posted.ts, db::now())? {
+                if !lifecycle::slack_posted(c, &claim, pk, &posted.channel, &posted.ts, db::now())?
+                {
                     return Ok(false);
                 }
                 // A decision recorded while the message was on its way saw
