@@ -34,6 +34,7 @@ use crate::environments::policies::webhook_url;
 pub use crate::integrations::approvers::ApproversSource;
 use crate::integrations::github::GithubSettings;
 use crate::integrations::outbound::OutboundSettings;
+use crate::integrations::slack::SlackSettings;
 use crate::mailer::MailSettings;
 pub use crate::queue::QueueSettings;
 use crate::redact::mask_url;
@@ -121,6 +122,15 @@ impl Redacted<Secret> for GithubSettings {
         vec![
             self.webhook_secret.expose_secret(),
             self.private_key.expose_secret(),
+        ]
+    }
+}
+
+impl Redacted<Secret> for SlackSettings {
+    fn texts(&self) -> Vec<&str> {
+        vec![
+            self.bot_token.expose_secret(),
+            self.signing_secret.expose_secret(),
         ]
     }
 }
@@ -324,7 +334,7 @@ settings! {
         "GREENLIGHT_AUTH_FAILURE_LIMIT" => show(|s| rate(s.auth_failure_limit));
     /// The rule releases are decided by (stored with each release): the
     /// global one, and what projects and environments set over it.
-    policies: Policies = |r, [quorum, requester, ttl, reminder, hours, webhook, secret, previous]| {
+    policies: Policies = |r, [quorum, requester, ttl, reminder, hours, webhook, secret, previous, slack_channel]| {
         let webhook = r
             .get(webhook)
             .filter(|v| !v.eq_ignore_ascii_case("off"))
@@ -335,6 +345,7 @@ settings! {
         Ok(Policies::global(global, approvers.clone())
             .with_approval_mode(approval_mode)
             .with_webhook(webhook, keys)
+            .with_slack_channel(read::optional(r, [slack_channel])?)
             .with_projects(r.projects)?
             .check_webhooks()?)
     },
@@ -362,6 +373,7 @@ settings! {
             s.policies.global_webhook_keys().and_then(|k| k.previous.as_ref()),
             "(not set)",
         )),
+        "GREENLIGHT_SLACK_CHANNEL" => HIDDEN,
         redact url,
         redact secret;
     queue: QueueSettings = queue,
@@ -389,6 +401,22 @@ settings! {
             (Some(_), None) => "off".to_owned(),
             (Some(_), Some(d)) => human(d),
         });
+    /// Approvals from Slack: the bot token and the signing secret, both
+    /// or neither.
+    slack: Option<SlackSettings> = slack,
+        "GREENLIGHT_SLACK_BOT_TOKEN" => show(|s| set_or(
+            &s.slack.as_ref().map(|s| s.bot_token.clone()),
+            "(not set: no approvals from Slack)",
+        )),
+        "GREENLIGHT_SLACK_SIGNING_SECRET" => show(|s| set_or(
+            &s.slack.as_ref().map(|s| s.signing_secret.clone()),
+            "(not set)",
+        )),
+        "GREENLIGHT_SLACK_API_URL" => show(|s| s.slack.as_ref().map_or_else(
+            || "(not set)".to_owned(),
+            |s| s.api_url.clone(),
+        )),
+        redact secret;
     log_format: LogFormat = read::choice([("text", LogFormat::Text), ("json", LogFormat::Json)]),
         "GREENLIGHT_LOG_FORMAT" => HIDDEN;
     /// Hosts an Azure DevOps PlanUrl may name (callback mode): Greenlight
@@ -523,6 +551,32 @@ fn github(r: &Reader, keys: [&'static str; 4]) -> Result<Option<GithubSettings>>
     // Checked now, so that a bad key fails at start naming its variable.
     settings.check().map_err(ConfigError)?;
     Ok(Some(settings))
+}
+
+/// Slack: the bot token and the signing secret, both or neither; the API
+/// URL defaults to Slack's.
+fn slack(r: &Reader, [token, secret, url_key]: [&'static str; 3]) -> Result<Option<SlackSettings>> {
+    let (bot_token, signing_secret) = match (read::secret(r, [token])?, read::secret(r, [secret])?)
+    {
+        (None, None) => return Ok(None),
+        (Some(t), Some(s)) => (t, s),
+        (None, Some(_)) => return Err(ConfigError(format!("{token} must be set with {secret}"))),
+        (Some(_), None) => return Err(ConfigError(format!("{secret} must be set with {token}"))),
+    };
+    let api_url = r
+        .get(url_key)
+        .unwrap_or_else(|| "https://slack.com/api".to_owned());
+    if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
+        return Err(ConfigError(format!(
+            "{url_key} must be an http(s) URL, got {:?}",
+            mask_url(&api_url)
+        )));
+    }
+    Ok(Some(SlackSettings {
+        bot_token,
+        signing_secret,
+        api_url: api_url.trim_end_matches('/').to_owned(),
+    }))
 }
 
 impl Settings {

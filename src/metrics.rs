@@ -131,6 +131,7 @@ pub enum Target {
     Webhook,
     AzureDevops,
     Github,
+    Slack,
 }
 
 impl Target {
@@ -140,6 +141,7 @@ impl Target {
             Self::Webhook => "webhook",
             Self::AzureDevops => "azure_devops",
             Self::Github => "github",
+            Self::Slack => "slack",
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::ids::random_id;
 use crate::integrations::approvers::{ApproversClient, ApproversSource};
 use crate::integrations::github::GithubApp;
 use crate::integrations::outbound::Outbound;
+use crate::integrations::slack::Slack;
 use crate::mailer::Mailer;
 use crate::queue::{Registry, Runner};
 use crate::releases::{self, Releases};
@@ -70,6 +71,10 @@ impl Application {
             )),
             None => None,
         };
+        let slack = settings
+            .slack
+            .as_ref()
+            .map(|s| Arc::new(Slack::new(s, outbound.clone())));
         let policies = Arc::new(settings.policies.clone());
 
         let listener = TcpListener::bind(&settings.listen)
@@ -127,6 +132,7 @@ impl Application {
             wake: wake.clone(),
             github: github.clone(),
             github_redelivery_interval: settings.github_redelivery_interval,
+            slack: slack.clone(),
             outbound,
             max_approvers: settings.max_approvers,
             sealer: sealer.clone(),
@@ -168,6 +174,7 @@ impl Application {
             ),
             body_timeout: settings.body_timeout,
             github: github.clone(),
+            slack,
             azure_devops_hosts: settings.azure_devops_hosts.clone(),
             job_kinds: registry.kinds(),
         });

@@ -15,6 +15,7 @@ pub mod models;
 pub mod releases;
 pub mod schema;
 pub mod settings;
+pub mod slack_messages;
 pub mod subscribers;
 mod types;
 mod writer;

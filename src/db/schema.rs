@@ -99,6 +99,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    slack_messages (release_pk) {
+        release_pk -> BigInt,
+        channel -> Text,
+        ts -> Nullable<Text>,
+        max_attempts -> Integer,
+        created_at -> Timestamp,
+        posted_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(approvals -> releases (release_pk));
 diesel::joinable!(release_limits -> releases (release_pk));
 
@@ -116,6 +127,7 @@ diesel::table! {
 
 diesel::joinable!(events -> releases (release_pk));
 diesel::joinable!(subscribers -> releases (release_pk));
+diesel::joinable!(slack_messages -> releases (release_pk));
 diesel::allow_tables_to_appear_in_same_query!(
     events,
     releases,
@@ -124,5 +136,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     settings,
     api_keys,
     subscribers,
-    release_limits
+    release_limits,
+    slack_messages
 );

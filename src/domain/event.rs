@@ -21,6 +21,8 @@ pub enum EventKind {
     CallbackFailed,
     WebhookSent,
     WebhookFailed,
+    SlackPosted,
+    SlackFailed,
 }
 
 impl EventKind {
@@ -43,6 +45,8 @@ impl EventKind {
             Self::CallbackFailed => "callback.failed",
             Self::WebhookSent => "webhook.sent",
             Self::WebhookFailed => "webhook.failed",
+            Self::SlackPosted => "slack.posted",
+            Self::SlackFailed => "slack.failed",
         }
     }
 

@@ -57,6 +57,7 @@ struct Table {
     webhook_url: Option<String>,
     webhook_secret: Option<String>,
     webhook_secret_previous: Option<String>,
+    slack_channel: Option<String>,
     /// Only under a project.
     environments: Option<HashMap<String, toml::Value>>,
 }
@@ -77,6 +78,8 @@ struct Overrides {
     /// `webhook_secret` with its `webhook_secret_previous`: a rotation
     /// belongs to the secret it rotates, so both come from one table.
     webhook_keys: Option<SigningKeys>,
+    /// `Some(None)`: "off", over a global channel.
+    slack_channel: Option<Option<String>>,
 }
 
 impl Overrides {
@@ -148,6 +151,7 @@ pub struct Policies {
     global_mode: ApprovalMode,
     global_webhook: Option<String>,
     global_webhook_keys: Option<SigningKeys>,
+    global_slack_channel: Option<String>,
     projects: HashMap<String, ProjectPolicy>,
 }
 
@@ -159,6 +163,7 @@ impl Policies {
             global_mode: ApprovalMode::OneClick,
             global_webhook: None,
             global_webhook_keys: None,
+            global_slack_channel: None,
             projects: HashMap::new(),
         }
     }
@@ -252,6 +257,22 @@ impl Policies {
     /// What signs webhooks unless a project or environment says.
     pub fn global_webhook_keys(&self) -> Option<&SigningKeys> {
         self.global_webhook_keys.as_ref()
+    }
+
+    /// Where approvals are also asked in Slack unless a project or
+    /// environment says (`off` is none).
+    pub fn with_slack_channel(mut self, channel: Option<String>) -> Self {
+        self.global_slack_channel = channel.filter(|c| !c.eq_ignore_ascii_case("off"));
+        self
+    }
+
+    /// The Slack channel this release is asked in, if any (read when its
+    /// approvers are known, as its approvers source is).
+    pub fn slack_channel(&self, key: &ReleaseKey) -> Option<&str> {
+        let (project, env) = self.tables_of(key);
+        env.and_then(|o| o.slack_channel.as_ref())
+            .or_else(|| project.and_then(|o| o.slack_channel.as_ref()))
+            .map_or(self.global_slack_channel.as_deref(), Option::as_deref)
     }
 
     /// Every webhook URL configured.
@@ -421,6 +442,7 @@ impl Policies {
         // A previous secret belongs to the secret it rotates: both are
         // shown from the table that sets the secret.
         let keys = pick(table, parent, |o| o.webhook_keys.as_ref());
+        let show_channel = |c: Option<&str>| c.map_or("off".to_owned(), str::to_owned);
         let entry = |key, variable, found: Option<(String, SetIn)>, global: String| {
             let (value, set_in) = found.unwrap_or((global, SetIn::Global));
             ResolvedKey {
@@ -497,6 +519,14 @@ impl Policies {
                         .and_then(|k| k.previous.as_ref()),
                 ),
             ),
+            entry(
+                "slack_channel",
+                "GREENLIGHT_SLACK_CHANNEL",
+                pick(table, parent, |o| {
+                    o.slack_channel.as_ref().map(|c| show_channel(c.as_deref()))
+                }),
+                show_channel(self.global_slack_channel.as_deref()),
+            ),
         ]
     }
 
@@ -540,6 +570,16 @@ fn overrides(at: &str, table: &Table) -> Result<Overrides, PolicyError> {
             )))
         }
         (None, None) => None,
+    };
+    let slack_channel = match table.slack_channel.as_deref().map(str::trim) {
+        None => None,
+        Some(off) if off.eq_ignore_ascii_case("off") => Some(None),
+        Some("") => {
+            return Err(PolicyError(format!(
+                "{at}.slack_channel must name a channel (its id, C0123ABCD, or #name), or be off"
+            )))
+        }
+        Some(channel) => Some(Some(channel.to_owned())),
     };
     let approval_mode = table
         .approval_mode
@@ -611,6 +651,7 @@ fn overrides(at: &str, table: &Table) -> Result<Overrides, PolicyError> {
         approval_mode,
         webhook_url,
         webhook_keys,
+        slack_channel,
     })
 }
 

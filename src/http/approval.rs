@@ -217,7 +217,7 @@ fn required(value: Option<String>, field: &'static str) -> Result<String, ApiErr
         .ok_or_else(|| field_error(field, "is required"))
 }
 
-fn parse_comment(raw: Option<String>) -> Result<Option<String>, ApiError> {
+pub(super) fn parse_comment(raw: Option<String>) -> Result<Option<String>, ApiError> {
     let Some(comment) = raw.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()) else {
         return Ok(None);
     };
@@ -336,6 +336,7 @@ async fn decide(
                 &mine,
                 decision,
                 comment.as_deref(),
+                lifecycle::Via::Email,
                 db::now(),
             )?)
         })
@@ -348,10 +349,9 @@ async fn decide(
                 decision = decision.as_str(),
                 "decision recorded"
             );
-            if view.release.status().is_decided() {
-                // Its pipelines are waiting: tell them now, not at the next poll.
-                state.wake.notify_one();
-            }
+            // Its pipelines (and its Slack message) are waiting: tell them
+            // now, not at the next poll.
+            state.wake.notify_one();
             let message = match decision {
                 Decision::Approved => "Thank you: your approval was recorded.",
                 Decision::Rejected => "Your rejection was recorded.",

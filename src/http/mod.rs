@@ -12,6 +12,7 @@ pub mod problem;
 mod release;
 pub mod request_id;
 mod schemas;
+mod slack;
 mod ui;
 mod views;
 
@@ -49,6 +50,8 @@ pub struct AppState {
     pub azure_devops_hosts: Vec<String>,
     /// The GitHub App, if configured (`POST /integrations/github`).
     pub github: Option<Arc<crate::integrations::github::GithubApp>>,
+    /// Slack's Web API, if configured (`POST /integrations/slack`).
+    pub slack: Option<Arc<crate::integrations::slack::Slack>>,
     /// Every job kind, for the queue's gauges.
     pub job_kinds: Vec<&'static str>,
 }
@@ -94,6 +97,7 @@ routes! {
     "/releases/{team_project}/{release_id}" => { get => release::show },
     "/releases/{team_project}/{release_id}/events" => { get => release::events },
     "/integrations/github" => { post => github::webhook },
+    "/integrations/slack" => { post => slack::interaction },
     "/healthz" => { get => health::healthz, head => health::healthz },
     "/readyz" => { get => health::readyz, head => health::readyz },
     "/metrics" => { get => metrics::metrics, head => metrics::metrics },

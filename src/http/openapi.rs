@@ -15,6 +15,7 @@ use super::github::{GithubAccepted, Ignored};
 use super::health::{Health, HealthStatus};
 use super::problem::{Problem, PROBLEM_SLUGS};
 use super::schemas::{DecisionName, DecisionRequest, ReleaseRequest};
+use super::slack::SlackModalErrors;
 use crate::domain::{Decision, FieldError, ReleaseStatus};
 use crate::releases::document::{
     ApproverEntry, EventEntry, EventList, ReleaseList, StatusDocument,
@@ -35,6 +36,7 @@ use crate::releases::document::{
         super::approval::head,
         super::approval::post,
         super::github::webhook,
+        super::slack::interaction,
         super::health::healthz,
         super::health::readyz,
         super::metrics::metrics,
@@ -46,7 +48,7 @@ use crate::releases::document::{
     components(schemas(
         StatusDocument, ApproverEntry, ReleaseStatus, Decision, Problem, FieldError,
         ReleaseRequest, DecisionRequest, DecisionName, ApprovalAnswer, ReleaseList, EventList,
-        EventEntry, Health, HealthStatus, Ignored, GithubAccepted
+        EventEntry, Health, HealthStatus, Ignored, GithubAccepted, SlackModalErrors
     )),
     modifiers(&Security, &ProblemTypes, &HeadOperations),
     tags(

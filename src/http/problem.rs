@@ -56,6 +56,12 @@ pub enum ApiError {
     MisdirectedRequest,
     #[error("no route for this method and path")]
     NotFound,
+    /// A route of an integration that is not configured.
+    #[error("{0}")]
+    NotConfigured(&'static str),
+    /// An outside service needed to answer did not.
+    #[error("{0}")]
+    BadGateway(String),
     /// With the methods the path takes, for `Allow`.
     #[error("method not allowed on this path; it takes {0}")]
     MethodNotAllowed(String),
@@ -71,7 +77,7 @@ pub const RETRY_AFTER_SECS: u64 = 2;
 
 /// Every problem `type` (after `urn:greenlight:problem:`) this service
 /// answers with; the OpenAPI document lists them.
-pub const PROBLEM_SLUGS: [&str; 23] = [
+pub const PROBLEM_SLUGS: [&str; 25] = [
     "malformed-body",
     "validation-error",
     "payload-too-large",
@@ -92,6 +98,8 @@ pub const PROBLEM_SLUGS: [&str; 23] = [
     "cross-site-request",
     "misdirected-request",
     "not-found",
+    "not-configured",
+    "bad-gateway",
     "method-not-allowed",
     "unavailable",
     "internal-error",
@@ -130,6 +138,8 @@ impl ApiError {
             Self::CrossSite => "cross-site-request",
             Self::MisdirectedRequest => "misdirected-request",
             Self::NotFound => "not-found",
+            Self::NotConfigured(_) => "not-configured",
+            Self::BadGateway(_) => "bad-gateway",
             Self::MethodNotAllowed(_) => "method-not-allowed",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal-error",
@@ -158,6 +168,8 @@ impl ApiError {
             Self::CrossSite => "Cross-site request refused",
             Self::MisdirectedRequest => "Misdirected request",
             Self::NotFound => "Not found",
+            Self::NotConfigured(_) => "Integration not configured",
+            Self::BadGateway(_) => "Bad gateway",
             Self::MethodNotAllowed(_) => "Method not allowed",
             Self::Unavailable(_) => "Service unavailable",
             Self::Internal(_) => "Internal error",
@@ -203,9 +215,11 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) | Self::BadSignature(_) => StatusCode::UNAUTHORIZED,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::TokenExpired => StatusCode::GONE,
-            Self::UnknownApproval | Self::ReleaseNotFound { .. } | Self::NotFound => {
-                StatusCode::NOT_FOUND
-            }
+            Self::UnknownApproval
+            | Self::ReleaseNotFound { .. }
+            | Self::NotFound
+            | Self::NotConfigured(_) => StatusCode::NOT_FOUND,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::ReleaseDecided(_) | Self::AlreadyDecided(_) | Self::ReleaseDiffers(_) => {
                 StatusCode::CONFLICT
             }
@@ -316,6 +330,8 @@ mod tests {
             ApiError::CrossSite,
             ApiError::MisdirectedRequest,
             ApiError::NotFound,
+            ApiError::NotConfigured(""),
+            ApiError::BadGateway(String::new()),
             ApiError::MethodNotAllowed("GET".to_owned()),
             ApiError::Unavailable(DbError::Task),
             ApiError::Internal(anyhow::anyhow!("x")),

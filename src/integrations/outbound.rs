@@ -1,5 +1,5 @@
 //! The one HTTP client every integration calls out with (the approvers
-//! source, GitHub, webhooks, Azure DevOps), and its one error. Here, once:
+//! source, GitHub, webhooks, Azure DevOps, Slack), and its one error. Here, once:
 //! the timeout (`GREENLIGHT_HTTP_TIMEOUT`, for a whole call), the user
 //! agent, redirects (none unless the caller asks; credentials never follow
 //! one to another origin), the size cap of a body read, the metrics per
@@ -140,6 +140,13 @@ impl Call<'_> {
     pub fn json(mut self, body: Vec<u8>) -> Self {
         self.body = Some(body);
         self.header("Content-Type", "application/json")
+    }
+
+    /// A JSON body labelled with its charset, as Slack's Web API asks
+    /// (without one it answers a `missing_charset` warning).
+    pub fn json_utf8(mut self, body: Vec<u8>) -> Self {
+        self.body = Some(body);
+        self.header("Content-Type", "application/json; charset=utf-8")
     }
 
     /// Follows up to `max` redirects (none by default), for reads: the
@@ -302,6 +309,7 @@ fn peer(target: Target) -> &'static str {
         Target::Webhook => "the webhook",
         Target::AzureDevops => "Azure DevOps",
         Target::Github => "GitHub",
+        Target::Slack => "Slack",
     }
 }
 

@@ -10,6 +10,7 @@ use diesel::prelude::*;
 
 use crate::db::events::{self, NewEventRow};
 use crate::db::models::{Approval, NewApprovalRow, NewReleaseRow, Release};
+use crate::db::slack_messages::{self, NewSlackMessageRow};
 use crate::db::subscribers::{self, NewSubscriberRow};
 use crate::db::{releases, DbConnection};
 use crate::domain::policy::{decide, required_approvals, Decision, Policy, ReleaseStatus, Tally};
@@ -17,8 +18,8 @@ use crate::domain::EventKind;
 use crate::domain::{NewRelease, ReleaseKey};
 use crate::queue::{self, Claim, RunAt};
 use crate::releases::jobs::{
-    ExpireRelease, ProcessRelease, RemindApprovers, SendApprovalEmail, SendAzureCallback,
-    SendGithubReview, SendReminder, SendWebhook,
+    ExpireRelease, PostSlackMessage, ProcessRelease, RemindApprovers, SendApprovalEmail,
+    SendAzureCallback, SendGithubReview, SendReminder, SendWebhook, UpdateSlackMessage,
 };
 use crate::releases::subscriber::{Subscriber, SubscriberKind};
 
@@ -236,14 +237,16 @@ pub fn create(
 }
 
 /// Completes a release's processing job: stores its approvers and queues
-/// one email job per approver, in one transaction. Returns how many emails
-/// were queued, or `None` if the claim was lost (another worker has the
-/// job now, and nothing was written).
+/// one email job per approver, and the Slack message if `slack_channel`
+/// names one, in one transaction. Returns how many emails were queued, or
+/// `None` if the claim was lost (another worker has the job now, and
+/// nothing was written).
 pub fn store_approvers(
     conn: &mut DbConnection,
     claim: &Claim,
     release_pk: i64,
     rows: Vec<NewApprovalRow>,
+    slack_channel: Option<&str>,
     max_attempts: i32,
 ) -> QueryResult<Option<usize>> {
     conn.transaction(|conn| {
@@ -295,6 +298,23 @@ pub fn store_approvers(
             return Ok(Some(0));
         }
         let count = rows.len();
+        if let Some(channel) = slack_channel {
+            slack_messages::insert(
+                conn,
+                &NewSlackMessageRow {
+                    release_pk,
+                    channel,
+                    max_attempts,
+                    created_at: at,
+                },
+            )?;
+            queue::enqueue(
+                conn,
+                &PostSlackMessage { release_pk },
+                max_attempts,
+                RunAt::Now,
+            )?;
+        }
         for row in rows {
             let approval_pk = releases::insert_approval(conn, &row)?;
             queue::enqueue(
@@ -441,6 +461,7 @@ fn settle(
         };
         record(conn, release_pk, at, kind, None, detail)?;
     }
+    slack_changed(conn, release_pk)?;
     // Whoever waits for the decision is told.
     for subscriber in subscribers::waiting(conn, release_pk)? {
         notify(
@@ -619,6 +640,71 @@ pub fn notified(
     })
 }
 
+/// The release changed (a decision, its settling): its Slack message, if
+/// it has one, is to show it. One update queued at a time: it reads the
+/// release when it runs.
+pub fn slack_changed(conn: &mut DbConnection, release_pk: i64) -> QueryResult<()> {
+    let Some(row) = slack_messages::of_release(conn, release_pk)? else {
+        return Ok(());
+    };
+    let job = UpdateSlackMessage { release_pk };
+    queue::cancel::<UpdateSlackMessage>(conn, &release_pk.to_string())?;
+    queue::enqueue(conn, &job, row.max_attempts, RunAt::Now)
+}
+
+/// Records where the release's Slack message was posted, completing the
+/// job that posted it, in one transaction. False if the claim was lost.
+pub fn slack_posted(
+    conn: &mut DbConnection,
+    claim: &Claim,
+    release_pk: i64,
+    channel: &str,
+    ts: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    conn.transaction(|conn| {
+        // Under the release's lock, like a decision: either the decision
+        // sees the message posted, or this sees the decision.
+        releases::lock(conn, release_pk)?;
+        if !claim.complete(conn)? {
+            return Ok(false);
+        }
+        if slack_messages::mark_posted(conn, release_pk, channel, ts, now)? {
+            record(
+                conn,
+                release_pk,
+                now,
+                EventKind::SlackPosted,
+                None,
+                serde_json::json!({"channel": channel, "ts": ts}),
+            )?;
+        }
+        Ok(true)
+    })
+}
+
+/// Records that the Slack message could not be posted or updated (its job
+/// gave up); a message never posted is forgotten (nothing to update).
+pub fn slack_failed(
+    conn: &mut DbConnection,
+    release_pk: i64,
+    reason: &str,
+    forget: bool,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    if forget {
+        slack_messages::delete(conn, release_pk)?;
+    }
+    record(
+        conn,
+        release_pk,
+        now,
+        EventKind::SlackFailed,
+        None,
+        serde_json::json!({"reason": reason}),
+    )
+}
+
 /// Records that a subscriber could not be told (the job gave up).
 pub fn notify_failed(
     conn: &mut DbConnection,
@@ -684,6 +770,22 @@ pub enum DecisionOutcome {
     ReleaseClosed,
 }
 
+/// Where an approver decided: the email's link, or Slack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Email,
+    Slack,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Slack => "slack",
+        }
+    }
+}
+
 /// Records one approver's decision and settles the release if its policy
 /// says so, in one transaction that starts by locking the release row:
 /// approvers deciding at the same instant are counted one after the other.
@@ -692,6 +794,7 @@ pub fn record_decision(
     approval: &Approval,
     decision: Decision,
     comment: Option<&str>,
+    via: Via,
     now: NaiveDateTime,
 ) -> QueryResult<(DecisionOutcome, ReleaseView)> {
     conn.transaction(|conn| {
@@ -724,7 +827,7 @@ pub fn record_decision(
             now,
             EventKind::decided(decision),
             Some(&approval.email),
-            serde_json::json!({"comment": comment}),
+            serde_json::json!({"comment": comment, "via": via.as_str()}),
         )?;
         approvals[mine].decision = Some(decision);
         let next = decide(
@@ -735,6 +838,8 @@ pub fn record_decision(
         );
         if next != current {
             settle(conn, release.id, next, None, now)?;
+        } else {
+            slack_changed(conn, release.id)?;
         }
         let release = releases::by_pk(conn, release.id)?;
         Ok((DecisionOutcome::Recorded, view(conn, release, now)?))

@@ -32,6 +32,7 @@ mod request_guard;
 mod runner;
 mod secrets;
 mod security;
+mod slack;
 mod smtp_tls;
 mod ui;
 mod webhooks;

@@ -174,6 +174,13 @@ async fn every_json_answer_matches_its_documented_schema(backend: Backend) {
                 include_str!("../fixtures/github-app-test.pem").into(),
             );
             env.insert("GREENLIGHT_GITHUB_WEBHOOK_SECRET".into(), SECRET.into());
+            // Slack's route checks signatures before it calls Slack.
+            env.insert("GREENLIGHT_SLACK_BOT_TOKEN".into(), "xoxb-unused".into());
+            env.insert("GREENLIGHT_SLACK_SIGNING_SECRET".into(), SECRET.into());
+            env.insert(
+                "GREENLIGHT_SLACK_API_URL".into(),
+                "http://127.0.0.1:9/api".into(),
+            );
         },
         true,
     )
@@ -303,6 +310,28 @@ async fn every_json_answer_matches_its_documented_schema(backend: Backend) {
     let wrong = deliver(&app, "ping", &json!({}), "not the secret");
     checker
         .send("post", "/integrations/github", 401, wrong)
+        .await;
+    let unsigned = app
+        .client
+        .post(format!("{}/integrations/slack", app.address))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("payload=%7B%7D");
+    checker
+        .send("post", "/integrations/slack", 401, unsigned)
+        .await;
+    let t = chrono::Utc::now().timestamp();
+    let no_payload = app
+        .client
+        .post(format!("{}/integrations/slack", app.address))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("X-Slack-Request-Timestamp", t.to_string())
+        .header(
+            "X-Slack-Signature",
+            greenlight::integrations::slack::signature(SECRET.as_bytes(), t, b"a=b"),
+        )
+        .body("a=b");
+    checker
+        .send("post", "/integrations/slack", 400, no_payload)
         .await;
     let invalid = checker
         .send(

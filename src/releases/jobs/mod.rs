@@ -11,6 +11,7 @@ mod send_azure_callback;
 mod send_github_review;
 mod send_reminder;
 mod send_webhook;
+pub mod slack;
 
 use std::sync::Arc;
 
@@ -34,6 +35,7 @@ pub use send_azure_callback::SendAzureCallback;
 pub use send_github_review::SendGithubReview;
 pub use send_reminder::SendReminder;
 pub use send_webhook::SendWebhook;
+pub use slack::{PostSlackMessage, UpdateSlackMessage};
 
 /// What the releases wing's jobs need, shared by every running job.
 pub struct JobContext {
@@ -56,6 +58,8 @@ pub struct JobContext {
     pub github: Option<Arc<GithubApp>>,
     /// How often its failed deliveries are redelivered (`None`: never).
     pub github_redelivery_interval: Option<std::time::Duration>,
+    /// Slack's Web API, if configured.
+    pub slack: Option<Arc<crate::integrations::slack::Slack>>,
     /// Opens the credentials subscribers were stored with.
     pub sealer: crate::sealed::Sealer,
 }
@@ -71,7 +75,9 @@ pub fn register(registry: Registry, ctx: Arc<JobContext>) -> Registry {
         .register::<SendWebhook>(ctx.clone())
         .register::<SendAzureCallback>(ctx.clone())
         .register::<SendGithubReview>(ctx.clone())
-        .register::<RedeliverGithubWebhooks>(ctx)
+        .register::<RedeliverGithubWebhooks>(ctx.clone())
+        .register::<PostSlackMessage>(ctx.clone())
+        .register::<UpdateSlackMessage>(ctx)
 }
 
 /// Starts the releases wing's recurring jobs: the GitHub App's

@@ -48,6 +48,13 @@ impl Job for ProcessRelease {
         )
         .map_err(|_| JobError::Permanent("the stored release key is not valid".to_owned()))?;
         let (_, source) = ctx.policies.resolve(&key);
+        // Asked in Slack too when Slack is configured and the policy names
+        // a channel (read now, as the approvers source is).
+        let slack_channel = ctx
+            .slack
+            .as_ref()
+            .and_then(|_| ctx.policies.slack_channel(&key))
+            .map(str::to_owned);
         let approvers = ctx.approvers.fetch(source, &key).await.map_err(|e| {
             if e.is_transient() {
                 JobError::Transient(e.to_string())
@@ -87,6 +94,7 @@ impl Job for ProcessRelease {
                     &claim_,
                     pk,
                     rows,
+                    slack_channel.as_deref(),
                     max_attempts,
                 )?)
             })
