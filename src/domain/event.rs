@@ -1,6 +1,8 @@
-//! What the audit trail records: the kinds of change to a release.
+//! What the audit trail records: the kinds of change to a release, and
+//! the control plane's.
 
-/// One kind of event, named as `GET /releases/.../events` shows it.
+/// One kind of event, named as `GET /releases/.../events` (and a
+/// project's control-plane trail) shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     ReleaseCreated,
@@ -19,6 +21,12 @@ pub enum EventKind {
     CallbackFailed,
     WebhookSent,
     WebhookFailed,
+    DeploymentCreated,
+    /// A deployment's new state (detail: state).
+    DeploymentStatus,
+    DeploymentCanceled,
+    /// Its log reached `GREENLIGHT_DEPLOYMENT_LOG_LIMIT` (once).
+    DeploymentLogTruncated,
 }
 
 impl EventKind {
@@ -40,6 +48,10 @@ impl EventKind {
             Self::CallbackFailed => "callback.failed",
             Self::WebhookSent => "webhook.sent",
             Self::WebhookFailed => "webhook.failed",
+            Self::DeploymentCreated => "deployment.created",
+            Self::DeploymentStatus => "deployment.status",
+            Self::DeploymentCanceled => "deployment.canceled",
+            Self::DeploymentLogTruncated => "deployment.log_truncated",
         }
     }
 

@@ -41,6 +41,14 @@ pub enum ApiError {
     AlreadyDecided(&'static str),
     #[error("this release exists with another {0}; a request for it must send the {0} it was created with (a release's name and requester cannot be changed)")]
     ReleaseDiffers(&'static str),
+    #[error("no deployment {0}")]
+    DeploymentNotFound(String),
+    /// A status that would move a deployment backwards or out of a final
+    /// state (`DeploymentState::may_post`'s reason).
+    #[error("{0}")]
+    InvalidTransition(String),
+    #[error("{0}")]
+    DeploymentFinished(String),
     #[error("{0}")]
     Unauthorized(&'static str),
     /// A signed delivery (a GitHub webhook) whose signature does not match.
@@ -71,7 +79,7 @@ pub const RETRY_AFTER_SECS: u64 = 2;
 
 /// Every problem `type` (after `urn:greenlight:problem:`) this service
 /// answers with; the OpenAPI document lists them.
-pub const PROBLEM_SLUGS: [&str; 23] = [
+pub const PROBLEM_SLUGS: [&str; 26] = [
     "malformed-body",
     "validation-error",
     "payload-too-large",
@@ -85,6 +93,9 @@ pub const PROBLEM_SLUGS: [&str; 23] = [
     "release-decided",
     "already-decided",
     "release-differs",
+    "deployment-not-found",
+    "invalid-transition",
+    "deployment-finished",
     "unauthorized",
     "invalid-signature",
     "forbidden",
@@ -123,6 +134,9 @@ impl ApiError {
             Self::ReleaseDecided(_) => "release-decided",
             Self::AlreadyDecided(_) => "already-decided",
             Self::ReleaseDiffers(_) => "release-differs",
+            Self::DeploymentNotFound(_) => "deployment-not-found",
+            Self::InvalidTransition(_) => "invalid-transition",
+            Self::DeploymentFinished(_) => "deployment-finished",
             Self::Unauthorized(_) => "unauthorized",
             Self::BadSignature(_) => "invalid-signature",
             Self::Forbidden(_) => "forbidden",
@@ -151,6 +165,9 @@ impl ApiError {
             Self::ReleaseDecided(_) => "Release already decided",
             Self::AlreadyDecided(_) => "Already decided",
             Self::ReleaseDiffers(_) => "Release exists with other details",
+            Self::DeploymentNotFound(_) => "Deployment not found",
+            Self::InvalidTransition(_) => "Invalid state transition",
+            Self::DeploymentFinished(_) => "Deployment finished",
             Self::Unauthorized(_) => "API key required",
             Self::BadSignature(_) => "Invalid signature",
             Self::Forbidden(_) => "Forbidden",
@@ -203,12 +220,15 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) | Self::BadSignature(_) => StatusCode::UNAUTHORIZED,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::TokenExpired => StatusCode::GONE,
-            Self::UnknownApproval | Self::ReleaseNotFound { .. } | Self::NotFound => {
-                StatusCode::NOT_FOUND
-            }
-            Self::ReleaseDecided(_) | Self::AlreadyDecided(_) | Self::ReleaseDiffers(_) => {
-                StatusCode::CONFLICT
-            }
+            Self::UnknownApproval
+            | Self::ReleaseNotFound { .. }
+            | Self::DeploymentNotFound(_)
+            | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::ReleaseDecided(_)
+            | Self::AlreadyDecided(_)
+            | Self::ReleaseDiffers(_)
+            | Self::InvalidTransition(_)
+            | Self::DeploymentFinished(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::MisdirectedRequest => StatusCode::MISDIRECTED_REQUEST,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -273,6 +293,19 @@ impl From<crate::releases::CreateError> for ApiError {
     }
 }
 
+impl From<crate::deployments::DeploymentError> for ApiError {
+    fn from(e: crate::deployments::DeploymentError) -> Self {
+        use crate::deployments::DeploymentError as E;
+        match e {
+            E::NotFound(id) => Self::DeploymentNotFound(id),
+            E::Forbidden => Self::Forbidden("this API key belongs to another project".to_owned()),
+            E::InvalidTransition(refused) => Self::InvalidTransition(refused.to_string()),
+            e @ E::Finished { .. } => Self::DeploymentFinished(e.to_string()),
+            E::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         // Whatever the moment the database went away (checkout, query,
@@ -309,6 +342,9 @@ mod tests {
             ApiError::ReleaseDecided(ReleaseStatus::Approved),
             ApiError::AlreadyDecided("approved"),
             ApiError::ReleaseDiffers("ReleaseName"),
+            ApiError::DeploymentNotFound(String::new()),
+            ApiError::InvalidTransition(String::new()),
+            ApiError::DeploymentFinished(String::new()),
             ApiError::Unauthorized(""),
             ApiError::BadSignature(""),
             ApiError::Forbidden(String::new()),

@@ -5,6 +5,7 @@ mod approval_input;
 mod at_rest;
 mod bare_machine;
 mod browser;
+mod deployments;
 mod driver;
 mod environments;
 mod events;
