@@ -261,9 +261,11 @@ pub fn duration(default: Duration) -> impl Fn(&Reader, [&'static str; 1]) -> Res
 pub fn bytes(default: u64) -> impl Fn(&Reader, [&'static str; 1]) -> Result<u64> {
     move |r, [key]| match r.get(key) {
         None => Ok(default),
-        Some(v) => parse_bytes(&v)
-            .filter(|n| *n > 0)
-            .ok_or_else(|| ConfigError(format!("{key} must be a size like 10MiB, 512KiB or a number of bytes, got {v:?}"))),
+        Some(v) => parse_bytes(&v).filter(|n| *n > 0).ok_or_else(|| {
+            ConfigError(format!(
+                "{key} must be a size like 10MiB, 512KiB or a number of bytes, got {v:?}"
+            ))
+        }),
     }
 }
 

@@ -348,7 +348,9 @@ pub fn lock_place(
     use diesel::sql_types::Text;
     if let DbConnection::Postgresql(c) = conn {
         diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind::<Text, _>(format!("deployment-place\n{team_project_key}\n{environment_key}"))
+            .bind::<Text, _>(format!(
+                "deployment-place\n{team_project_key}\n{environment_key}"
+            ))
             .execute(c)?;
     }
     Ok(())

@@ -68,7 +68,9 @@ impl DeploymentDocument {
         // into something else is shown as a string rather than lost.
         let original_request = RawValue::from_string(d.original_request.clone())
             .or_else(|_| {
-                RawValue::from_string(serde_json::Value::from(d.original_request.clone()).to_string())
+                RawValue::from_string(
+                    serde_json::Value::from(d.original_request.clone()).to_string(),
+                )
             })
             .expect("a JSON string is JSON");
         Self {

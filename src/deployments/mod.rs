@@ -11,4 +11,6 @@ pub mod document;
 pub mod service;
 
 pub use document::DeploymentDocument;
-pub use service::{Actor, DeploymentError, DeploymentView, Deployments, EnvironmentView, LogTotals};
+pub use service::{
+    Actor, DeploymentError, DeploymentView, Deployments, EnvironmentView, LogTotals,
+};

@@ -6,7 +6,9 @@
 use chrono::NaiveDateTime;
 use serde_json::json;
 
-use crate::db::deployments::{self as rows, Deployment, ListFilter, NewDeploymentRow, NewStatusRow, StatusRow};
+use crate::db::deployments::{
+    self as rows, Deployment, ListFilter, NewDeploymentRow, NewStatusRow, StatusRow,
+};
 use crate::db::events::{self, EventRow, NewEventRow, ProjectFilter};
 use crate::db::{self, Db, DbConnection, DbError};
 use crate::domain::deployment::InvalidTransition;
@@ -23,7 +25,9 @@ pub struct Actor {
 
 impl Actor {
     fn may_touch(&self, team_project_key: &str) -> bool {
-        self.project.as_deref().is_none_or(|p| p == team_project_key)
+        self.project
+            .as_deref()
+            .is_none_or(|p| p == team_project_key)
     }
 }
 
@@ -258,7 +262,8 @@ impl Deployments {
                         state: current.status,
                     }));
                 }
-                let room = usize::try_from((limit - current.log_bytes).max(0)).unwrap_or(usize::MAX);
+                let room =
+                    usize::try_from((limit - current.log_bytes).max(0)).unwrap_or(usize::MAX);
                 let kept = &chunk[..chunk.len().min(room)];
                 let dropped = (chunk.len() - kept.len()) as i64;
                 rows::append_log(conn, current.pk, kept, dropped, now)?;
@@ -345,7 +350,10 @@ impl Deployments {
                     .iter()
                     .filter_map(|(key, pk)| {
                         let latest = by_pk(*pk)?;
-                        let success = successes.iter().find(|(k, _)| k == key).and_then(|(_, pk)| by_pk(*pk));
+                        let success = successes
+                            .iter()
+                            .find(|(k, _)| k == key)
+                            .and_then(|(_, pk)| by_pk(*pk));
                         Some(EnvironmentView {
                             environment: latest.deployment.environment.clone(),
                             latest_success: success,
@@ -477,7 +485,15 @@ fn supersede(
         .into_iter()
         .filter(|d| d.status.superseded_by_a_success())
     {
-        if !rows::set_status(conn, old.pk, old.status, DeploymentState::Inactive, None, None, now)? {
+        if !rows::set_status(
+            conn,
+            old.pk,
+            old.status,
+            DeploymentState::Inactive,
+            None,
+            None,
+            now,
+        )? {
             continue;
         }
         let description = format!("superseded by {}", newer.id);

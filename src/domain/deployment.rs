@@ -49,7 +49,9 @@ impl RepositoryUrl {
                     .iter()
                     .any(|s| s.eq_ignore_ascii_case(scheme))
                 {
-                    return Err("must be host/owner/name, or an https, http, ssh or git URL".to_owned());
+                    return Err(
+                        "must be host/owner/name, or an https, http, ssh or git URL".to_owned()
+                    );
                 }
                 rest
             }
@@ -73,9 +75,8 @@ impl RepositoryUrl {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
             && !host.starts_with(['.', '-']);
-        let port_ok = port.is_none_or(|p| {
-            !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit())
-        });
+        let port_ok = port
+            .is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()));
         if !host_ok || !port_ok {
             return Err("must start with a host name (github.com/owner/name)".to_owned());
         }
@@ -222,18 +223,24 @@ impl DeploymentState {
     /// decision or a cancel; nobody posts `waiting` or `inactive`: the
     /// approval gate and a newer success set them.
     pub fn may_post(self, to: Self) -> Result<(), InvalidTransition> {
-        let refuse = |why| Err(InvalidTransition { from: self, to, why });
+        let refuse = |why| {
+            Err(InvalidTransition {
+                from: self,
+                to,
+                why,
+            })
+        };
         if self.is_final() {
             return refuse("the deployment is final");
         }
         match to {
             Self::Waiting => refuse("only the approval gate makes a deployment wait"),
-            Self::Inactive => {
-                refuse("only a newer success of the same project and environment makes one inactive")
-            }
-            _ if self == Self::Waiting && to != Self::Canceled => {
-                refuse("a waiting deployment waits for its release's approval; it can only be canceled")
-            }
+            Self::Inactive => refuse(
+                "only a newer success of the same project and environment makes one inactive",
+            ),
+            _ if self == Self::Waiting && to != Self::Canceled => refuse(
+                "a waiting deployment waits for its release's approval; it can only be canceled",
+            ),
             Self::InProgress if self == Self::InProgress => Ok(()),
             _ if to.rank() > self.rank() => Ok(()),
             _ => refuse("a deployment's state only moves forward"),
@@ -322,7 +329,8 @@ impl NewDeployment {
             }),
         };
         let mut text = |name: &'static str, max: usize| {
-            optional(&object, name, &mut errors).and_then(|s| check_text(name, &s, max, &mut errors))
+            optional(&object, name, &mut errors)
+                .and_then(|s| check_text(name, &s, max, &mut errors))
         };
         let git_ref = text("ref", MAX_REF);
         let stack_name = text("stack_name", MAX_STACK_NAME);
@@ -460,7 +468,11 @@ mod tests {
             assert_eq!(url.path(), "octo/app");
         }
         let mixed = RepositoryUrl::parse("dev.azure.com:8443/Org/Proj/_git/Repo").unwrap();
-        assert_eq!(mixed.as_str(), "dev.azure.com:8443/Org/Proj/_git/Repo", "path case kept");
+        assert_eq!(
+            mixed.as_str(),
+            "dev.azure.com:8443/Org/Proj/_git/Repo",
+            "path case kept"
+        );
         assert_eq!(mixed.key(), "dev.azure.com:8443/org/proj/_git/repo");
     }
 
@@ -471,7 +483,7 @@ mod tests {
             "https://user:pass@github.com/octo/app",
             "https://token@github.com/octo/app",
             "git@github.com/octo/app",
-            "github.com/octo/app\n",
+            "github.com/octo\n/app",
             "github.com/octo/a\u{7}pp",
             "github.com/octo app",
             "github.com/octo/app?token=x",
@@ -570,7 +582,9 @@ mod tests {
         assert_eq!(d.commit_sha.as_str(), "0123abc");
         assert_eq!(fields("{}"), ["repository_url", "commit_sha"]);
         assert_eq!(
-            fields(r#"{"repository_url": 1, "commit_sha": "xyz1", "environment": "", "ref": "a\u0000b", "description": 1}"#),
+            fields(
+                r#"{"repository_url": 1, "commit_sha": "xyz1", "environment": "", "ref": "a\u0000b", "description": 1}"#
+            ),
             ["repository_url", "commit_sha", "environment", "ref"]
         );
         assert!(matches!(
@@ -581,8 +595,8 @@ mod tests {
 
     #[test]
     fn a_status_names_a_known_state_and_a_short_description() {
-        let s = StatusUpdate::parse_json(br#"{"state": "in_progress", "description": " "}"#)
-            .unwrap();
+        let s =
+            StatusUpdate::parse_json(br#"{"state": "in_progress", "description": " "}"#).unwrap();
         assert_eq!((s.state, s.description), (InProgress, None));
         let long = "é".repeat(MAX_DESCRIPTION + 1);
         let bad = format!(r#"{{"state": "done", "description": "{long}", "log_url": "ftp://x"}}"#);
@@ -593,7 +607,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let at_limit = format!(r#"{{"state": "success", "description": "{}"}}"#, "é".repeat(MAX_DESCRIPTION));
+        let at_limit = format!(
+            r#"{{"state": "success", "description": "{}"}}"#,
+            "é".repeat(MAX_DESCRIPTION)
+        );
         assert!(StatusUpdate::parse_json(at_limit.as_bytes()).is_ok());
     }
 }

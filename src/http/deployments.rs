@@ -321,7 +321,10 @@ fn limit(raw: Option<String>, errors: &mut Vec<FieldError>) -> i64 {
         None => DEFAULT_PAGE,
         Some(Ok(n)) if (1..=MAX_PAGE).contains(&n) => n,
         Some(_) => {
-            errors.push(FieldError::new("limit", "must be a whole number from 1 to 200"));
+            errors.push(FieldError::new(
+                "limit",
+                "must be a whole number from 1 to 200",
+            ));
             DEFAULT_PAGE
         }
     }
@@ -331,7 +334,10 @@ fn cursor(raw: Option<String>, errors: &mut Vec<FieldError>) -> Option<i64> {
     raw.and_then(|c| {
         let id = decode_cursor(&c);
         if id.is_none() {
-            errors.push(FieldError::new("cursor", "is not a cursor this service gave out"));
+            errors.push(FieldError::new(
+                "cursor",
+                "is not a cursor this service gave out",
+            ));
         }
         id
     })
@@ -348,20 +354,24 @@ impl ListQuery {
             .environment
             .and_then(|env| key_part("environment", &env, MAX_ENVIRONMENT, &mut errors))
             .map(|env| fold(&env));
-        let (repository_key, repository_like) = match self.repository.as_deref().map(repository_filter) {
-            None => (None, None),
-            Some(Ok(found)) => found,
-            Some(Err(e)) => {
-                errors.push(FieldError::new("repository", e));
-                (None, None)
-            }
-        };
+        let (repository_key, repository_like) =
+            match self.repository.as_deref().map(repository_filter) {
+                None => (None, None),
+                Some(Ok(found)) => found,
+                Some(Err(e)) => {
+                    errors.push(FieldError::new("repository", e));
+                    (None, None)
+                }
+            };
         let sha_prefix = self.sha.and_then(|sha| {
             let sha = sha.trim().to_ascii_lowercase();
             if (1..=64).contains(&sha.len()) && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
                 Some(sha)
             } else {
-                errors.push(FieldError::new("sha", "must be 1 to 64 hex digits (a prefix of the commit)"));
+                errors.push(FieldError::new(
+                    "sha",
+                    "must be 1 to 64 hex digits (a prefix of the commit)",
+                ));
                 None
             }
         });
@@ -370,7 +380,10 @@ impl ListQuery {
                 .map_err(|()| {
                     errors.push(FieldError::new(
                         "status",
-                        format!("must be one of {}", crate::domain::deployment::state_names()),
+                        format!(
+                            "must be one of {}",
+                            crate::domain::deployment::state_names()
+                        ),
                     ))
                 })
                 .ok()
@@ -541,10 +554,15 @@ pub async fn project_events(
     let access = state.auth.authenticate(&state.db, &req).await?;
     let query: EventsQuery = parse_query(&req)?;
     let mut errors = Vec::new();
-    let project = key_part("team_project", &path.into_inner(), MAX_TEAM_PROJECT, &mut errors);
-    let kind = query.r#type.and_then(|t| {
-        crate::domain::release::check_text("type", &t, 64, &mut errors)
-    });
+    let project = key_part(
+        "team_project",
+        &path.into_inner(),
+        MAX_TEAM_PROJECT,
+        &mut errors,
+    );
+    let kind = query
+        .r#type
+        .and_then(|t| crate::domain::release::check_text("type", &t, 64, &mut errors));
     let limit = limit(query.limit, &mut errors);
     let after = cursor(query.cursor, &mut errors);
     let Some(project) = project.filter(|_| errors.is_empty()) else {

@@ -45,7 +45,12 @@ fn send(
     }
 }
 
-async fn post_json_as(app: &TestApp, path: &str, body: &Value, key: Option<&str>) -> reqwest::Response {
+async fn post_json_as(
+    app: &TestApp,
+    path: &str,
+    body: &Value,
+    key: Option<&str>,
+) -> reqwest::Response {
     send(app, reqwest::Method::POST, path, key)
         .json(body)
         .send()
@@ -65,7 +70,12 @@ async fn create(app: &TestApp, body: &Value) -> Value {
 }
 
 async fn status(app: &TestApp, id: &str, state: &str) -> reqwest::Response {
-    post_json(app, &format!("/deployments/{id}/statuses"), &json!({"state": state})).await
+    post_json(
+        app,
+        &format!("/deployments/{id}/statuses"),
+        &json!({"state": state}),
+    )
+    .await
 }
 
 /// Posts a state that must be accepted; answers the document.
@@ -109,7 +119,11 @@ async fn problem(answer: reqwest::Response, status: u16, kind: &str) -> Value {
     assert_eq!(answer.status(), status, "{kind}");
     assert_eq!(answer.headers()["content-type"], "application/problem+json");
     let body: Value = answer.json().await.unwrap();
-    assert_eq!(body["type"], format!("urn:greenlight:problem:{kind}"), "{body}");
+    assert_eq!(
+        body["type"],
+        format!("urn:greenlight:problem:{kind}"),
+        "{body}"
+    );
     body
 }
 
@@ -224,7 +238,10 @@ async fn deploy_is_the_same_route_as_the_seed_calls_it(backend: Backend) {
     assert_eq!(created["team_project"], "zetaron/deployment-bot-thing");
     assert_eq!(created["environment"], "production");
     assert_eq!(created["original_request"], seed);
-    assert_eq!(ids(&list(&app, "").await), [created["id"].as_str().unwrap()]);
+    assert_eq!(
+        ids(&list(&app, "").await),
+        [created["id"].as_str().unwrap()]
+    );
     assert_eq!(show(&app, created["id"].as_str().unwrap()).await, created);
 }
 
@@ -250,16 +267,16 @@ async fn an_idempotency_key_answers_the_first_deployment(backend: Backend) {
         .client
         .post(format!("{}/deployments", app.address))
         .header("Idempotency-Key", "build-42")
-        .json(&json!({"repository_url": "github.com/octo/app", "commit_sha": "abcd1234",
-                      "team_project": "Other"}))
+        .json(
+            &json!({"repository_url": "github.com/octo/app", "commit_sha": "abcd1234",
+                      "team_project": "Other"}),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(other.status(), 201, "keys are scoped per project");
     // Many at once with one key: one deployment, every answer names it.
-    let racing: Vec<_> = (0..10)
-        .map(|_| with_key("race").send())
-        .collect();
+    let racing: Vec<_> = (0..10).map(|_| with_key("race").send()).collect();
     let answers = futures_util::future::join_all(racing).await;
     let mut created = 0;
     let mut seen = std::collections::HashSet::new();
@@ -294,7 +311,12 @@ async fn lists_filter_and_page_newest_first(backend: Backend) {
                "team_project": "Other"}),
         body("https://github.com/Octo/App", "11112222", "production"),
     ] {
-        made.push(create(&app, &request).await["id"].as_str().unwrap().to_owned());
+        made.push(
+            create(&app, &request).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     let pick = |indexes: &[usize]| -> Vec<String> {
         indexes.iter().map(|i| made[i - 1].clone()).collect()
@@ -323,14 +345,18 @@ async fn lists_filter_and_page_newest_first(backend: Backend) {
         (&made[1], "2026-01-01 00:00:00"),
         (&made[2], "2026-02-01 00:00:00"),
     ] {
-        app.db
-            .execute(&format!("UPDATE deployments SET created_at = '{at}' WHERE id = '{id}'"));
+        app.db.execute(&format!(
+            "UPDATE deployments SET created_at = '{at}' WHERE id = '{id}'"
+        ));
     }
     for (query, expected) in [
         ("since=2026-01-15T00:00:00Z", vec![5, 4, 3]),
         ("since=2026-01-15T02:00:00%2B02:00", vec![5, 4, 3]),
         ("until=2026-01-15T00:00:00Z", vec![2, 1]),
-        ("since=2026-01-01T00:00:00Z&until=2026-02-01T00:00:00Z", vec![3, 2, 1]),
+        (
+            "since=2026-01-01T00:00:00Z&until=2026-02-01T00:00:00Z",
+            vec![3, 2, 1],
+        ),
         ("until=2025-12-31T23:59:59Z", vec![]),
     ] {
         assert_eq!(ids(&list(&app, query).await), pick(&expected), "{query}");
@@ -371,14 +397,20 @@ async fn statuses_move_forward_only(backend: Backend) {
     let running: Value = running.json().await.unwrap();
     assert_eq!(running["status"], "in_progress");
     assert_eq!(running["statuses"][1]["description"], "building");
-    assert_eq!(running["statuses"][1]["log_url"], "https://ci.example.com/runs/1");
+    assert_eq!(
+        running["statuses"][1]["log_url"],
+        "https://ci.example.com/runs/1"
+    );
     // A progress note: in_progress again.
     let noted = moved(&app, &id, "in_progress").await;
     assert_eq!(states(&noted), ["queued", "in_progress", "in_progress"]);
     // Backwards, or to a state only the service sets: refused, unchanged.
     for state in ["queued", "waiting", "inactive"] {
         let refused = problem(status(&app, &id, state).await, 409, "invalid-transition").await;
-        assert!(refused["detail"].as_str().unwrap().contains(state), "{refused}");
+        assert!(
+            refused["detail"].as_str().unwrap().contains(state),
+            "{refused}"
+        );
         assert_eq!(show(&app, &id).await, noted, "{state} changed nothing");
     }
     let done = post_json(
@@ -398,9 +430,16 @@ async fn statuses_move_forward_only(backend: Backend) {
     }
     let cancel = post_json(&app, &format!("/deployments/{id}/cancel"), &json!({})).await;
     problem(cancel, 409, "invalid-transition").await;
-    assert_eq!(show(&app, &id).await, done, "nothing changed after the final state");
+    assert_eq!(
+        show(&app, &id).await,
+        done,
+        "nothing changed after the final state"
+    );
     let events = project_events(&app, "octo%2Fapp", "type=deployment.status").await;
-    let moves: Vec<_> = events.iter().map(|e| e["detail"]["state"].clone()).collect();
+    let moves: Vec<_> = events
+        .iter()
+        .map(|e| e["detail"]["state"].clone())
+        .collect();
     assert_eq!(moves, ["in_progress", "in_progress", "success"]);
     assert_eq!(events[0]["detail"]["description"], "building");
     assert_eq!(events[0]["detail"]["previous_state"], "queued");
@@ -417,7 +456,12 @@ async fn a_success_turns_the_previous_success_inactive(backend: Backend) {
                "environment": "staging", "team_project": "Other"}),
         body("github.com/octo/app", "eeee", "STAGING"),
     ] {
-        made.push(create(&app, &request).await["id"].as_str().unwrap().to_owned());
+        made.push(
+            create(&app, &request).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     let a = moved(&app, &made[0], "success").await;
     moved(&app, &made[1], "success").await;
@@ -428,7 +472,10 @@ async fn a_success_turns_the_previous_success_inactive(backend: Backend) {
         old["statuses"][2]["description"],
         format!("superseded by {}", made[1])
     );
-    assert_eq!(old["finished_at"], a["finished_at"], "it finished when it did");
+    assert_eq!(
+        old["finished_at"], a["finished_at"],
+        "it finished when it did"
+    );
     // Another environment, another project: the success of staging stays.
     moved(&app, &made[2], "success").await;
     moved(&app, &made[3], "success").await;
@@ -441,7 +488,12 @@ async fn a_success_turns_the_previous_success_inactive(backend: Backend) {
     let live = list(&app, "status=success&team_project=octo/app").await;
     assert_eq!(ids(&live), [made[4].clone(), made[2].clone()]);
     // An inactive deployment is final.
-    problem(status(&app, &made[0], "success").await, 409, "invalid-transition").await;
+    problem(
+        status(&app, &made[0], "success").await,
+        409,
+        "invalid-transition",
+    )
+    .await;
 }
 
 async fn cancel_ends_a_deployment_that_has_not_finished(backend: Backend) {
@@ -459,14 +511,29 @@ async fn cancel_ends_a_deployment_that_has_not_finished(backend: Backend) {
     assert_eq!(canceled["status"], "canceled");
     assert!(canceled["finished_at"].is_string());
     assert_eq!(states(&canceled), ["queued", "canceled"]);
-    problem(cancel(id.to_owned()).await.unwrap(), 409, "invalid-transition").await;
-    problem(status(&app, id, "in_progress").await, 409, "invalid-transition").await;
+    problem(
+        cancel(id.to_owned()).await.unwrap(),
+        409,
+        "invalid-transition",
+    )
+    .await;
+    problem(
+        status(&app, id, "in_progress").await,
+        409,
+        "invalid-transition",
+    )
+    .await;
     assert_eq!(show(&app, id).await, canceled);
     // A running one too.
     let running = create(&app, &body("github.com/octo/app", "ef01", "staging")).await;
     let running = running["id"].as_str().unwrap();
     moved(&app, running, "in_progress").await;
-    let stopped: Value = cancel(running.to_owned()).await.unwrap().json().await.unwrap();
+    let stopped: Value = cancel(running.to_owned())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(states(&stopped), ["queued", "in_progress", "canceled"]);
     let events = project_events(&app, "octo%2Fapp", "type=deployment.canceled").await;
     assert_eq!(events.len(), 2);
@@ -506,7 +573,12 @@ async fn logs_are_kept_in_order_byte_for_byte(backend: Backend) {
     assert_eq!(log(&app, &id).await, expected);
     // Once final, the log is closed: 409, nothing appended.
     moved(&app, &id, "failure").await;
-    problem(append(&app, &id, "late\n").await, 409, "deployment-finished").await;
+    problem(
+        append(&app, &id, "late\n").await,
+        409,
+        "deployment-finished",
+    )
+    .await;
     assert_eq!(log(&app, &id).await, expected);
     assert_eq!(
         app.db.count("SELECT COUNT(*) FROM deployment_log_chunks"),
@@ -528,7 +600,11 @@ async fn a_log_past_its_limit_ends_with_one_marker(backend: Backend) {
         .unwrap()
         .to_owned();
     append(&app, &id, "0123456789\n").await;
-    let crossing: Value = append(&app, &id, "abcdefghij\n").await.json().await.unwrap();
+    let crossing: Value = append(&app, &id, "abcdefghij\n")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(crossing, json!({"log_bytes": 16, "dropped_bytes": 6}));
     let past: Value = append(&app, &id, "xyz").await.json().await.unwrap();
     assert_eq!(past, json!({"log_bytes": 16, "dropped_bytes": 9}));
@@ -581,7 +657,10 @@ async fn environments_show_what_runs_where(backend: Backend) {
     assert_eq!(environments[1]["latest"]["status"], "failure");
     assert_eq!(environments[1]["latest_success"]["commit_sha"], "aaaa");
     let nobody = app.get_json("/environments?team_project=nobody").await;
-    assert_eq!(nobody, json!({"team_project": "nobody", "environments": []}));
+    assert_eq!(
+        nobody,
+        json!({"team_project": "nobody", "environments": []})
+    );
     let missing = app
         .client
         .get(format!("{}/environments", app.address))
@@ -597,20 +676,52 @@ async fn bad_input_changes_nothing(backend: Backend) {
     let long_sha = "a".repeat(65);
     for (request, field) in [
         (body("github.com/octo/app", "xyz1", "staging"), "commit_sha"),
-        (body("github.com/octo/app", &long_sha, "staging"), "commit_sha"),
+        (
+            body("github.com/octo/app", &long_sha, "staging"),
+            "commit_sha",
+        ),
         (body("github.com/octo/app", "abc", "staging"), "commit_sha"),
-        (body("https://user:secret@github.com/octo/app", "abcd", "staging"), "repository_url"),
-        (body("https://token@github.com/octo/app", "abcd", "staging"), "repository_url"),
-        (body("github.com/octo/a\u{1}pp", "abcd", "staging"), "repository_url"),
-        (body("github.com/octo/app\n", "abcd", "staging"), "repository_url"),
-        (body("github.com/octo/app?x=1", "abcd", "staging"), "repository_url"),
+        (
+            body("https://user:secret@github.com/octo/app", "abcd", "staging"),
+            "repository_url",
+        ),
+        (
+            body("https://token@github.com/octo/app", "abcd", "staging"),
+            "repository_url",
+        ),
+        (
+            body("github.com/octo/a\u{1}pp", "abcd", "staging"),
+            "repository_url",
+        ),
+        (
+            body("github.com/oc\nto/app", "abcd", "staging"),
+            "repository_url",
+        ),
+        (
+            body("github.com/octo/app?x=1", "abcd", "staging"),
+            "repository_url",
+        ),
         (body("github.com/octo/app", "abcd", ""), "environment"),
         (json!({"commit_sha": "abcd"}), "repository_url"),
-        (json!({"repository_url": "github.com/octo/app"}), "commit_sha"),
-        (json!({"repository_url": "github.com/octo/app", "commit_sha": 1234}), "commit_sha"),
-        (json!({"repository_url": "github.com/octo/app", "commit_sha": "abcd", "ref": "a\u{0}"}), "ref"),
+        (
+            json!({"repository_url": "github.com/octo/app"}),
+            "commit_sha",
+        ),
+        (
+            json!({"repository_url": "github.com/octo/app", "commit_sha": 1234}),
+            "commit_sha",
+        ),
+        (
+            json!({"repository_url": "github.com/octo/app", "commit_sha": "abcd", "ref": "a\u{0}"}),
+            "ref",
+        ),
     ] {
-        let refused = problem(post_json(&app, "/deployments", &request).await, 422, "validation-error").await;
+        let refused = problem(
+            post_json(&app, "/deployments", &request).await,
+            422,
+            "validation-error",
+        )
+        .await;
         assert_eq!(refused["errors"][0]["field"], field, "{request}");
         // What was refused is not echoed with its secret.
         assert!(!refused.to_string().contains("secret@"), "{refused}");
@@ -648,11 +759,25 @@ async fn bad_input_changes_nothing(backend: Backend) {
     for (request, field) in [
         (json!({"state": "done"}), "state"),
         (json!({}), "state"),
-        (json!({"state": "success", "description": long}), "description"),
-        (json!({"state": "success", "log_url": "javascript:alert(1)"}), "log_url"),
-        (json!({"state": "success", "environment_url": 7}), "environment_url"),
+        (
+            json!({"state": "success", "description": long}),
+            "description",
+        ),
+        (
+            json!({"state": "success", "log_url": "javascript:alert(1)"}),
+            "log_url",
+        ),
+        (
+            json!({"state": "success", "environment_url": 7}),
+            "environment_url",
+        ),
     ] {
-        let refused = problem(post_json(&app, &path, &request).await, 422, "validation-error").await;
+        let refused = problem(
+            post_json(&app, &path, &request).await,
+            422,
+            "validation-error",
+        )
+        .await;
         assert_eq!(refused["errors"][0]["field"], field, "{request}");
     }
     problem(append(&app, &id, "").await, 422, "validation-error").await;
@@ -667,8 +792,18 @@ async fn bad_input_changes_nothing(backend: Backend) {
         "deployment-not-found",
     )
     .await;
-    problem(status(&app, unknown, "success").await, 404, "deployment-not-found").await;
-    problem(append(&app, unknown, "x").await, 404, "deployment-not-found").await;
+    problem(
+        status(&app, unknown, "success").await,
+        404,
+        "deployment-not-found",
+    )
+    .await;
+    problem(
+        append(&app, unknown, "x").await,
+        404,
+        "deployment-not-found",
+    )
+    .await;
     problem(
         post_json(&app, &format!("/deployments/{unknown}/cancel"), &json!({})).await,
         404,
@@ -763,8 +898,15 @@ async fn keys_guard_every_deployment_route(backend: Backend) {
     let headers = unauthorized.headers().clone();
     problem(unauthorized, 401, "unauthorized").await;
     assert!(headers.contains_key("www-authenticate"));
-    for path in ["/deployments", "/environments?team_project=Devx", "/projects/Devx/events"] {
-        let answer = send(&app, reqwest::Method::GET, path, None).send().await.unwrap();
+    for path in [
+        "/deployments",
+        "/environments?team_project=Devx",
+        "/projects/Devx/events",
+    ] {
+        let answer = send(&app, reqwest::Method::GET, path, None)
+            .send()
+            .await
+            .unwrap();
         problem(answer, 401, "unauthorized").await;
     }
     assert_eq!(app.db.count("SELECT COUNT(*) FROM deployments"), 0);
@@ -793,12 +935,21 @@ async fn keys_guard_every_deployment_route(backend: Backend) {
         (reqwest::Method::GET, format!("/deployments/{id}")),
         (reqwest::Method::GET, format!("/deployments/{id}/logs")),
         (reqwest::Method::POST, format!("/deployments/{id}/cancel")),
-        (reqwest::Method::GET, "/deployments?team_project=Devx".to_owned()),
-        (reqwest::Method::GET, "/environments?team_project=devx".to_owned()),
+        (
+            reqwest::Method::GET,
+            "/deployments?team_project=Devx".to_owned(),
+        ),
+        (
+            reqwest::Method::GET,
+            "/environments?team_project=devx".to_owned(),
+        ),
         (reqwest::Method::GET, "/projects/Devx/events".to_owned()),
     ];
     for (method, path) in forbidden {
-        let answer = send(&app, method.clone(), &path, Some(&other)).send().await.unwrap();
+        let answer = send(&app, method.clone(), &path, Some(&other))
+            .send()
+            .await
+            .unwrap();
         problem(answer, 403, "forbidden").await;
     }
     let answer = post_json_as(
@@ -809,13 +960,23 @@ async fn keys_guard_every_deployment_route(backend: Backend) {
     )
     .await;
     problem(answer, 403, "forbidden").await;
-    let answer = send(&app, reqwest::Method::POST, &format!("/deployments/{id}/logs"), Some(&other))
-        .body("intruder\n")
-        .send()
-        .await
-        .unwrap();
+    let answer = send(
+        &app,
+        reqwest::Method::POST,
+        &format!("/deployments/{id}/logs"),
+        Some(&other),
+    )
+    .body("intruder\n")
+    .send()
+    .await
+    .unwrap();
     problem(answer, 403, "forbidden").await;
-    problem(post_json_as(&app, "/deployments", &request, Some(&other)).await, 403, "forbidden").await;
+    problem(
+        post_json_as(&app, "/deployments", &request, Some(&other)).await,
+        403,
+        "forbidden",
+    )
+    .await;
     let theirs: Value = send(&app, reqwest::Method::GET, "/deployments", Some(&other))
         .send()
         .await
@@ -823,10 +984,17 @@ async fn keys_guard_every_deployment_route(backend: Backend) {
         .json()
         .await
         .unwrap();
-    assert_eq!(theirs["deployments"], json!([]), "a project key lists its own");
+    assert_eq!(
+        theirs["deployments"],
+        json!([]),
+        "a project key lists its own"
+    );
     assert_eq!(app.db.count("SELECT COUNT(*) FROM deployments"), 1);
     assert_eq!(app.db.count("SELECT COUNT(*) FROM deployment_statuses"), 1);
-    assert_eq!(app.db.count("SELECT COUNT(*) FROM deployment_log_chunks"), 0);
+    assert_eq!(
+        app.db.count("SELECT COUNT(*) FROM deployment_log_chunks"),
+        0
+    );
 
     // Its own key moves it; the admin key sees everything.
     let ran = post_json_as(
@@ -853,13 +1021,18 @@ async fn keys_guard_every_deployment_route(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(own["environments"][0]["latest_success"]["id"], id);
-    let trail: Value = send(&app, reqwest::Method::GET, "/projects/devx/events", Some(&admin))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let trail: Value = send(
+        &app,
+        reqwest::Method::GET,
+        "/projects/devx/events",
+        Some(&admin),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     let actors: Vec<_> = trail["events"]
         .as_array()
         .unwrap()

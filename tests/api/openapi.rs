@@ -308,7 +308,12 @@ async fn every_json_answer_matches_its_documented_schema(backend: Backend) {
         .await;
     let id = recorded["id"].as_str().unwrap().to_owned();
     checker
-        .send("post", "/deploy", 201, post_json(&app, "/deploy", &deployment))
+        .send(
+            "post",
+            "/deploy",
+            201,
+            post_json(&app, "/deploy", &deployment),
+        )
         .await;
     let at = |template: &str| template.replace("{id}", &id);
     checker
@@ -403,7 +408,12 @@ async fn every_json_answer_matches_its_documented_schema(backend: Backend) {
         )
         .await;
     checker
-        .send("get", "/deployments", 422, get(&app, "/deployments?limit=0"))
+        .send(
+            "get",
+            "/deployments",
+            422,
+            get(&app, "/deployments?limit=0"),
+        )
         .await;
 
     // Problems, one of each family.
