@@ -65,6 +65,21 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
+/// The deployment id a path names: `dpl_` and a ULID. Anything else names
+/// no deployment (404) without a query: a NUL byte, say, is not even text
+/// PostgreSQL can compare.
+fn deployment_id(path: web::Path<String>) -> Result<String, ApiError> {
+    let id = path.into_inner();
+    let well_formed = id
+        .strip_prefix("dpl_")
+        .is_some_and(|ulid| ulid.len() == 26 && ulid.bytes().all(|b| b.is_ascii_alphanumeric()));
+    if well_formed {
+        Ok(id)
+    } else {
+        Err(ApiError::DeploymentNotFound(id.escape_debug().to_string()))
+    }
+}
+
 /// Records a deployment (201), or answers the one an `Idempotency-Key`
 /// already made (200).
 #[utoipa::path(post, operation_id = "createDeployment", path = "/deployments", tag = "deployments",
@@ -149,7 +164,7 @@ pub async fn show(
     let access = state.auth.authenticate(&state.db, &req).await?;
     let view = state
         .deployments
-        .show(path.into_inner(), actor(&access))
+        .show(deployment_id(path)?, actor(&access))
         .await?;
     Ok(HttpResponse::Ok().json(DeploymentDocument::new(&view, &state.public_url)))
 }
@@ -176,7 +191,7 @@ pub async fn post_status(
     let update = StatusUpdate::parse_json(&body)?;
     let view = state
         .deployments
-        .post_status(path.into_inner(), update, actor(&access))
+        .post_status(deployment_id(path)?, update, actor(&access))
         .await?;
     Ok(HttpResponse::Created().json(DeploymentDocument::new(&view, &state.public_url)))
 }
@@ -199,7 +214,7 @@ pub async fn cancel(
     let access = state.auth.authenticate(&state.db, &req).await?;
     let view = state
         .deployments
-        .cancel(path.into_inner(), actor(&access))
+        .cancel(deployment_id(path)?, actor(&access))
         .await?;
     Ok(HttpResponse::Ok().json(DeploymentDocument::new(&view, &state.public_url)))
 }
@@ -231,7 +246,7 @@ pub async fn append_log(
     }
     let totals = state
         .deployments
-        .append_log(path.into_inner(), chunk, actor(&access))
+        .append_log(deployment_id(path)?, chunk, actor(&access))
         .await?;
     Ok(HttpResponse::Ok().json(LogAppended::from(totals)))
 }
@@ -253,7 +268,7 @@ pub async fn read_log(
     let access = state.auth.authenticate(&state.db, &req).await?;
     let log = state
         .deployments
-        .read_log(path.into_inner(), actor(&access))
+        .read_log(deployment_id(path)?, actor(&access))
         .await?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")

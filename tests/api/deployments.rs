@@ -443,6 +443,31 @@ async fn statuses_move_forward_only(backend: Backend) {
     assert_eq!(moves, ["in_progress", "in_progress", "success"]);
     assert_eq!(events[0]["detail"]["description"], "building");
     assert_eq!(events[0]["detail"]["previous_state"], "queued");
+    // The whole trail a page at a time, oldest first.
+    let first = app.get_json("/projects/octo%2Fapp/events?limit=2").await;
+    let kinds = |page: &Value| -> Vec<String> {
+        page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(kinds(&first), ["deployment.created", "deployment.status"]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let rest = app
+        .get_json(&format!(
+            "/projects/octo%2Fapp/events?limit=2&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(kinds(&rest), ["deployment.status", "deployment.status"]);
+    let cursor = rest["next_cursor"].as_str().unwrap();
+    let end = app
+        .get_json(&format!(
+            "/projects/octo%2Fapp/events?limit=2&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(end, json!({"events": [], "next_cursor": null}));
 }
 
 async fn a_success_turns_the_previous_success_inactive(backend: Backend) {
@@ -820,6 +845,18 @@ async fn bad_input_changes_nothing(backend: Backend) {
         "deployment-not-found",
     )
     .await;
+    // Ids that are not ids: no query is made of them (a NUL byte is no
+    // text PostgreSQL can compare), they name nothing.
+    for odd in ["dpl_%00", "%00", "dpl_01JD000000000000000000000%0A", "x"] {
+        let answer = app
+            .client
+            .get(format!("{}/deployments/{odd}", app.address))
+            .send()
+            .await
+            .unwrap();
+        problem(answer, 404, "deployment-not-found").await;
+        problem(append(&app, odd, "x").await, 404, "deployment-not-found").await;
+    }
     assert_eq!(show(&app, &id).await, before);
     assert!(log(&app, &id).await.is_empty());
     assert_eq!(app.db.count("SELECT COUNT(*) FROM deployment_statuses"), 1);
@@ -946,7 +983,7 @@ async fn keys_guard_every_deployment_route(backend: Backend) {
         (reqwest::Method::GET, "/projects/Devx/events".to_owned()),
     ];
     for (method, path) in forbidden {
-        let answer = send(&app, method.clone(), &path, Some(&other))
+        let answer = send(&app, method, &path, Some(&other))
             .send()
             .await
             .unwrap();
