@@ -53,6 +53,10 @@ pub enum LogFormat {
 /// kilobytes; ten seconds is a very slow network.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// `GREENLIGHT_DEPLOYMENT_LOG_LIMIT`'s default: 10 MiB of log is a long
+/// deployment; a runaway one stops there.
+pub const DEFAULT_DEPLOYMENT_LOG_LIMIT: u64 = 10 * 1024 * 1024;
+
 /// How a variable is shown by `greenlight config`, from the settings read.
 type Show = Option<fn(&Settings) -> String>;
 
@@ -431,6 +435,14 @@ settings! {
         } else {
             s.allowed_hosts.join(",")
         });
+    /// The most a deployment's log keeps (`10MiB`, `512KiB`, bytes);
+    /// past it one marker line says how much was dropped.
+    deployment_log_limit: u64 = read::bytes(DEFAULT_DEPLOYMENT_LOG_LIMIT),
+        "GREENLIGHT_DEPLOYMENT_LOG_LIMIT" => show(|s| s.deployment_log_limit.to_string());
+    /// A claimed deployment whose runner is silent this long ends
+    /// `error` (runners and their claims come with the runner routes).
+    runner_lease: Duration = read::duration(Duration::from_secs(60)),
+        "GREENLIGHT_RUNNER_LEASE" => show(|s| human(s.runner_lease));
     /// The longest a request body may take to arrive (then 408).
     body_timeout: Duration = read::duration(DEFAULT_BODY_TIMEOUT),
         "GREENLIGHT_BODY_TIMEOUT" => show(|s| human(s.body_timeout));

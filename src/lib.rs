@@ -5,6 +5,7 @@ pub mod api_key;
 pub mod cause;
 pub mod config;
 pub mod db;
+pub mod deployments;
 pub mod domain;
 pub mod environments;
 pub mod http;

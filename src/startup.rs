@@ -150,6 +150,11 @@ impl Application {
                 wake.clone(),
                 sealer.clone(),
             ),
+            deployments: crate::deployments::Deployments::new(
+                db.clone(),
+                settings.deployment_log_limit,
+            ),
+            public_url: settings.public_url.clone(),
             db,
             tokens: tokens.clone(),
             policies: policies.clone(),

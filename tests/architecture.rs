@@ -15,6 +15,7 @@ const FLOORS: &[&[&str]] = &[
     &["admin"],
     &["http"],
     &["config"],
+    &["deployments"],
     &["releases"],
     &["environments"],
     &["queue"],
@@ -26,7 +27,7 @@ const FLOORS: &[&[&str]] = &[
 ];
 
 /// The capability wings: the queue knows none of them.
-const WINGS: &[&str] = &["releases", "environments"];
+const WINGS: &[&str] = &["deployments", "releases", "environments"];
 
 fn floor_of(module: &str) -> Option<usize> {
     FLOORS.iter().position(|floor| floor.contains(&module))

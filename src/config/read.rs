@@ -295,3 +295,52 @@ pub fn duration(default: Duration) -> impl Fn(&Reader, [&'static str; 1]) -> Res
         }
     }
 }
+
+/// A size in bytes: `1048576`, or with a unit: `512KiB`, `10MiB`, `1GiB`
+/// (also `KB`, `MB`, `GB` in powers of 1000, and `B`). At least one byte.
+pub fn bytes(default: u64) -> impl Fn(&Reader, [&'static str; 1]) -> Result<u64> {
+    move |r, [key]| match r.get(key) {
+        None => Ok(default),
+        Some(v) => parse_bytes(&v).filter(|n| *n > 0).ok_or_else(|| {
+            ConfigError(format!(
+                "{key} must be a size like 10MiB, 512KiB or a number of bytes, got {v:?}"
+            ))
+        }),
+    }
+}
+
+fn parse_bytes(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => return None,
+    };
+    number.checked_mul(factor)
+}
+
+#[cfg(test)]
+mod byte_tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes_are_read_with_their_units() {
+        assert_eq!(parse_bytes("10MiB"), Some(10 * 1024 * 1024));
+        assert_eq!(parse_bytes("512 KiB"), Some(512 * 1024));
+        assert_eq!(parse_bytes("2kb"), Some(2000));
+        assert_eq!(parse_bytes("4096"), Some(4096));
+        for bad in ["", "MiB", "1.5MiB", "-1", "10 parsecs", "99999999999GiB"] {
+            assert_eq!(parse_bytes(bad), None, "{bad}");
+        }
+    }
+}

@@ -7,6 +7,7 @@
 mod after_commit;
 pub mod api_keys;
 mod connection;
+pub mod deployments;
 mod error;
 pub mod events;
 pub mod jobs;

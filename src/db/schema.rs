@@ -116,14 +116,72 @@ diesel::joinable!(release_limits -> releases (release_pk));
 diesel::table! {
     events (id) {
         id -> BigInt,
-        release_pk -> BigInt,
+        release_pk -> Nullable<BigInt>,
         at -> Timestamp,
         #[sql_name = "type"]
         kind -> Text,
         actor -> Nullable<Text>,
         detail -> Text,
+        /// The project of a control-plane event (folded); NULL for a
+        /// release's, whose release names the project.
+        team_project_key -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    deployments (pk) {
+        pk -> BigInt,
+        id -> Text,
+        team_project -> Text,
+        team_project_key -> Text,
+        environment -> Text,
+        environment_key -> Text,
+        repository_url -> Text,
+        repository_key -> Text,
+        commit_sha -> Text,
+        #[sql_name = "ref"]
+        git_ref -> Nullable<Text>,
+        stack_name -> Nullable<Text>,
+        version -> Nullable<Text>,
+        status -> Text,
+        release_pk -> Nullable<BigInt>,
+        original_request -> Text,
+        idempotency_key -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        environment_url -> Nullable<Text>,
+        claim_token_hash -> Nullable<Text>,
+        claim_expires_at -> Nullable<Timestamp>,
+        log_bytes -> BigInt,
+        log_dropped -> BigInt,
+    }
+}
+
+diesel::table! {
+    deployment_statuses (id) {
+        id -> BigInt,
+        deployment_pk -> BigInt,
+        state -> Text,
+        description -> Nullable<Text>,
+        log_url -> Nullable<Text>,
+        environment_url -> Nullable<Text>,
+        actor -> Nullable<Text>,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    deployment_log_chunks (id) {
+        id -> BigInt,
+        deployment_pk -> BigInt,
+        data -> Binary,
+        at -> Timestamp,
+    }
+}
+
+diesel::joinable!(deployment_statuses -> deployments (deployment_pk));
+diesel::joinable!(deployment_log_chunks -> deployments (deployment_pk));
 
 diesel::joinable!(events -> releases (release_pk));
 diesel::joinable!(subscribers -> releases (release_pk));
@@ -137,5 +195,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     subscribers,
     release_limits,
-    slack_messages
+    slack_messages,
+    deployments,
+    deployment_statuses,
+    deployment_log_chunks
 );

@@ -8,7 +8,7 @@ use diesel::deserialize::{self, FromSql};
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Text;
 
-use crate::domain::{Decision, ReleaseStatus, SubscriberKind};
+use crate::domain::{Decision, DeploymentState, ReleaseStatus, SubscriberKind};
 
 /// `ToSql`/`FromSql` on every backend (and so on the multi-backend
 /// connection) for an enum with `as_str`, its variants listed.
@@ -65,6 +65,20 @@ stored_as_text!(
         SubscriberKind::Github,
     ]
 );
+stored_as_text!(
+    DeploymentState,
+    "deployment state",
+    [
+        DeploymentState::Waiting,
+        DeploymentState::Queued,
+        DeploymentState::InProgress,
+        DeploymentState::Success,
+        DeploymentState::Failure,
+        DeploymentState::Error,
+        DeploymentState::Canceled,
+        DeploymentState::Inactive,
+    ]
+);
 
 #[cfg(test)]
 mod tests {
@@ -98,5 +112,9 @@ mod tests {
         assert!(read::<ReleaseStatus>("on_hold").is_err());
         assert!(read::<Decision>("approve").is_err());
         assert!(read::<SubscriberKind>("slack").is_err());
+        for state in DeploymentState::ALL {
+            assert_eq!(read::<DeploymentState>(state.as_str()).unwrap(), state);
+        }
+        assert!(read::<DeploymentState>("pending").is_err());
     }
 }

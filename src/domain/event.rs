@@ -1,6 +1,8 @@
-//! What the audit trail records: the kinds of change to a release.
+//! What the audit trail records: the kinds of change to a release, and
+//! the control plane's.
 
-/// One kind of event, named as `GET /releases/.../events` shows it.
+/// One kind of event, named as `GET /releases/.../events` (and a
+/// project's control-plane trail) shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     ReleaseCreated,
@@ -23,6 +25,12 @@ pub enum EventKind {
     WebhookFailed,
     SlackPosted,
     SlackFailed,
+    DeploymentCreated,
+    /// A deployment's new state (detail: state).
+    DeploymentStatus,
+    DeploymentCanceled,
+    /// Its log reached `GREENLIGHT_DEPLOYMENT_LOG_LIMIT` (once).
+    DeploymentLogTruncated,
 }
 
 impl EventKind {
@@ -47,6 +55,10 @@ impl EventKind {
             Self::WebhookFailed => "webhook.failed",
             Self::SlackPosted => "slack.posted",
             Self::SlackFailed => "slack.failed",
+            Self::DeploymentCreated => "deployment.created",
+            Self::DeploymentStatus => "deployment.status",
+            Self::DeploymentCanceled => "deployment.canceled",
+            Self::DeploymentLogTruncated => "deployment.log_truncated",
         }
     }
 

@@ -2,12 +2,14 @@
 //! rest of the code never handles raw strings.
 
 pub mod approver;
+pub mod deployment;
 pub mod event;
 pub mod policy;
 pub mod release;
 pub mod subscriber;
 
 pub use approver::{Approver, ApproverEmail};
+pub use deployment::{CommitSha, DeploymentState, NewDeployment, RepositoryUrl, StatusUpdate};
 pub use event::EventKind;
 pub use policy::{Decision, Policy, ReleaseStatus, Tally};
 pub use release::{FieldError, NewRelease, ReleaseKey};

@@ -241,7 +241,7 @@ fn field(
 /// Trims and checks one text field: non-empty, bounded, no control
 /// characters (they have no place in a name and would allow header injection
 /// in emails).
-fn check_text(
+pub(crate) fn check_text(
     name: &'static str,
     raw: &str,
     max_chars: usize,
@@ -268,7 +268,7 @@ fn check_text(
 
 /// A part of a release's key: text as `check_text` takes it, and no dot
 /// segment.
-fn key_part(
+pub(crate) fn key_part(
     name: &'static str,
     raw: &str,
     max_chars: usize,

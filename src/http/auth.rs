@@ -26,7 +26,9 @@ pub struct Auth {
 pub enum Access {
     /// Keys are not required: everything.
     Open,
-    Key(Scope),
+    /// A key (its id, as `greenlight api-key list` shows it) and what it
+    /// may see.
+    Key(Scope, i64),
 }
 
 impl Access {
@@ -34,7 +36,7 @@ impl Access {
     /// `team_project_key` (folded).
     pub fn check(&self, team_project_key: &str) -> Result<(), ApiError> {
         match self {
-            Self::Key(scope) if !scope.allows(team_project_key) => Err(ApiError::Forbidden(
+            Self::Key(scope, _) if !scope.allows(team_project_key) => Err(ApiError::Forbidden(
                 "this API key belongs to another project".to_owned(),
             )),
             _ => Ok(()),
@@ -44,15 +46,24 @@ impl Access {
     /// The only project a project key sees in lists.
     pub fn project(&self) -> Option<&str> {
         match self {
-            Self::Key(Scope::Project(p)) => Some(p),
+            Self::Key(Scope::Project(p), _) => Some(p),
             _ => None,
+        }
+    }
+
+    /// Who acts, as the audit trail names them: `key 3`; none when keys
+    /// are off.
+    pub fn actor(&self) -> Option<String> {
+        match self {
+            Self::Open => None,
+            Self::Key(_, id) => Some(format!("key {id}")),
         }
     }
 
     /// 403 unless this is an operator (or keys are off).
     pub fn require_admin(&self) -> Result<(), ApiError> {
         match self {
-            Self::Key(Scope::Project(_)) => Err(ApiError::Forbidden(
+            Self::Key(Scope::Project(_), _) => Err(ApiError::Forbidden(
                 "this needs an admin key (greenlight api-key create --admin)".to_owned(),
             )),
             _ => Ok(()),
@@ -104,10 +115,11 @@ impl Auth {
                 }
             });
         }
-        Ok(Access::Key(match row.team_project_key {
+        let scope = match row.team_project_key {
             Some(project) => Scope::Project(project),
             None => Scope::Admin,
-        }))
+        };
+        Ok(Access::Key(scope, row.id))
     }
 }
 
@@ -182,11 +194,13 @@ mod tests {
 
     #[test]
     fn a_project_key_sees_its_project_only() {
-        let access = Access::Key(Scope::project("Devx"));
+        let access = Access::Key(Scope::project("Devx"), 3);
+        assert_eq!(access.actor().as_deref(), Some("key 3"));
+        assert_eq!(Access::Open.actor(), None);
         assert!(access.check("devx").is_ok());
         assert!(matches!(access.check("other"), Err(ApiError::Forbidden(_))));
         assert!(access.require_admin().is_err());
-        assert!(Access::Key(Scope::Admin).check("other").is_ok());
+        assert!(Access::Key(Scope::Admin, 1).check("other").is_ok());
         assert!(Access::Open.require_admin().is_ok());
     }
 }

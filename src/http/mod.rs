@@ -2,6 +2,7 @@
 
 mod approval;
 pub mod auth;
+mod deployments;
 mod github;
 pub mod guard;
 mod health;
@@ -32,6 +33,11 @@ pub struct AppState {
     pub db: Db,
     /// The releases wing's use cases.
     pub releases: crate::releases::Releases,
+    /// The deployments wing's use cases.
+    pub deployments: crate::deployments::Deployments,
+    /// The public URL, no trailing `/`: the base of the links we answer
+    /// with (a deployment's `logs_url`).
+    pub public_url: String,
     pub tokens: TokenKeys,
     /// The policies (the approval page asks them for its mode).
     pub policies: Arc<crate::environments::Policies>,
@@ -98,6 +104,14 @@ routes! {
     "/releases/{team_project}/{release_id}/events" => { get => release::events },
     "/integrations/github" => { post => github::webhook },
     "/integrations/slack" => { post => slack::interaction },
+    "/deployments" => { post => deployments::create, get => deployments::list },
+    "/deploy" => { post => deployments::deploy },
+    "/deployments/{id}" => { get => deployments::show },
+    "/deployments/{id}/statuses" => { post => deployments::post_status },
+    "/deployments/{id}/cancel" => { post => deployments::cancel },
+    "/deployments/{id}/logs" => { post => deployments::append_log, get => deployments::read_log },
+    "/environments" => { get => deployments::environments },
+    "/projects/{team_project}/events" => { get => deployments::project_events },
     "/healthz" => { get => health::healthz, head => health::healthz },
     "/readyz" => { get => health::readyz, head => health::readyz },
     "/metrics" => { get => metrics::metrics, head => metrics::metrics },

@@ -14,9 +14,15 @@ use super::approval::ApprovalAnswer;
 use super::github::{GithubAccepted, Ignored};
 use super::health::{Health, HealthStatus};
 use super::problem::{Problem, PROBLEM_SLUGS};
-use super::schemas::{DecisionName, DecisionRequest, ReleaseRequest};
+use super::schemas::{
+    DecisionName, DecisionRequest, DeploymentRequest, DeploymentStatusRequest, ReleaseRequest,
+};
 use super::slack::SlackModalErrors;
-use crate::domain::{Decision, FieldError, ReleaseStatus};
+use crate::deployments::document::{
+    DeploymentDocument, DeploymentList, EnvironmentEntry, EnvironmentList, LogAppended,
+    ProjectEventList, StatusEntry,
+};
+use crate::domain::{Decision, DeploymentState, FieldError, ReleaseStatus};
 use crate::releases::document::{
     ApproverEntry, EventEntry, EventList, ReleaseList, StatusDocument,
 };
@@ -37,6 +43,16 @@ use crate::releases::document::{
         super::approval::post,
         super::github::webhook,
         super::slack::interaction,
+        super::deployments::create,
+        super::deployments::deploy,
+        super::deployments::list,
+        super::deployments::show,
+        super::deployments::post_status,
+        super::deployments::cancel,
+        super::deployments::append_log,
+        super::deployments::read_log,
+        super::deployments::environments,
+        super::deployments::project_events,
         super::health::healthz,
         super::health::readyz,
         super::metrics::metrics,
@@ -48,12 +64,15 @@ use crate::releases::document::{
     components(schemas(
         StatusDocument, ApproverEntry, ReleaseStatus, Decision, Problem, FieldError,
         ReleaseRequest, DecisionRequest, DecisionName, ApprovalAnswer, ReleaseList, EventList,
-        EventEntry, Health, HealthStatus, Ignored, GithubAccepted, SlackModalErrors
+        EventEntry, Health, HealthStatus, Ignored, GithubAccepted, DeploymentDocument,
+        StatusEntry, DeploymentState, DeploymentList, EnvironmentList, EnvironmentEntry,
+        LogAppended, ProjectEventList, DeploymentRequest, DeploymentStatusRequest, SlackModalErrors
     )),
     modifiers(&Security, &ProblemTypes, &HeadOperations),
     tags(
         (name = "pipelines", description = "Asking for and reading approvals (API key when keys are required)"),
         (name = "approvers", description = "The emailed links and the decision pages (the token is the credential)"),
+        (name = "deployments", description = "Deployment records, their statuses and logs, what runs where (API key when keys are required)"),
         (name = "integrations", description = "Other systems calling in"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),

@@ -41,6 +41,14 @@ pub enum ApiError {
     AlreadyDecided(&'static str),
     #[error("this release exists with another {0}; a request for it must send the {0} it was created with (a release's name and requester cannot be changed)")]
     ReleaseDiffers(&'static str),
+    #[error("no deployment {0}")]
+    DeploymentNotFound(String),
+    /// A status that would move a deployment backwards or out of a final
+    /// state (`DeploymentState::may_post`'s reason).
+    #[error("{0}")]
+    InvalidTransition(String),
+    #[error("{0}")]
+    DeploymentFinished(String),
     #[error("{0}")]
     Unauthorized(&'static str),
     /// A signed delivery (a GitHub webhook) whose signature does not match.
@@ -77,7 +85,7 @@ pub const RETRY_AFTER_SECS: u64 = 2;
 
 /// Every problem `type` (after `urn:greenlight:problem:`) this service
 /// answers with; the OpenAPI document lists them.
-pub const PROBLEM_SLUGS: [&str; 25] = [
+pub const PROBLEM_SLUGS: [&str; 28] = [
     "malformed-body",
     "validation-error",
     "payload-too-large",
@@ -91,6 +99,9 @@ pub const PROBLEM_SLUGS: [&str; 25] = [
     "release-decided",
     "already-decided",
     "release-differs",
+    "deployment-not-found",
+    "invalid-transition",
+    "deployment-finished",
     "unauthorized",
     "invalid-signature",
     "forbidden",
@@ -131,6 +142,9 @@ impl ApiError {
             Self::ReleaseDecided(_) => "release-decided",
             Self::AlreadyDecided(_) => "already-decided",
             Self::ReleaseDiffers(_) => "release-differs",
+            Self::DeploymentNotFound(_) => "deployment-not-found",
+            Self::InvalidTransition(_) => "invalid-transition",
+            Self::DeploymentFinished(_) => "deployment-finished",
             Self::Unauthorized(_) => "unauthorized",
             Self::BadSignature(_) => "invalid-signature",
             Self::Forbidden(_) => "forbidden",
@@ -161,6 +175,9 @@ impl ApiError {
             Self::ReleaseDecided(_) => "Release already decided",
             Self::AlreadyDecided(_) => "Already decided",
             Self::ReleaseDiffers(_) => "Release exists with other details",
+            Self::DeploymentNotFound(_) => "Deployment not found",
+            Self::InvalidTransition(_) => "Invalid state transition",
+            Self::DeploymentFinished(_) => "Deployment finished",
             Self::Unauthorized(_) => "API key required",
             Self::BadSignature(_) => "Invalid signature",
             Self::Forbidden(_) => "Forbidden",
@@ -217,12 +234,15 @@ impl ResponseError for ApiError {
             Self::TokenExpired => StatusCode::GONE,
             Self::UnknownApproval
             | Self::ReleaseNotFound { .. }
+            | Self::DeploymentNotFound(_)
             | Self::NotFound
             | Self::NotConfigured(_) => StatusCode::NOT_FOUND,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
-            Self::ReleaseDecided(_) | Self::AlreadyDecided(_) | Self::ReleaseDiffers(_) => {
-                StatusCode::CONFLICT
-            }
+            Self::ReleaseDecided(_)
+            | Self::AlreadyDecided(_)
+            | Self::ReleaseDiffers(_)
+            | Self::InvalidTransition(_)
+            | Self::DeploymentFinished(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::MisdirectedRequest => StatusCode::MISDIRECTED_REQUEST,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -287,6 +307,19 @@ impl From<crate::releases::CreateError> for ApiError {
     }
 }
 
+impl From<crate::deployments::DeploymentError> for ApiError {
+    fn from(e: crate::deployments::DeploymentError) -> Self {
+        use crate::deployments::DeploymentError as E;
+        match e {
+            E::NotFound(id) => Self::DeploymentNotFound(id),
+            E::Forbidden => Self::Forbidden("this API key belongs to another project".to_owned()),
+            E::InvalidTransition(refused) => Self::InvalidTransition(refused.to_string()),
+            e @ E::Finished { .. } => Self::DeploymentFinished(e.to_string()),
+            E::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         // Whatever the moment the database went away (checkout, query,
@@ -323,6 +356,9 @@ mod tests {
             ApiError::ReleaseDecided(ReleaseStatus::Approved),
             ApiError::AlreadyDecided("approved"),
             ApiError::ReleaseDiffers("ReleaseName"),
+            ApiError::DeploymentNotFound(String::new()),
+            ApiError::InvalidTransition(String::new()),
+            ApiError::DeploymentFinished(String::new()),
             ApiError::Unauthorized(""),
             ApiError::BadSignature(""),
             ApiError::Forbidden(String::new()),

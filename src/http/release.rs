@@ -238,7 +238,7 @@ pub(super) fn encode_cursor(id: i64) -> String {
     format!("c{id:x}")
 }
 
-fn decode_cursor(cursor: &str) -> Option<i64> {
+pub(super) fn decode_cursor(cursor: &str) -> Option<i64> {
     let hex = cursor.strip_prefix('c')?;
     (!hex.is_empty() && hex.len() <= 16)
         .then(|| i64::from_str_radix(hex, 16).ok())

@@ -174,3 +174,191 @@ pub enum DashboardProblems {
     )]
     Unavailable(String),
 }
+
+/// `POST /deployments` (and `POST /deploy`): commit `commit_sha` of
+/// `repository_url` goes to `environment` of `team_project`. Unknown
+/// fields are kept (in `original_request`) and otherwise ignored.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DeploymentRequest {
+    /// `github.com/octo/app`, or an https, http, ssh or git URL of it;
+    /// stored as `host/path` (host lowercased, `.git` and a trailing `/`
+    /// dropped). No credentials, query, spaces or control characters.
+    #[schema(min_length = 1, max_length = 512)]
+    repository_url: String,
+    /// 4 to 64 hex digits; stored lowercase.
+    #[schema(pattern = "^[0-9a-fA-F]{4,64}$")]
+    commit_sha: String,
+    /// Default `production`; matched case-insensitively.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    environment: Option<String>,
+    /// Default: the repository's path (`octo/app`); matched
+    /// case-insensitively.
+    #[schema(
+        min_length = 1,
+        max_length = 140,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    team_project: Option<String>,
+    /// The git ref deployed (`main`, `refs/tags/v1`); up to 256 characters.
+    #[schema(min_length = 1, max_length = 256)]
+    r#ref: Option<String>,
+    #[schema(min_length = 1, max_length = 128)]
+    stack_name: Option<String>,
+    #[schema(min_length = 1, max_length = 128)]
+    version: Option<String>,
+}
+
+/// `POST /deployments/{id}/statuses`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DeploymentStatusRequest {
+    /// Forward only: `queued` → `in_progress` (again, as progress notes)
+    /// → `success`, `failure`, `error` or `canceled`. `waiting` and
+    /// `inactive` are never posted: the approval gate and a newer success
+    /// set them.
+    state: crate::domain::DeploymentState,
+    /// Up to 140 characters.
+    #[schema(max_length = 140)]
+    description: Option<String>,
+    /// Where the run's own log is (an http(s) URL).
+    #[schema(max_length = 2048)]
+    log_url: Option<String>,
+    /// Where the environment answers now (an http(s) URL).
+    #[schema(max_length = 2048)]
+    environment_url: Option<String>,
+}
+
+/// The deployment a `/deployments/{id}...` route names.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct DeploymentPath {
+    /// `dpl_` and 26 characters, as `POST /deployments` answered
+    #[param(max_length = 64)]
+    id: String,
+}
+
+/// The problems a key-protected read of deployments may answer.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum DeploymentReadProblems {
+    #[response(
+        status = 400,
+        description = "The query string is not valid",
+        content_type = "application/problem+json"
+    )]
+    BadQuery(Problem),
+    #[response(
+        status = 401,
+        description = "An API key is required, or this one is not valid",
+        content_type = "application/problem+json"
+    )]
+    Unauthorized(Problem),
+    #[response(
+        status = 403,
+        description = "The key is for another project",
+        content_type = "application/problem+json"
+    )]
+    Forbidden(Problem),
+    #[response(
+        status = 404,
+        description = "No such deployment",
+        content_type = "application/problem+json"
+    )]
+    NotFound(Problem),
+    #[response(
+        status = 422,
+        description = "Invalid parameters (each named in `errors`)",
+        content_type = "application/problem+json"
+    )]
+    Invalid(Problem),
+    #[response(
+        status = 429,
+        description = "Too many wrong keys from this client",
+        content_type = "application/problem+json"
+    )]
+    TooMany(Problem),
+    #[response(
+        status = 503,
+        description = "The database is unavailable; retry",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
+}
+
+/// The problems a key-protected write to deployments may answer.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum DeploymentWriteProblems {
+    #[response(
+        status = 400,
+        description = "The body is not a JSON object",
+        content_type = "application/problem+json"
+    )]
+    Malformed(Problem),
+    #[response(
+        status = 401,
+        description = "An API key is required, or this one is not valid",
+        content_type = "application/problem+json"
+    )]
+    Unauthorized(Problem),
+    #[response(
+        status = 403,
+        description = "The key is for another project",
+        content_type = "application/problem+json"
+    )]
+    Forbidden(Problem),
+    #[response(
+        status = 404,
+        description = "No such deployment",
+        content_type = "application/problem+json"
+    )]
+    NotFound(Problem),
+    #[response(
+        status = 408,
+        description = "The body did not arrive within GREENLIGHT_BODY_TIMEOUT",
+        content_type = "application/problem+json"
+    )]
+    Timeout(Problem),
+    #[response(
+        status = 409,
+        description = "`invalid-transition`: the deployment cannot move to that state (backwards, or it is final); `deployment-finished`: its log is closed. Nothing changed",
+        content_type = "application/problem+json"
+    )]
+    Conflict(Problem),
+    #[response(
+        status = 413,
+        description = "The body is too large",
+        content_type = "application/problem+json"
+    )]
+    TooLarge(Problem),
+    #[response(
+        status = 415,
+        description = "Not a JSON Content-Type",
+        content_type = "application/problem+json"
+    )]
+    UnsupportedMediaType(Problem),
+    #[response(
+        status = 422,
+        description = "Invalid fields (each named in `errors`)",
+        content_type = "application/problem+json"
+    )]
+    Invalid(Problem),
+    #[response(
+        status = 429,
+        description = "Too many wrong keys from this client",
+        content_type = "application/problem+json"
+    )]
+    TooMany(Problem),
+    #[response(
+        status = 503,
+        description = "The database is unavailable; retry",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
+}

@@ -36,7 +36,8 @@ fn record(
     events::append(
         conn,
         &NewEventRow {
-            release_pk,
+            release_pk: Some(release_pk),
+            team_project_key: None,
             at,
             kind: kind.as_str(),
             actor,

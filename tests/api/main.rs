@@ -6,6 +6,7 @@ mod at_rest;
 mod azure;
 mod bare_machine;
 mod browser;
+mod deployments;
 mod driver;
 mod environments;
 mod events;

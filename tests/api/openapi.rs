@@ -305,6 +305,128 @@ async fn every_json_answer_matches_its_documented_schema(backend: Backend) {
         .send("post", "/integrations/github", 200, again)
         .await;
 
+    // A deployment through each of its routes.
+    let deployment = json!({"repository_url": "github.com/octo/app", "commit_sha": "0123abcd",
+                            "environment": "staging", "ref": "main", "version": "1.0.1",
+                            "extra": {"kept": [1, "two"]}});
+    let recorded = checker
+        .send(
+            "post",
+            "/deployments",
+            201,
+            post_json(&app, "/deployments", &deployment),
+        )
+        .await;
+    let id = recorded["id"].as_str().unwrap().to_owned();
+    checker
+        .send(
+            "post",
+            "/deploy",
+            201,
+            post_json(&app, "/deploy", &deployment),
+        )
+        .await;
+    let at = |template: &str| template.replace("{id}", &id);
+    checker
+        .send(
+            "post",
+            "/deployments/{id}/statuses",
+            201,
+            post_json(
+                &app,
+                &at("/deployments/{id}/statuses"),
+                &json!({"state": "in_progress", "description": "building"}),
+            ),
+        )
+        .await;
+    let appended = app
+        .client
+        .post(format!("{}{}", app.address, at("/deployments/{id}/logs")))
+        .body("step 1\n");
+    checker
+        .send("post", "/deployments/{id}/logs", 200, appended)
+        .await;
+    checker
+        .send(
+            "post",
+            "/deployments/{id}/statuses",
+            201,
+            post_json(
+                &app,
+                &at("/deployments/{id}/statuses"),
+                &json!({"state": "success", "environment_url": "https://staging.example.com"}),
+            ),
+        )
+        .await;
+    let finished = checker
+        .send(
+            "get",
+            "/deployments/{id}",
+            200,
+            get(&app, &at("/deployments/{id}")),
+        )
+        .await;
+    assert!(finished["finished_at"].is_string(), "{finished}");
+    let listed = checker
+        .send(
+            "get",
+            "/deployments",
+            200,
+            get(&app, "/deployments?limit=1&repository=github.com/octo/*"),
+        )
+        .await;
+    assert!(listed["next_cursor"].is_string(), "{listed}");
+    let places = checker
+        .send(
+            "get",
+            "/environments",
+            200,
+            get(&app, "/environments?team_project=octo/app"),
+        )
+        .await;
+    assert_eq!(places["environments"][0]["latest_success"]["id"], id);
+    let trail = checker
+        .send(
+            "get",
+            "/projects/{team_project}/events",
+            200,
+            get(&app, "/projects/octo%2Fapp/events"),
+        )
+        .await;
+    assert!(trail["events"].as_array().unwrap().len() >= 4, "{trail}");
+    checker
+        .send(
+            "post",
+            "/deployments/{id}/cancel",
+            409,
+            post_json(&app, &at("/deployments/{id}/cancel"), &json!({})),
+        )
+        .await;
+    checker
+        .send(
+            "get",
+            "/deployments/{id}",
+            404,
+            get(&app, "/deployments/dpl_unknown"),
+        )
+        .await;
+    checker
+        .send(
+            "post",
+            "/deployments",
+            422,
+            post_json(&app, "/deployments", &json!({"commit_sha": "xyz"})),
+        )
+        .await;
+    checker
+        .send(
+            "get",
+            "/deployments",
+            422,
+            get(&app, "/deployments?limit=0"),
+        )
+        .await;
+
     // Problems, one of each family.
     let change = json!({"token": mails[1].token(), "decision": "approve"});
     let wrong = deliver(&app, "ping", &json!({}), "not the secret");

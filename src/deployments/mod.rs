@@ -1,0 +1,16 @@
+//! The deployments wing: "commit C of repository R goes to environment E
+//! of project P", recorded with an append-only list of statuses and its
+//! log (DESIGN "Deployments and their logs").
+//!
+//! - `service`: the use cases the HTTP edge calls, each one transaction
+//!   with its audit event (queries in `db::deployments`, the rule of
+//!   which state may follow which in `domain::deployment`).
+//! - `document`: the deployment document and the lists pipelines read.
+
+pub mod document;
+pub mod service;
+
+pub use document::DeploymentDocument;
+pub use service::{
+    Actor, DeploymentError, DeploymentView, Deployments, EnvironmentView, LogTotals,
+};

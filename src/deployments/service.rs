@@ -1,0 +1,554 @@
+//! The deployments wing's use cases. Each write is one transaction that
+//! takes the deployment's row lock before reading it, checks the caller's
+//! project and the state rule, writes, and appends its audit event; a
+//! refusal writes nothing.
+
+use chrono::NaiveDateTime;
+use serde_json::json;
+
+use crate::db::deployments::{
+    self as rows, Deployment, ListFilter, NewDeploymentRow, NewStatusRow, StatusRow,
+};
+use crate::db::events::{self, EventRow, NewEventRow, ProjectFilter};
+use crate::db::{self, Db, DbConnection, DbError};
+use crate::domain::deployment::InvalidTransition;
+use crate::domain::{DeploymentState, EventKind, NewDeployment, StatusUpdate};
+
+/// Who acts: the name the audit trail gives them (`key 3`; none when keys
+/// are off) and the one project they may touch (a project key's, folded;
+/// none for an admin key or when keys are off).
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub name: Option<String>,
+    pub project: Option<String>,
+}
+
+impl Actor {
+    fn may_touch(&self, team_project_key: &str) -> bool {
+        self.project
+            .as_deref()
+            .is_none_or(|p| p == team_project_key)
+    }
+}
+
+/// A deployment with its statuses, oldest first.
+#[derive(Debug, Clone)]
+pub struct DeploymentView {
+    pub deployment: Deployment,
+    pub statuses: Vec<StatusRow>,
+}
+
+/// What a log append kept: the log's size and what was dropped past the
+/// limit, in bytes, so far.
+#[derive(Debug, Clone, Copy)]
+pub struct LogTotals {
+    pub log_bytes: i64,
+    pub dropped_bytes: i64,
+}
+
+/// An environment of a project: what runs there and what happened last.
+#[derive(Debug, Clone)]
+pub struct EnvironmentView {
+    pub environment: String,
+    pub latest_success: Option<DeploymentView>,
+    pub latest: DeploymentView,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeploymentError {
+    #[error("no deployment {0}")]
+    NotFound(String),
+    #[error("this API key belongs to another project")]
+    Forbidden,
+    #[error(transparent)]
+    InvalidTransition(#[from] InvalidTransition),
+    /// A log append to a final deployment.
+    #[error("deployment {id} is {state}: its log is closed")]
+    Finished { id: String, state: DeploymentState },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+type Refusable<T> = Result<T, DeploymentError>;
+
+/// The deployments wing, as its callers hold it.
+#[derive(Clone)]
+pub struct Deployments {
+    db: Db,
+    /// The most a deployment's log keeps (`GREENLIGHT_DEPLOYMENT_LOG_LIMIT`).
+    log_limit: u64,
+}
+
+impl Deployments {
+    pub fn new(db: Db, log_limit: u64) -> Self {
+        Self { db, log_limit }
+    }
+
+    /// Records a new deployment, `queued`, with its first status and its
+    /// `deployment.created` event; `original_request` is the body as
+    /// received. With an idempotency key its project has seen, answers
+    /// that deployment instead. True if it was created.
+    pub async fn create(
+        &self,
+        new: NewDeployment,
+        original_request: String,
+        idempotency_key: Option<String>,
+        actor: Actor,
+    ) -> Refusable<(bool, DeploymentView)> {
+        let project_key = new.team_project_key();
+        let (read_key, read_project) = (idempotency_key.clone(), project_key.clone());
+        let found = self
+            .db
+            .read_or_write(
+                move |conn| {
+                    let Some(key) = read_key else {
+                        return Ok(None);
+                    };
+                    match rows::by_idempotency_key(conn, &read_project, &key)? {
+                        Some(d) => Ok(Some((false, view(conn, d)?))),
+                        None => Ok(None),
+                    }
+                },
+                move |conn| {
+                    let now = db::now();
+                    let id = format!("dpl_{}", crate::ids::sortable_id());
+                    let (environment_key, repository_key) =
+                        (new.environment_key(), new.repository.key());
+                    let row = NewDeploymentRow {
+                        id: &id,
+                        team_project: &new.team_project,
+                        team_project_key: &project_key,
+                        environment: &new.environment,
+                        environment_key: &environment_key,
+                        repository_url: new.repository.as_str(),
+                        repository_key: &repository_key,
+                        commit_sha: new.commit_sha.as_str(),
+                        git_ref: new.git_ref.as_deref(),
+                        stack_name: new.stack_name.as_deref(),
+                        version: new.version.as_deref(),
+                        status: DeploymentState::Queued,
+                        original_request: &original_request,
+                        idempotency_key: idempotency_key.as_deref(),
+                        created_at: now,
+                        updated_at: now,
+                    };
+                    let Some(created) = rows::insert(conn, &row)? else {
+                        // Another request with this key got there first.
+                        let key = idempotency_key.as_deref().unwrap_or_default();
+                        let existing = rows::by_idempotency_key(conn, &project_key, key)?
+                            .ok_or(diesel::result::Error::NotFound)?;
+                        return Ok((false, view(conn, existing)?));
+                    };
+                    rows::insert_status(
+                        conn,
+                        &NewStatusRow {
+                            deployment_pk: created.pk,
+                            state: DeploymentState::Queued,
+                            description: None,
+                            log_url: None,
+                            environment_url: None,
+                            actor: actor.name.as_deref(),
+                            at: now,
+                        },
+                    )?;
+                    record(
+                        conn,
+                        &created,
+                        EventKind::DeploymentCreated,
+                        actor.name.as_deref(),
+                        json!({
+                            "repository_url": created.repository_url,
+                            "commit_sha": created.commit_sha,
+                            "ref": created.git_ref,
+                            "stack_name": created.stack_name,
+                            "version": created.version,
+                        }),
+                        now,
+                    )?;
+                    Ok((true, view(conn, created)?))
+                },
+            )
+            .await?;
+        Ok(found)
+    }
+
+    /// One deployment, if the caller may see it.
+    pub async fn show(&self, id: String, actor: Actor) -> Refusable<DeploymentView> {
+        self.db
+            .read(move |conn| {
+                Ok(match find(conn, &id, &actor)? {
+                    Ok(found) => Ok(view(conn, found)?),
+                    Err(refused) => Err(refused),
+                })
+            })
+            .await?
+    }
+
+    /// Appends a status a pipeline or runner posted: forward only (see
+    /// `DeploymentState::may_post`). A `success` turns the previous
+    /// success of its project and environment `inactive`.
+    pub async fn post_status(
+        &self,
+        id: String,
+        update: StatusUpdate,
+        actor: Actor,
+    ) -> Refusable<DeploymentView> {
+        self.db
+            .write(move |conn| {
+                let now = db::now();
+                let found = match find(conn, &id, &actor)? {
+                    Ok(found) => found,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                if update.state == DeploymentState::Success {
+                    // Two successes of one place at once would each wait
+                    // for the other's row (superseding it): one at a time.
+                    rows::lock_place(conn, &found.team_project_key, &found.environment_key)?;
+                }
+                rows::lock(conn, found.pk)?;
+                let current = rows::by_pk(conn, found.pk)?;
+                if let Err(refused) = current.status.may_post(update.state) {
+                    return Ok(Err(refused.into()));
+                }
+                let kind = if update.state == DeploymentState::Canceled {
+                    EventKind::DeploymentCanceled
+                } else {
+                    EventKind::DeploymentStatus
+                };
+                move_to(conn, &current, &update, kind, actor.name.as_deref(), now)?;
+                if update.state == DeploymentState::Success {
+                    supersede(conn, &current, actor.name.as_deref(), now)?;
+                }
+                let after = rows::by_pk(conn, current.pk)?;
+                Ok(Ok(view(conn, after)?))
+            })
+            .await?
+    }
+
+    /// Cancels a deployment that has not finished.
+    pub async fn cancel(&self, id: String, actor: Actor) -> Refusable<DeploymentView> {
+        let update = StatusUpdate {
+            state: DeploymentState::Canceled,
+            description: None,
+            log_url: None,
+            environment_url: None,
+        };
+        self.post_status(id, update, actor).await
+    }
+
+    /// Appends a chunk to a deployment's log, after the ones before it.
+    /// What would take the log past the limit is dropped and counted (the
+    /// log then ends with one line that says how much); the first drop
+    /// is an audit event. A final deployment's log is closed.
+    pub async fn append_log(
+        &self,
+        id: String,
+        chunk: Vec<u8>,
+        actor: Actor,
+    ) -> Refusable<LogTotals> {
+        let limit = i64::try_from(self.log_limit).unwrap_or(i64::MAX);
+        self.db
+            .write(move |conn| {
+                let now = db::now();
+                let found = match find(conn, &id, &actor)? {
+                    Ok(found) => found,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                rows::lock(conn, found.pk)?;
+                let current = rows::by_pk(conn, found.pk)?;
+                if current.status.is_final() {
+                    return Ok(Err(DeploymentError::Finished {
+                        id: current.id,
+                        state: current.status,
+                    }));
+                }
+                let room =
+                    usize::try_from((limit - current.log_bytes).max(0)).unwrap_or(usize::MAX);
+                let kept = &chunk[..chunk.len().min(room)];
+                let dropped = (chunk.len() - kept.len()) as i64;
+                rows::append_log(conn, current.pk, kept, dropped, now)?;
+                if dropped > 0 && current.log_dropped == 0 {
+                    record(
+                        conn,
+                        &current,
+                        EventKind::DeploymentLogTruncated,
+                        actor.name.as_deref(),
+                        json!({"limit_bytes": limit}),
+                        now,
+                    )?;
+                }
+                Ok(Ok(LogTotals {
+                    log_bytes: current.log_bytes + kept.len() as i64,
+                    dropped_bytes: current.log_dropped + dropped,
+                }))
+            })
+            .await?
+    }
+
+    /// The whole log, in order; past the limit, one last line says how
+    /// many bytes were dropped.
+    pub async fn read_log(&self, id: String, actor: Actor) -> Refusable<Vec<u8>> {
+        let limit = self.log_limit;
+        self.db
+            .read(move |conn| {
+                let found = match find(conn, &id, &actor)? {
+                    Ok(found) => found,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                let mut log = rows::log_of(conn, found.pk)?.concat();
+                if found.log_dropped > 0 {
+                    if !log.is_empty() && !log.ends_with(b"\n") {
+                        log.push(b'\n');
+                    }
+                    log.extend_from_slice(
+                        format!(
+                            "[greenlight] {} bytes of log dropped: a deployment's log keeps at most {limit} bytes (GREENLIGHT_DEPLOYMENT_LOG_LIMIT)\n",
+                            found.log_dropped
+                        )
+                        .as_bytes(),
+                    );
+                }
+                Ok(Ok(log))
+            })
+            .await?
+    }
+
+    /// A page of deployments, newest first.
+    pub async fn list(&self, filter: ListFilter) -> Result<Vec<DeploymentView>, DbError> {
+        self.db
+            .read(move |conn| {
+                let page = rows::list(conn, &filter)?;
+                Ok(views(conn, page)?)
+            })
+            .await
+    }
+
+    /// Each environment of a project (folded key) with its current
+    /// success and its latest deployment, by environment name.
+    pub async fn environments(
+        &self,
+        team_project_key: String,
+    ) -> Result<Vec<EnvironmentView>, DbError> {
+        self.db
+            .read(move |conn| {
+                let (latest, successes) = rows::latest_per_environment(
+                    conn,
+                    &team_project_key,
+                    DeploymentState::Success,
+                )?;
+                let pks: Vec<i64> = latest
+                    .iter()
+                    .chain(&successes)
+                    .filter_map(|(_, pk)| *pk)
+                    .collect();
+                let found = rows::by_pks(conn, &pks)?;
+                let all = views(conn, found)?;
+                let by_pk = |pk: Option<i64>| {
+                    pk.and_then(|pk| all.iter().find(|v| v.deployment.pk == pk).cloned())
+                };
+                Ok(latest
+                    .iter()
+                    .filter_map(|(key, pk)| {
+                        let latest = by_pk(*pk)?;
+                        let success = successes
+                            .iter()
+                            .find(|(k, _)| k == key)
+                            .and_then(|(_, pk)| by_pk(*pk));
+                        Some(EnvironmentView {
+                            environment: latest.deployment.environment.clone(),
+                            latest_success: success,
+                            latest,
+                        })
+                    })
+                    .collect())
+            })
+            .await
+    }
+
+    /// A page of a project's control-plane events, oldest first.
+    pub async fn project_events(&self, filter: ProjectFilter) -> Result<Vec<EventRow>, DbError> {
+        self.db
+            .read(move |conn| Ok(events::of_project(conn, &filter)?))
+            .await
+    }
+}
+
+/// The deployment `id`, `NotFound` if there is none, `Forbidden` if the
+/// caller's key is another project's.
+fn find(
+    conn: &mut DbConnection,
+    id: &str,
+    actor: &Actor,
+) -> Result<Refusable<Deployment>, DbError> {
+    Ok(match rows::by_id(conn, id)? {
+        None => Err(DeploymentError::NotFound(id.to_owned())),
+        Some(d) if !actor.may_touch(&d.team_project_key) => Err(DeploymentError::Forbidden),
+        Some(d) => Ok(d),
+    })
+}
+
+fn view(conn: &mut DbConnection, deployment: Deployment) -> diesel::QueryResult<DeploymentView> {
+    let statuses = rows::statuses_of(conn, &[deployment.pk])?;
+    Ok(DeploymentView {
+        deployment,
+        statuses,
+    })
+}
+
+/// Deployments with their statuses, in the order given; one query for
+/// all the statuses.
+fn views(
+    conn: &mut DbConnection,
+    deployments: Vec<Deployment>,
+) -> diesel::QueryResult<Vec<DeploymentView>> {
+    let pks: Vec<i64> = deployments.iter().map(|d| d.pk).collect();
+    let statuses = rows::statuses_of(conn, &pks)?;
+    Ok(deployments
+        .into_iter()
+        .map(|deployment| DeploymentView {
+            statuses: statuses
+                .iter()
+                .filter(|s| s.deployment_pk == deployment.pk)
+                .cloned()
+                .collect(),
+            deployment,
+        })
+        .collect())
+}
+
+/// Moves a locked deployment to `update.state`: its row, its status and
+/// its event, together.
+fn move_to(
+    conn: &mut DbConnection,
+    current: &Deployment,
+    update: &StatusUpdate,
+    kind: EventKind,
+    actor: Option<&str>,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<()> {
+    let finished_at = update.state.is_final().then_some(now);
+    let moved = rows::set_status(
+        conn,
+        current.pk,
+        current.status,
+        update.state,
+        update.environment_url.as_deref(),
+        finished_at,
+        now,
+    )?;
+    if !moved {
+        // Under the row lock nothing moves it: a broken invariant.
+        return Err(diesel::result::Error::NotFound);
+    }
+    rows::insert_status(
+        conn,
+        &NewStatusRow {
+            deployment_pk: current.pk,
+            state: update.state,
+            description: update.description.as_deref(),
+            log_url: update.log_url.as_deref(),
+            environment_url: update.environment_url.as_deref(),
+            actor,
+            at: now,
+        },
+    )?;
+    record(
+        conn,
+        current,
+        kind,
+        actor,
+        json!({
+            "state": update.state.as_str(),
+            "previous_state": current.status.as_str(),
+            "description": update.description,
+        }),
+        now,
+    )
+}
+
+/// A new success replaces the previous ones of its project and
+/// environment: they become `inactive` (GitHub's `auto_inactive`).
+fn supersede(
+    conn: &mut DbConnection,
+    newer: &Deployment,
+    actor: Option<&str>,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<()> {
+    let previous = rows::in_state_at(
+        conn,
+        &newer.team_project_key,
+        &newer.environment_key,
+        DeploymentState::Success,
+        newer.pk,
+    )?;
+    for old in previous
+        .into_iter()
+        .filter(|d| d.status.superseded_by_a_success())
+    {
+        if !rows::set_status(
+            conn,
+            old.pk,
+            old.status,
+            DeploymentState::Inactive,
+            None,
+            None,
+            now,
+        )? {
+            continue;
+        }
+        let description = format!("superseded by {}", newer.id);
+        rows::insert_status(
+            conn,
+            &NewStatusRow {
+                deployment_pk: old.pk,
+                state: DeploymentState::Inactive,
+                description: Some(&description),
+                log_url: None,
+                environment_url: None,
+                actor,
+                at: now,
+            },
+        )?;
+        record(
+            conn,
+            &old,
+            EventKind::DeploymentStatus,
+            actor,
+            json!({
+                "state": DeploymentState::Inactive.as_str(),
+                "previous_state": old.status.as_str(),
+                "superseded_by": newer.id,
+            }),
+            now,
+        )?;
+    }
+    Ok(())
+}
+
+/// Appends a control-plane event of the deployment's project, inside the
+/// caller's transaction; every detail names the deployment and its
+/// environment.
+fn record(
+    conn: &mut DbConnection,
+    deployment: &Deployment,
+    kind: EventKind,
+    actor: Option<&str>,
+    mut detail: serde_json::Value,
+    at: NaiveDateTime,
+) -> diesel::QueryResult<()> {
+    if let Some(fields) = detail.as_object_mut() {
+        fields.insert("deployment_id".to_owned(), json!(deployment.id));
+        fields.insert("environment".to_owned(), json!(deployment.environment));
+    }
+    events::append(
+        conn,
+        &NewEventRow {
+            release_pk: None,
+            team_project_key: Some(&deployment.team_project_key),
+            at,
+            kind: kind.as_str(),
+            actor,
+            detail: &detail.to_string(),
+        },
+    )
+}
