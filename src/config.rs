@@ -409,11 +409,11 @@ settings! {
     /// or neither.
     slack: Option<SlackSettings> = slack,
         "GREENLIGHT_SLACK_BOT_TOKEN" => show(|s| set_or(
-            &s.slack.as_ref().map(|s| s.bot_token.clone()),
+            s.slack.as_ref().map(|s| &s.bot_token),
             "(not set: no approvals from Slack)",
         )),
         "GREENLIGHT_SLACK_SIGNING_SECRET" => show(|s| set_or(
-            &s.slack.as_ref().map(|s| s.signing_secret.clone()),
+            s.slack.as_ref().map(|s| &s.signing_secret),
             "(not set)",
         )),
         "GREENLIGHT_SLACK_API_URL" => show(|s| s.slack.as_ref().map_or_else(
