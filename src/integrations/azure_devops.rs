@@ -168,8 +168,8 @@ impl AzureCallback {
         status: ReleaseStatus,
         gate_plan_version: Option<i64>,
     ) -> serde_json::Value {
-        let old_gate = self.is_gate()
-            && gate_plan_version.is_some_and(|v| v <= LAST_OLD_GATES_PLAN_VERSION);
+        let old_gate =
+            self.is_gate() && gate_plan_version.is_some_and(|v| v <= LAST_OLD_GATES_PLAN_VERSION);
         let (job_id, task_id) = if old_gate {
             (self.task_instance_id.as_str(), EMPTY_GUID)
         } else {
@@ -314,7 +314,12 @@ mod tests {
         assert_eq!(old, ("task-9".to_owned(), EMPTY_GUID.to_owned()));
         let new = ids(gate.task_completed(ReleaseStatus::Approved, Some(13)));
         assert_eq!(new, ("job-3".to_owned(), "task-9".to_owned()));
-        assert_eq!(Plan::parse(br#"{"version": 12, "planId": "x"}"#).unwrap().version, 12);
+        assert_eq!(
+            Plan::parse(br#"{"version": 12, "planId": "x"}"#)
+                .unwrap()
+                .version,
+            12
+        );
         assert!(Plan::parse(b"{}").is_err());
     }
 

@@ -452,7 +452,11 @@ mod tests {
             guid: guid.into(),
             delivered_at: Utc::now() - chrono::Duration::hours(hours_ago),
             redelivery,
-            status: if code == 200 { "OK".into() } else { "Invalid HTTP Response: 503".into() },
+            status: if code == 200 {
+                "OK".into()
+            } else {
+                "Invalid HTTP Response: 503".into()
+            },
             status_code: code,
             event: EVENT.into(),
         }
@@ -474,9 +478,14 @@ mod tests {
         ];
         // The newest failed attempt of the one guid still failing.
         assert_eq!(to_redeliver(&deliveries, since), vec![2]);
-        let mut tried: Vec<HookDelivery> =
-            (0..5).map(|i| delivery(20 + i, "g-tired", 10 - i, 500, i > 0)).collect();
-        assert_eq!(to_redeliver(&tried, since), vec![24], "four redeliveries so far");
+        let mut tried: Vec<HookDelivery> = (0..5)
+            .map(|i| delivery(20 + i, "g-tired", 10 - i, 500, i > 0))
+            .collect();
+        assert_eq!(
+            to_redeliver(&tried, since),
+            vec![24],
+            "four redeliveries so far"
+        );
         tried.push(delivery(30, "g-tired", 1, 500, true));
         assert!(to_redeliver(&tried, since).is_empty(), "five: it stops");
     }

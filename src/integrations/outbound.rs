@@ -174,7 +174,9 @@ impl Call<'_> {
 
     /// Makes the call and reads a 2xx's body, at most `MAX_RESPONSE_BYTES`.
     pub async fn read(self) -> Result<Vec<u8>, OutboundError> {
-        self.read_with_header("content-type").await.map(|(body, _)| body)
+        self.read_with_header("content-type")
+            .await
+            .map(|(body, _)| body)
     }
 
     /// `read`, with the value of one of the answer's headers (a `Link`

@@ -150,8 +150,7 @@ impl Releases {
                 },
                 move |conn| {
                     let now = db::now();
-                    if let Some(created) =
-                        lifecycle::create(
+                    if let Some(created) = lifecycle::create(
                         conn,
                         &new,
                         &policy,
@@ -159,8 +158,7 @@ impl Releases {
                         ttl_cap,
                         now,
                         max_attempts,
-                    )?
-                    {
+                    )? {
                         return Ok(Found::Created(created));
                     }
                     // It existed (or another request created it meanwhile).

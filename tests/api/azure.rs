@@ -53,9 +53,10 @@ fn time(doc: &Value, key: &str) -> DateTime<Utc> {
 
 /// The stored expiry job's due time, to the second (as documents show).
 fn expiry_job_at(app: &TestApp) -> DateTime<Utc> {
-    let runs = app
-        .db
-        .texts("jobs WHERE kind = 'expire_release' AND state = 'queued'", "run_at");
+    let runs = app.db.texts(
+        "jobs WHERE kind = 'expire_release' AND state = 'queued'",
+        "run_at",
+    );
     assert_eq!(runs.len(), 1, "one expiry job: {runs:?}");
     let at = NaiveDateTime::parse_from_str(&runs[0], "%Y-%m-%d %H:%M:%S%.f").unwrap();
     at.and_utc()
@@ -63,13 +64,14 @@ fn expiry_job_at(app: &TestApp) -> DateTime<Utc> {
         .expect("a time to the second")
 }
 
-
 /// Moves the release, its policy limit and its expiry job `hours` into the
 /// past, as if it had been created that long ago (no test waits a day).
 fn backdate(app: &TestApp, backend: Backend, hours: i64) {
     let shift = |col: &str| match backend {
         Backend::Postgres => format!("{col} = {col} - interval '{hours} hours'"),
-        Backend::Sqlite => format!("{col} = strftime('%Y-%m-%d %H:%M:%f', {col}, '-{hours} hours')"),
+        Backend::Sqlite => {
+            format!("{col} = strftime('%Y-%m-%d %H:%M:%f', {col}, '-{hours} hours')")
+        }
     };
     app.db.execute(&format!(
         "UPDATE releases SET {}, {}",
@@ -110,7 +112,10 @@ async fn a_newer_callback_task_moves_the_deadline_and_polls_do_not(backend: Back
     .await;
     let created = post_callback(&app, "moving", &task(&plan_url, "build", "p1", "t1")).await;
     let created_at = time(&created, "created_at");
-    assert_eq!(time(&created, "expires_at") - created_at, Duration::hours(48));
+    assert_eq!(
+        time(&created, "expires_at") - created_at,
+        Duration::hours(48)
+    );
     assert_eq!(expiry_job_at(&app), time(&created, "expires_at"));
     let mails = app.wait_for_mails(2).await;
 
@@ -122,7 +127,10 @@ async fn a_newer_callback_task_moves_the_deadline_and_polls_do_not(backend: Back
 
     // Polls, also with the task headers Azure DevOps sends in the polling
     // mode, move nothing.
-    assert_eq!(app.post_release(&release_body("moving")).await.status(), 200);
+    assert_eq!(
+        app.post_release(&release_body("moving")).await.status(),
+        200
+    );
     let mut polling = app
         .client
         .post(format!("{}/release", app.address))
@@ -147,7 +155,11 @@ async fn a_newer_callback_task_moves_the_deadline_and_polls_do_not(backend: Back
         new_deadline >= before + Duration::hours(48) && new_deadline <= after + Duration::hours(48),
         "{new_deadline} is 48 h after the request ({before}..{after})"
     );
-    assert_eq!(time(&moved, "created_at"), created_at, "only the deadline moves");
+    assert_eq!(
+        time(&moved, "created_at"),
+        created_at,
+        "only the deadline moves"
+    );
     assert_eq!(expiry_job_at(&app), new_deadline);
 
     // 70 hours after creation, a third task: 48 hours from now would pass
@@ -257,7 +269,10 @@ async fn classic_gates_are_told_as_microsofts_server_task_client_tells_them(back
     app.wait_for_status("gated", "approved").await;
     app.wait_for_idle_queue().await;
     let events = app.events("gated").await;
-    let sent: Vec<&Value> = events.iter().filter(|e| e["type"] == "callback.sent").collect();
+    let sent: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "callback.sent")
+        .collect();
     let failed: Vec<&Value> = events
         .iter()
         .filter(|e| e["type"] == "callback.failed")
@@ -266,7 +281,10 @@ async fn classic_gates_are_told_as_microsofts_server_task_client_tells_them(back
     // Exactly one TaskCompleted per task, each with its hub's body (the
     // stub answers 404 to any other).
     let requests = azure.received_requests().await.unwrap();
-    let posts = requests.iter().filter(|r| r.method.as_str() == "POST").count();
+    let posts = requests
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .count();
     assert_eq!(posts, 3);
     // Only a gate's plan is read.
     let mut read: Vec<&str> = requests

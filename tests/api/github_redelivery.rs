@@ -50,7 +50,14 @@ fn github_call(m: &str) -> wiremock::MockBuilder {
         .and(header("x-github-api-version", "2022-11-28"))
 }
 
-fn delivery(id: i64, guid: &str, hours_ago: i64, code: i64, redelivery: bool, event: &str) -> Value {
+fn delivery(
+    id: i64,
+    guid: &str,
+    hours_ago: i64,
+    code: i64,
+    redelivery: bool,
+    event: &str,
+) -> Value {
     let at = chrono::Utc::now() - chrono::Duration::hours(hours_ago);
     json!({
         "id": id, "guid": guid,
@@ -70,7 +77,10 @@ async fn spawn(backend: Backend, api: &MockServer, interval: &str, attempts: &st
         move |env| {
             env.insert("GREENLIGHT_GITHUB_APP_ID".into(), APP_ID.into());
             env.insert("GREENLIGHT_GITHUB_PRIVATE_KEY".into(), PRIVATE_KEY.into());
-            env.insert("GREENLIGHT_GITHUB_WEBHOOK_SECRET".into(), "gh-secret".into());
+            env.insert(
+                "GREENLIGHT_GITHUB_WEBHOOK_SECRET".into(),
+                "gh-secret".into(),
+            );
             env.insert("GREENLIGHT_GITHUB_API_URL".into(), api_url);
             env.insert("GREENLIGHT_GITHUB_REDELIVERY_INTERVAL".into(), interval);
             env.insert("GREENLIGHT_JOB_MAX_ATTEMPTS".into(), attempts);
@@ -102,7 +112,10 @@ async fn redelivered(api: &MockServer) -> Vec<i64> {
 /// (a deadline, not a timing assertion).
 async fn wait_for_next_run_queued(app: &TestApp) {
     for _ in 0..300 {
-        if app.db.count(&format!("{QUEUED} AND attempts = 0 AND lock_token IS NULL AND run_at > created_at")) == 1 {
+        if app.db.count(&format!(
+            "{QUEUED} AND attempts = 0 AND lock_token IS NULL AND run_at > created_at"
+        )) == 1
+        {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -135,7 +148,11 @@ async fn failed_protection_rules_are_redelivered_once_each(backend: Backend) {
         .and(path("/app/hook/deliveries"))
         .and(query_param("per_page", "100"))
         .and(query_param_is_missing("cursor"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(page1).insert_header("link", next.as_str()))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(page1)
+                .insert_header("link", next.as_str()),
+        )
         .mount(&api)
         .await;
     github_call("GET")
@@ -188,9 +205,10 @@ async fn a_github_error_is_retried_and_the_recurrence_survives_it(backend: Backe
         .await;
     github_call("GET")
         .and(path("/app/hook/deliveries"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            delivery(21, "g-lost", 1, 0, false, rule),
-        ])))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!([delivery(21, "g-lost", 1, 0, false, rule),])),
+        )
         .with_priority(2)
         .mount(&api)
         .await;
@@ -201,7 +219,11 @@ async fn a_github_error_is_retried_and_the_recurrence_survives_it(backend: Backe
         .await;
     let app = spawn(backend, &api, "1h", "3").await;
     wait_for_next_run_queued(&app).await;
-    assert_eq!(redelivered(&api).await, [21], "retried, then redelivered once");
+    assert_eq!(
+        redelivered(&api).await,
+        [21],
+        "retried, then redelivered once"
+    );
     assert_eq!(
         app.client
             .get(format!("{}/healthz", app.address))

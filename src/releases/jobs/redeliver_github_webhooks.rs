@@ -35,7 +35,11 @@ impl RedeliverGithubWebhooks {
     }
 
     /// Queues the next run (inside the caller's transaction).
-    fn schedule_next(&self, conn: &mut DbConnection, interval_secs: u64) -> diesel::QueryResult<()> {
+    fn schedule_next(
+        &self,
+        conn: &mut DbConnection,
+        interval_secs: u64,
+    ) -> diesel::QueryResult<()> {
         let next = Self {
             interval_secs,
             max_attempts: self.max_attempts,
@@ -53,7 +57,11 @@ impl RedeliverGithubWebhooks {
 
 /// Queues the first run if none is queued (a no-op on every start but the
 /// first, and on every replica but one).
-pub fn start(conn: &mut DbConnection, interval: Duration, max_attempts: i32) -> diesel::QueryResult<()> {
+pub fn start(
+    conn: &mut DbConnection,
+    interval: Duration,
+    max_attempts: i32,
+) -> diesel::QueryResult<()> {
     queue::enqueue(
         conn,
         &RedeliverGithubWebhooks::new(interval, max_attempts),
@@ -131,7 +139,10 @@ impl Job for RedeliverGithubWebhooks {
         error: &str,
         _attempts: i32,
     ) -> diesel::QueryResult<()> {
-        tracing::warn!(error, "asking GitHub for redeliveries failed; trying at the next run");
+        tracing::warn!(
+            error,
+            "asking GitHub for redeliveries failed; trying at the next run"
+        );
         self.schedule_next(conn, self.interval_secs)
     }
 }
