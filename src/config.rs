@@ -1164,4 +1164,36 @@ mod tests {
         // URLs keep where they point.
         assert!(s.redactor().scrub("db.example").contains("db.example"));
     }
+
+    #[test]
+    fn slack_needs_its_token_and_secret_together_and_masks_both() {
+        let err = settings(&[("GREENLIGHT_SLACK_BOT_TOKEN", "xoxb-1")]).unwrap_err();
+        assert!(
+            err.to_string().contains("GREENLIGHT_SLACK_SIGNING_SECRET"),
+            "{err}"
+        );
+        let err = settings(&[("GREENLIGHT_SLACK_SIGNING_SECRET", "s")]).unwrap_err();
+        assert!(
+            err.to_string().contains("GREENLIGHT_SLACK_BOT_TOKEN"),
+            "{err}"
+        );
+        let s = settings(&[
+            ("GREENLIGHT_SLACK_BOT_TOKEN", "xoxb-bot-token-1"),
+            ("GREENLIGHT_SLACK_SIGNING_SECRET", "signing-secret-1"),
+            ("GREENLIGHT_SLACK_CHANNEL", "#releases"),
+        ])
+        .unwrap();
+        let slack = s.slack.as_ref().unwrap();
+        assert_eq!(slack.api_url, "https://slack.com/api");
+        let shown = format!("{:?}", s.effective());
+        assert!(!shown.contains("xoxb-bot-token-1") && !shown.contains("signing-secret-1"));
+        assert!(shown.contains("GREENLIGHT_SLACK_BOT_TOKEN"), "{shown}");
+        let scrubbed = s
+            .redactor()
+            .scrub("token xoxb-bot-token-1, secret signing-secret-1");
+        assert!(!scrubbed.contains("xoxb-bot-token-1") && !scrubbed.contains("signing-secret-1"));
+        let key = crate::domain::ReleaseKey::parse("Devx", None, "1").unwrap();
+        assert_eq!(s.policies.slack_channel(&key), Some("#releases"));
+        assert!(settings(&[]).unwrap().slack.is_none());
+    }
 }

@@ -950,4 +950,27 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn slack_channel_is_looked_up_environment_project_global() {
+        let p = policies(
+            "[projects.Devx]\nslack_channel = \"#devx\"\n\
+             [projects.Devx.environments.staging]\nslack_channel = \"off\"\n\
+             [projects.Ops.environments.qa]\nslack_channel = \"C0QA\"",
+        )
+        .unwrap()
+        .with_slack_channel(Some("#releases".to_owned()));
+        assert_eq!(
+            p.slack_channel(&key("devx", Some("production"))),
+            Some("#devx")
+        );
+        assert_eq!(p.slack_channel(&key("Devx", Some("Staging"))), None);
+        assert_eq!(p.slack_channel(&key("Ops", Some("qa"))), Some("C0QA"));
+        assert_eq!(p.slack_channel(&key("Ops", None)), Some("#releases"));
+        assert_eq!(p.slack_channel(&key("Other", None)), Some("#releases"));
+        assert!(policies("[projects.Devx]\nslack_channel = \" \"")
+            .unwrap_err()
+            .to_string()
+            .contains("projects.Devx.slack_channel"));
+    }
 }

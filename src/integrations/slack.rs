@@ -394,9 +394,11 @@ pub fn parse_interaction(body: &[u8]) -> Result<Interaction, InteractionError> {
             let decision = match action.action_id.as_str() {
                 APPROVE => Decision::Approved,
                 REJECT => Decision::Rejected,
-                other => return Err(InteractionError::Unsupported(format!(
+                other => {
+                    return Err(InteractionError::Unsupported(format!(
                     "unknown action_id {other:?}: Greenlight's buttons are {APPROVE} and {REJECT}"
-                ))),
+                )))
+                }
             };
             let release = action
                 .value
