@@ -270,13 +270,16 @@ pub fn list(conn: &mut DbConnection, filter: &ListFilter) -> QueryResult<Vec<Dep
     query.load(conn)
 }
 
+/// Environments (folded keys), each with the pk of one deployment.
+pub type PerEnvironment = Vec<(String, Option<i64>)>;
+
 /// Per environment of a project (its folded key), the pk of its latest
 /// deployment, and of its latest in `state` (if any).
 pub fn latest_per_environment(
     conn: &mut DbConnection,
     team_project_key: &str,
     state: DeploymentState,
-) -> QueryResult<(Vec<(String, Option<i64>)>, Vec<(String, Option<i64>)>)> {
+) -> QueryResult<(PerEnvironment, PerEnvironment)> {
     use diesel::dsl::max;
     let latest = deployments::table
         .filter(deployments::team_project_key.eq(team_project_key))

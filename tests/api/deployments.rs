@@ -1049,7 +1049,7 @@ async fn keys_guard_every_deployment_route(backend: Backend) {
         .json()
         .await
         .unwrap();
-    assert_eq!(ids(&all), [id.clone()]);
+    assert_eq!(ids(&all), [id.as_str()]);
     let own: Value = send(&app, reqwest::Method::GET, "/environments", Some(&devx))
         .send()
         .await
