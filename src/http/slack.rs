@@ -91,7 +91,7 @@ pub async fn interaction(
                 async move { tell_privately(&slack, channel_id.as_deref(), &user_id, &text).await }
             };
             let (view, approval) = match found {
-                Found::Approver(view, approval) => (view, approval),
+                Found::Approver(view, approval) => (*view, approval),
                 Found::Stranger(why) => {
                     tell(why).await;
                     return Ok(HttpResponse::Ok().finish());
@@ -129,7 +129,7 @@ pub async fn interaction(
             ..
         } => {
             let (view, approval) = match approver(&state, &slack, &release, &user_id).await? {
-                Found::Approver(view, approval) => (view, approval),
+                Found::Approver(view, approval) => (*view, approval),
                 Found::Stranger(why) => return Ok(HttpResponse::Ok().json(modal_error(&why))),
             };
             if let Some(closed) = closed(&approval, &view) {
@@ -158,7 +158,7 @@ pub async fn interaction(
 
 /// Who clicked, as far as this release is concerned.
 enum Found {
-    Approver(ReleaseView, Approval),
+    Approver(Box<ReleaseView>, Approval),
     /// Not one of its approvers: what to tell them.
     Stranger(String),
 }
@@ -199,7 +199,7 @@ async fn approver(
             .cloned()
     });
     Ok(match approval {
-        Some(approval) => Found::Approver(view, approval),
+        Some(approval) => Found::Approver(Box::new(view), approval),
         None => Found::Stranger(format!(
             "You are not an approver of release {} ({}) of {}, {}: nothing was recorded.",
             view.release.release_name,

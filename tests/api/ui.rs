@@ -436,9 +436,15 @@ async fn a_release_shows_its_approvers_decisions_and_events(backend: Backend) {
     assert_eq!(kinds[0], "release.created", "oldest first");
     assert_eq!(kinds.last(), Some(&"release.rejected"));
     let approved = events.iter().find(|e| e[1] == "approval.approved").unwrap();
-    assert_eq!(approved[2..], ["ana@example.com", "comment: Ship it; via: email"]);
+    assert_eq!(
+        approved[2..],
+        ["ana@example.com", "comment: Ship it; via: email"]
+    );
     let rejected = events.iter().find(|e| e[1] == "approval.rejected").unwrap();
-    assert_eq!(rejected[2..], ["bruno@example.com", "comment: Not today; via: email"]);
+    assert_eq!(
+        rejected[2..],
+        ["bruno@example.com", "comment: Not today; via: email"]
+    );
     assert!(events.iter().all(|e| e[0].ends_with(" UTC")), "{events:?}");
     assert_eq!(
         release.href("← All releases").as_deref(),
