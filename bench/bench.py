@@ -937,6 +937,12 @@ def scenario_notify(run: Run, db, stubs: Stubs) -> dict:
         "GREENLIGHT_WEBHOOK_SECRET": "whsec_YmVuY2gtd2ViaG9vay1zZWNyZXQtb2YtMzItYnl0ZXM=",
         "GREENLIGHT_REQUIRED_APPROVALS": "1",
         "GREENLIGHT_AZURE_DEVOPS_HOSTS": "127.0.0.1",
+        # The PlanUrl is a caller-named target on loopback.
+        "GREENLIGHT_OUTBOUND_ALLOW_PRIVATE": "true",
+        "GREENLIGHT_SLACK_BOT_TOKEN": "xoxb-bench",
+        "GREENLIGHT_SLACK_SIGNING_SECRET": "bench-slack-signing-secret",
+        "GREENLIGHT_SLACK_API_URL": f"{receiver}/slack",
+        "GREENLIGHT_SLACK_CHANNEL": "C0BENCH",
     })
     base = f"http://127.0.0.1:{svc.port}"
     offset = stubs.receiver_log.stat().st_size
@@ -970,12 +976,12 @@ def scenario_notify(run: Run, db, stubs: Stubs) -> dict:
         code = request_status("GET", f"{base}/approval?token={token}", headers={"Accept": "application/json"})
         if code != 200:
             run.problem(f"{db.name} notify: the approval answered {code}")
-    callback, webhook = {}, {}
+    callback, webhook, slack = {}, {}, {}
     deadline = time.time() + 30
     with open(stubs.receiver_log) as f:
         f.seek(offset)
         buf = ""
-        while time.time() < deadline and (len(callback) < len(clicked) or len(webhook) < len(clicked)):
+        while time.time() < deadline and min(len(callback), len(webhook), len(slack)) < len(clicked):
             buf += f.read()
             *lines, buf = buf.split("\n")
             for line in lines:
@@ -985,23 +991,31 @@ def scenario_notify(run: Run, db, stubs: Stubs) -> dict:
                     if plan:
                         callback.setdefault(plan.group(1), m["t"])
                 elif m["path"] == "/webhook":
-                    rid = json.loads(m["body"])["release"]["release_id"]
+                    rid = json.loads(m["body"])["data"]["release_id"]
                     webhook.setdefault(rid, m["t"])
+                elif m["path"] == "/slack/chat.update":
+                    # The message names its release as "Bench (<id>)"; the
+                    # first update after the click is the decision's.
+                    rid = re.search(r"Bench \(([^)]+)\)", m["body"])
+                    if rid and rid.group(1) in clicked and m["t"] >= clicked[rid.group(1)]:
+                        slack.setdefault(rid.group(1), m["t"])
             time.sleep(0.01)
     svc.stop()
     db.drop(url)
     lat = lambda arrivals: sorted((arrivals[r] - clicked[r]) * 1000 for r in clicked if r in arrivals)
-    cb, wh = lat(callback), lat(webhook)
-    if len(cb) < len(clicked) or len(wh) < len(clicked):
-        run.problem(f"{db.name} notify: {len(clicked) - len(cb)} callbacks and {len(clicked) - len(wh)} "
-                    "webhooks never arrived")
+    cb, wh, sl = lat(callback), lat(webhook), lat(slack)
+    if min(len(cb), len(wh), len(sl)) < len(clicked):
+        run.problem(f"{db.name} notify: {len(clicked) - len(cb)} callbacks, {len(clicked) - len(wh)} "
+                    f"webhooks and {len(clicked) - len(sl)} Slack updates never arrived")
     answered.sort()
     res = {"releases": n, "decided": len(clicked), "callbacks": len(cb), "webhooks": len(wh),
            "callback_p50_ms": percentile(cb, 50), "callback_p99_ms": percentile(cb, 99),
            "webhook_p50_ms": percentile(wh, 50), "webhook_p99_ms": percentile(wh, 99),
+           "slack": len(sl), "slack_p50_ms": percentile(sl, 50), "slack_p99_ms": percentile(sl, 99),
            "post_p99_ms": percentile(answered, 99)}
     print(f"  {db.name} notify: callback p50 {res['callback_p50_ms']:.1f} ms p99 {res['callback_p99_ms']:.1f} ms; "
-          f"webhook p50 {res['webhook_p50_ms']:.1f} ms p99 {res['webhook_p99_ms']:.1f} ms", flush=True)
+          f"webhook p50 {res['webhook_p50_ms']:.1f} ms p99 {res['webhook_p99_ms']:.1f} ms; "
+          f"Slack update p50 {res['slack_p50_ms']:.1f} ms p99 {res['slack_p99_ms']:.1f} ms", flush=True)
     return res
 
 
@@ -1267,6 +1281,9 @@ def write_targets(w, results, p):
         row("approval → signed webhook received: p50", key,
             f"{ms(x['webhook_p50_ms'])} ms (p99 {ms(x['webhook_p99_ms'])})", "< 100 ms",
             complete and below(x["webhook_p50_ms"], 100))
+        row("approval → Slack message updated (`chat.update` received): p50", key,
+            f"{ms(x['slack_p50_ms'])} ms (p99 {ms(x['slack_p99_ms'])})", "< 100 ms",
+            x["slack"] == x["decided"] == x["releases"] and below(x["slack_p50_ms"], 100))
     for key, r in each_backend(results, "polls"):
         for conns in (1, 16):
             small, large = r["polls"][("scale_small", conns)], r["polls"][("scale_large", conns)]
@@ -1441,21 +1458,23 @@ def write_e2e(w, results, p):
 def write_notify(w, results, p):
     if not each_backend(results, "notify"):
         return
-    w("## 6. Decision to pipeline: the callback and the webhook")
+    w("## 6. Decision to pipeline: the callback, the webhook and Slack")
     w("")
     w(f"{p.notify_releases} releases, one at a time, each waiting in Azure DevOps' callback mode (headers on "
-      "`POST /release`) with a webhook in its policy, and decided by one approval (quorum 1). Timed from just "
-      "before the approving `GET /approval` to the `TaskCompleted` and the signed webhook arriving at a loopback "
+      "`POST /release`) with a webhook and a Slack channel in its policy, and decided by one approval (quorum 1). Timed from "
+      "just before the approving `GET /approval` to the `TaskCompleted`, the signed webhook and Slack's "
+      "`chat.update` (the release's message now saying who decided) arriving at a loopback "
       "receiver (`bench/stubs.py receiver`). The polling floor for comparison: an Azure DevOps release gate "
       "samples at most every **5 minutes** (300,000 ms), so a polled gate moves on average 150 s after the "
       "decision, up to 300 s.")
     w("")
-    w("| backend | decided | callback p50 ms | callback p99 ms | webhook p50 ms | webhook p99 ms | callback-mode `POST /release` p99 ms |")
-    w("|---|---|---|---|---|---|---|")
+    w("| backend | decided | callback p50 ms | callback p99 ms | webhook p50 ms | webhook p99 ms | Slack update p50 ms | Slack update p99 ms | callback-mode `POST /release` p99 ms |")
+    w("|---|---|---|---|---|---|---|---|---|")
     for key, r in each_backend(results, "notify"):
         x = r["notify"]
         w(f"| {NAMES[key]} | {x['decided']}/{x['releases']} | {ms(x['callback_p50_ms'])} | {ms(x['callback_p99_ms'])} | "
-          f"{ms(x['webhook_p50_ms'])} | {ms(x['webhook_p99_ms'])} | {ms(x['post_p99_ms'])} |")
+          f"{ms(x['webhook_p50_ms'])} | {ms(x['webhook_p99_ms'])} | {ms(x['slack_p50_ms'])} | "
+          f"{ms(x['slack_p99_ms'])} | {ms(x['post_p99_ms'])} |")
     w("")
 
 

@@ -58,8 +58,9 @@ def serve_approvers(port):
 
 
 class ReceiverHandler(BaseHTTPRequestHandler):
-    """Takes every POST (a webhook, an Azure DevOps TaskCompleted) and logs
-    its arrival time, path and body."""
+    """Takes every POST (a webhook, an Azure DevOps TaskCompleted, Slack's
+    chat.postMessage and chat.update) and logs its arrival time, path and
+    body."""
 
     protocol_version = "HTTP/1.1"
     out = None
@@ -71,9 +72,16 @@ class ReceiverHandler(BaseHTTPRequestHandler):
         line = json.dumps({"t": arrived, "path": self.path, "body": body.decode("utf-8", "replace")})
         with self.lock:
             self.out.write(line + "\n")
+        answer = b""
+        if self.path.startswith("/slack/"):
+            # Slack's Web API answers 200 with `ok`; chat.postMessage also
+            # names the message (channel and ts) that chat.update edits.
+            answer = json.dumps({"ok": True, "channel": "C0BENCH", "ts": f"{arrived:.6f}"}).encode()
         self.send_response(200)
-        self.send_header("Content-Length", "0")
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
+        self.wfile.write(answer)
 
     def log_message(self, *args):
         pass
