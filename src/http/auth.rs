@@ -43,6 +43,18 @@ impl Access {
         }
     }
 
+    /// Narrows a list's project filter to what this caller may see: a
+    /// project key lists its own project, and asking for another is a 403.
+    pub fn scope(&self, team_project_key: &mut Option<String>) -> Result<(), ApiError> {
+        if let Some(own) = self.project() {
+            if let Some(asked) = team_project_key.as_deref() {
+                self.check(asked)?;
+            }
+            *team_project_key = Some(own.to_owned());
+        }
+        Ok(())
+    }
+
     /// The only project a project key sees in lists.
     pub fn project(&self) -> Option<&str> {
         match self {

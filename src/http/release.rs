@@ -330,13 +330,7 @@ impl ListQuery {
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let access = state.auth.authenticate(&state.db, &req).await?;
     let mut filter = parse_query::<ListQuery>(&req)?.parse()?;
-    // A project key lists its project; asking for another is refused.
-    if let Some(own) = access.project() {
-        if let Some(asked) = &filter.team_project_key {
-            access.check(asked)?;
-        }
-        filter.team_project_key = Some(own.to_owned());
-    }
+    access.scope(&mut filter.team_project_key)?;
     let limit = filter.limit;
     let page = state
         .db
