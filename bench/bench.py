@@ -15,6 +15,9 @@ Scenarios, each on SQLite and on PostgreSQL:
   3. end to end     POST -> last of the release's 3 emails accepted by the SMTP sink
   4. scale          poll p50 with 1,000 and with 1,000,000 releases stored
   5. memory         RSS idle, and peak (VmHWM) under scenario 1 at 64 connections
+  6. notify         an approval -> the Azure DevOps callback, the webhook, Slack
+  7. plane          the control plane: deployments, log followers, runner claims,
+                    variables, inventory, stacks (bench/plane.py)
 
 Run through bench/run.sh (it installs wrk, aiosmtpd and builds the binaries).
 A benchmark reports; it fails only when something is broken (non-2xx answers,
@@ -49,10 +52,14 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import plane  # noqa: E402 - bench/plane.py, beside this file
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 OUT = BENCH / "out"
-GREENLIGHT = ROOT / "target" / "release" / "greenlight"
+# GREENLIGHT_BENCH_BIN runs another build (a debug one, to try a scenario);
+# its figures are not the release binary's.
+GREENLIGHT = Path(os.environ.get("GREENLIGHT_BENCH_BIN") or ROOT / "target" / "release" / "greenlight")
 SQLITE_BASELINE = OUT / "target" / "release" / "sqlite-baseline"
 WRK_SCRIPT = BENCH / "wrk.lua"
 PG_HOST = os.environ.get("PGHOST", "127.0.0.1")
@@ -106,7 +113,8 @@ class Plan:
     paced_releases: int = 60  # a steady trickle well below the worker's capacity
     paced_rate: int = 10  # releases/s
     notify_releases: int = 50  # decisions timed to the pipeline's callback and webhook
-    scenarios: tuple = ("new", "polls", "e2e", "notify")
+    plane_samples: int = 50  # latency samples per control-plane measure (follow, claim, waiter)
+    scenarios: tuple = ("new", "polls", "e2e", "notify", "plane")
     # SQLite new releases (with emails) also run at the other synchronous
     # mode at these concurrencies: "the cost of synchronous=FULL". Cheap
     # enough for --quick too.
@@ -114,7 +122,7 @@ class Plan:
 
     @classmethod
     def quick(cls):
-        return cls(seconds=2, large=20_000, notify_releases=10)
+        return cls(seconds=2, large=20_000, notify_releases=10, plane_samples=10)
 
     def poll_levels(self) -> tuple:
         """Concurrencies of the POST polls, their /healthz ceiling and their
@@ -1163,6 +1171,7 @@ def report(run: Run, facts: dict, results: dict, elapsed: float, path: Path):
     write_polls(w, results, p)
     write_e2e(w, results, p)
     write_notify(w, results, p)
+    plane.write_plane(w, results, p, sys.modules[__name__])
     write_scale(w, results, p)
     write_memory(w, results, p)
     write_method(w, p)
@@ -1297,6 +1306,7 @@ def write_targets(w, results, p):
             peak = max(r["new"][(v, 64)].extra["peak_kib"] for v in ("emails", "request_path")) / 1024
             row("RSS idle", key, f"{idle:.1f} MiB", "< 30 MiB", idle < 30)
             row("RSS loaded (peak, 64 conns)", key, f"{peak:.1f} MiB", "< 100 MiB", peak < 100)
+    plane.target_rows(row, results, sys.modules[__name__])
     for line in refs:
         w(line)
     w("")
@@ -1583,8 +1593,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smoke run: 2 s per measurement, 20k releases for scale")
     ap.add_argument("--seconds", type=int, help="seconds per measurement (overrides the mode's default)")
     ap.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
-    ap.add_argument("--scenarios", default="new,polls,e2e,notify",
-                    help="comma-separated subset of new (1, 5), polls (2, 4), e2e (3), notify (6)")
+    ap.add_argument("--scenarios", default="new,polls,e2e,notify,plane",
+                    help="comma-separated subset of new (1, 5), polls (2, 4), e2e (3), notify (6), plane (7)")
     ap.add_argument("--output", help="report path (default: BENCHMARKS.md, or bench/out/BENCHMARKS.quick.md with --quick)")
     args = ap.parse_args()
 
@@ -1617,7 +1627,8 @@ def main():
     for db in backends:
         print(f"== {db.name}", flush=True)
         scenarios = {"new": scenario_new_releases, "polls": scenario_polls_and_scale, "e2e": scenario_end_to_end,
-                     "notify": scenario_notify}
+                     "notify": scenario_notify,
+                     "plane": lambda run, db, stubs: plane.scenario_plane(run, db, stubs, sys.modules[__name__])}
         results[db.key] = {name: scenarios[name](run, db, stubs) for name in plan.scenarios}
     elapsed = time.time() - started
     facts["load_after"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])

@@ -4,6 +4,9 @@
 --   wrk ... -s bench/wrk.lua http://H:P -- poll N        POST /release for an existing release 1..N
 --   wrk ... -s bench/wrk.lua http://H:P -- get  N        GET /releases/Bench/<1..N>
 --   wrk ... -s bench/wrk.lua http://H:P -- healthz       GET /healthz: the server's own ceiling
+--   wrk ... -s bench/wrk.lua http://H:P -- path PATH     GET PATH, always the same
+--   wrk ... -s bench/wrk.lua http://H:P -- deploy PREFIX POST /deployments, every body a new commit
+--   wrk ... -s bench/wrk.lua http://H:P -- stack PREFIX  POST /stacks/request, every body a new branch
 -- done() prints one line "WRKJSON {...}" with the figures the bench reads.
 
 local threads = {}
@@ -44,6 +47,20 @@ function request()
     return wrk.format("GET", "/releases/Bench/" .. math.random(1, tonumber(arg2)))
   elseif mode == "healthz" then
     return healthz
+  elseif mode == "path" then
+    return wrk.format("GET", arg2)
+  elseif mode == "deploy" then
+    counter = counter + 1
+    -- A hex sha unique across threads and runs: the prefix's digits, the
+    -- thread, the counter.
+    local sha = string.format("%s%02x%08x", arg2:gsub("%D", ""), tid, counter)
+    return wrk.format("POST", "/deployments", headers,
+      '{"repository_url":"github.com/bench/app","commit_sha":"' .. sha ..
+      '","environment":"staging","team_project":"Bench"}')
+  elseif mode == "stack" then
+    counter = counter + 1
+    return wrk.format("POST", "/stacks/request", headers,
+      '{"branch":"' .. arg2 .. "-" .. tid .. "-" .. counter .. '","team_project":"Bench"}')
   end
   error("unknown mode " .. tostring(mode))
 end
