@@ -142,6 +142,14 @@ impl Application {
             .context("queueing the recurring jobs")?;
         // Each wing registers its job kinds with the context they share.
         let registry = releases::jobs::register(Registry::default(), ctx);
+        let registry = crate::deployments::jobs::register(
+            registry,
+            Arc::new(crate::deployments::jobs::JobContext {
+                db: jobs_db.clone(),
+                github: github.clone(),
+                public_url: settings.public_url.clone(),
+            }),
+        );
         let state = web::Data::new(AppState {
             releases: Releases::new(
                 db.clone(),

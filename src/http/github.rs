@@ -32,7 +32,7 @@ pub(super) struct Ignored {
     ignored: &'static str,
 }
 
-fn ignored(why: &'static str) -> HttpResponse {
+pub(super) fn ignored(why: &'static str) -> HttpResponse {
     HttpResponse::Accepted().json(GithubAccepted::Ignored(Ignored { ignored: why }))
 }
 
@@ -79,6 +79,9 @@ pub async fn webhook(
         .get("x-github-event")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    if event == "deployment" {
+        return super::github_deployments::deployment_event(&state, body).await;
+    }
     if event != "deployment_protection_rule" {
         return Ok(ignored("not a deployment_protection_rule event"));
     }
