@@ -190,6 +190,7 @@ impl Application {
             slack,
             azure_devops_hosts: settings.azure_devops_hosts.clone(),
             job_kinds: registry.kinds(),
+            github_projects: settings.github_projects.clone(),
         });
         forget_idle_clients(Arc::downgrade(&state.clone().into_inner()));
         let server = HttpServer::new(move || {

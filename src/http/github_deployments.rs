@@ -73,7 +73,13 @@ pub(super) async fn deployment_event(
         ));
     }
     let full_name = event.repository.full_name.clone();
-    let mapped = event.mapped_request(&full_name);
+    // The repository's full name, unless the operator mapped it.
+    let team_project = state
+        .github_projects
+        .iter()
+        .find(|(repository, _)| full_name.eq_ignore_ascii_case(repository))
+        .map_or(full_name.as_str(), |(_, project)| project.as_str());
+    let mapped = event.mapped_request(team_project);
     let mapped_text = mapped.to_string();
     let new = NewDeployment::parse_json(mapped_text.as_bytes()).map_err(|e| match e {
         ParseError::Malformed(m) => ApiError::MalformedBody(m),

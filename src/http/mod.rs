@@ -61,6 +61,9 @@ pub struct AppState {
     pub slack: Option<Arc<crate::integrations::slack::Slack>>,
     /// Every job kind, for the queue's gauges.
     pub job_kinds: Vec<&'static str>,
+    /// GitHub repositories (lowercase `owner/repo`) mapped to a team
+    /// project (`GREENLIGHT_GITHUB_PROJECTS`).
+    pub github_projects: Vec<(String, String)>,
 }
 
 impl AppState {

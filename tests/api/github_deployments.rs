@@ -498,6 +498,10 @@ async fn scoped_routes_answer_one_repository_only(backend: Backend) {
         .await;
     let app = github_app(backend, &api, |env| {
         env.insert("GREENLIGHT_REQUIRE_API_KEY".into(), "true".into());
+        env.insert(
+            "GREENLIGHT_GITHUB_PROJECTS".into(),
+            "octo/mapped=Devx".into(),
+        );
     })
     .await;
     let app_key = create_key(&app, &["--project", "octo/app"]);
@@ -641,6 +645,21 @@ async fn scoped_routes_answer_one_repository_only(backend: Backend) {
         other["original_mapped_request"]["repository_url"],
         "github.com/octo/other"
     );
+
+    // A repository the operator mapped deploys to that project, whose key
+    // reads it under the repository.
+    let devx = create_key(&app, &["--project", "Devx"]);
+    let mapped = deliver(&app, &deployment_event(13, "Octo/Mapped", "production")).await;
+    assert_eq!(mapped.status(), 201);
+    let mapped: Value = mapped.json().await.unwrap();
+    assert_eq!(mapped["team_project"], "Devx");
+    assert_eq!(mapped["original_mapped_request"]["team_project"], "Devx");
+    let listed: Value = get(&app, "/github/octo/mapped/deployments", Some(&devx))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["deployments"][0]["id"], mapped["id"]);
 
     // Keys: none is a 401, another project's a 403.
     problem(get(&app, "/github/octo/app/deployments", None).await, 401).await;
