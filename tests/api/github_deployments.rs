@@ -430,15 +430,22 @@ async fn github_refusing_a_status_gives_up_and_an_outage_is_retried(backend: Bac
     statuses("octo/app", 422, 422).mount(&api).await;
     let app = github_app(backend, &api, |_| {}).await;
 
-    assert_eq!(
-        deliver(&app, &deployment_event(500, "octo/app", "qa"))
-            .await
-            .status(),
-        201
-    );
+    let outage = deliver(&app, &deployment_event(500, "octo/app", "qa")).await;
+    assert_eq!(outage.status(), 201);
+    let outage: Value = outage.json().await.unwrap();
     let attempts = reported(&api, 500, 2).await;
     assert_eq!(attempts[0], attempts[1]);
     assert_eq!(attempts[1]["state"], "queued");
+    // A cancel: GitHub has no canceled state; an error that says so.
+    let id = outage["id"].as_str().unwrap();
+    let canceled = post_json(&app, &format!("/deployments/{id}/cancel"), &json!({})).await;
+    assert_eq!(canceled.status(), 200);
+    let after = reported(&api, 500, 3).await;
+    assert_eq!(
+        after[2],
+        json!({"state": "error", "description": "canceled", "auto_inactive": false,
+               "log_url": format!("{PUBLIC_URL}/deployments/{id}/logs")})
+    );
 
     assert_eq!(
         deliver(&app, &deployment_event(422, "octo/app", "qa"))
@@ -469,11 +476,11 @@ async fn github_refusing_a_status_gives_up_and_an_outage_is_retried(backend: Bac
         detail["reason"].as_str().unwrap().contains("422"),
         "{detail}"
     );
-    // The deployment itself is as it was; the outage's left no event.
+    // The refused deployment itself is as it was; the outage left no event.
     assert_eq!(
         app.db
             .count("SELECT COUNT(*) FROM deployments WHERE status = 'queued'"),
-        2
+        1
     );
     app.wait_for_idle_queue().await;
     assert_eq!(app.db.count(failed), 1);
