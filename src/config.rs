@@ -443,6 +443,19 @@ settings! {
     /// `error` (runners and their claims come with the runner routes).
     runner_lease: Duration = read::duration(Duration::from_secs(60)),
         "GREENLIGHT_RUNNER_LEASE" => show(|s| human(s.runner_lease));
+    /// GitHub repositories whose `deployment` events belong to a team
+    /// project other than the repository's full name (`owner/repo=Devx`,
+    /// comma-separated; repositories lowercased, matched so).
+    github_projects: Vec<(String, String)> = github_projects,
+        "GREENLIGHT_GITHUB_PROJECTS" => show(|s| if s.github_projects.is_empty() {
+            "(none: a repository's deployments go to its full name)".to_owned()
+        } else {
+            s.github_projects
+                .iter()
+                .map(|(repo, project)| format!("{repo}={project}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        });
     /// The longest a request body may take to arrive (then 408).
     body_timeout: Duration = read::duration(DEFAULT_BODY_TIMEOUT),
         "GREENLIGHT_BODY_TIMEOUT" => show(|s| human(s.body_timeout));
@@ -563,6 +576,43 @@ fn github(r: &Reader, keys: [&'static str; 4]) -> Result<Option<GithubSettings>>
     // Checked now, so that a bad key fails at start naming its variable.
     settings.check().map_err(ConfigError)?;
     Ok(Some(settings))
+}
+
+/// `owner/repo=TeamProject` pairs, comma-separated: the team project of
+/// a GitHub repository's `deployment` events when it is not the
+/// repository's full name.
+fn github_projects(r: &Reader, [key]: [&'static str; 1]) -> Result<Vec<(String, String)>> {
+    use crate::integrations::github_deployments::{valid_owner, valid_repo};
+    let Some(text) = r.get(key) else {
+        return Ok(Vec::new());
+    };
+    text.split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let refused = || {
+                ConfigError(format!(
+                    "{key} must be owner/repo=TeamProject pairs separated by commas (a GitHub repository, a team project of at most {} characters), not {pair:?}",
+                    crate::domain::release::MAX_TEAM_PROJECT
+                ))
+            };
+            let (repository, project) = pair.split_once('=').ok_or_else(refused)?;
+            let repository = repository.trim();
+            let named = repository
+                .split_once('/')
+                .is_some_and(|(owner, repo)| valid_owner(owner) && valid_repo(repo));
+            let project = crate::domain::release::key_part(
+                "team_project",
+                project,
+                crate::domain::release::MAX_TEAM_PROJECT,
+                &mut Vec::new(),
+            );
+            match (named, project) {
+                (true, Some(project)) => Ok((repository.to_ascii_lowercase(), project)),
+                _ => Err(refused()),
+            }
+        })
+        .collect()
 }
 
 /// Slack: the bot token and the signing secret, both or neither; the API
@@ -1195,5 +1245,34 @@ mod tests {
         let key = crate::domain::ReleaseKey::parse("Devx", None, "1").unwrap();
         assert_eq!(s.policies.slack_channel(&key), Some("#releases"));
         assert!(settings(&[]).unwrap().slack.is_none());
+    }
+
+    #[test]
+    fn github_repositories_map_to_team_projects() {
+        let s = settings(&[(
+            "GREENLIGHT_GITHUB_PROJECTS",
+            " Octo/App=Devx , octo/lib=Devx",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.github_projects,
+            [
+                ("octo/app".to_owned(), "Devx".to_owned()),
+                ("octo/lib".to_owned(), "Devx".to_owned())
+            ]
+        );
+        for bad in [
+            "octo/app",
+            "octo=Devx",
+            "octo/app=",
+            "oc to/app=Devx",
+            "octo/app=\u{7}",
+        ] {
+            let e = settings(&[("GREENLIGHT_GITHUB_PROJECTS", bad)]).unwrap_err();
+            assert!(
+                e.to_string().contains("GREENLIGHT_GITHUB_PROJECTS"),
+                "{bad}: {e}"
+            );
+        }
     }
 }

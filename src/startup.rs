@@ -142,6 +142,14 @@ impl Application {
             .context("queueing the recurring jobs")?;
         // Each wing registers its job kinds with the context they share.
         let registry = releases::jobs::register(Registry::default(), ctx);
+        let registry = crate::deployments::jobs::register(
+            registry,
+            Arc::new(crate::deployments::jobs::JobContext {
+                db: jobs_db.clone(),
+                github: github.clone(),
+                public_url: settings.public_url.clone(),
+            }),
+        );
         let state = web::Data::new(AppState {
             releases: Releases::new(
                 db.clone(),
@@ -182,6 +190,7 @@ impl Application {
             slack,
             azure_devops_hosts: settings.azure_devops_hosts.clone(),
             job_kinds: registry.kinds(),
+            github_projects: settings.github_projects.clone(),
         });
         forget_idle_clients(Arc::downgrade(&state.clone().into_inner()));
         let server = HttpServer::new(move || {

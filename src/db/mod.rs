@@ -10,6 +10,7 @@ mod connection;
 pub mod deployments;
 mod error;
 pub mod events;
+pub mod github_deployments;
 pub mod jobs;
 mod migrations;
 pub mod models;

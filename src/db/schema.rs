@@ -200,3 +200,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     deployment_statuses,
     deployment_log_chunks
 );
+
+diesel::table! {
+    github_deployments (deployment_pk) {
+        deployment_pk -> BigInt,
+        github_id -> BigInt,
+        repository -> Text,
+        installation_id -> BigInt,
+        original_mapped_request -> Text,
+        reported_status_id -> BigInt,
+    }
+}

@@ -6,8 +6,12 @@
 //!   with its audit event (queries in `db::deployments`, the rule of
 //!   which state may follow which in `domain::deployment`).
 //! - `document`: the deployment document and the lists pipelines read.
+//! - `github`: GitHub as a provider (its `deployment` events, the scoped
+//!   reads); `jobs/`: reporting statuses back to GitHub.
 
 pub mod document;
+pub mod github;
+pub mod jobs;
 pub mod service;
 
 pub use document::DeploymentDocument;

@@ -84,6 +84,10 @@ impl Deployments {
         Self { db, log_limit }
     }
 
+    pub(super) fn db(&self) -> &Db {
+        &self.db
+    }
+
     /// Records a new deployment, `queued`, with its first status and its
     /// `deployment.created` event; `original_request` is the body as
     /// received. With an idempotency key its project has seen, answers
@@ -94,6 +98,20 @@ impl Deployments {
         original_request: String,
         idempotency_key: Option<String>,
         actor: Actor,
+    ) -> Refusable<(bool, DeploymentView)> {
+        self.create_with(new, original_request, idempotency_key, actor, |_, _| Ok(()))
+            .await
+    }
+
+    /// `create`, with `also` run in the creating transaction (a provider
+    /// records what it knows of the new deployment).
+    pub(super) async fn create_with(
+        &self,
+        new: NewDeployment,
+        original_request: String,
+        idempotency_key: Option<String>,
+        actor: Actor,
+        also: impl FnOnce(&mut DbConnection, &Deployment) -> diesel::QueryResult<()> + Send + 'static,
     ) -> Refusable<(bool, DeploymentView)> {
         let project_key = new.team_project_key();
         let (read_key, read_project) = (idempotency_key.clone(), project_key.clone());
@@ -165,6 +183,7 @@ impl Deployments {
                         }),
                         now,
                     )?;
+                    also(conn, &created)?;
                     Ok((true, view(conn, created)?))
                 },
             )
@@ -375,7 +394,7 @@ impl Deployments {
 
 /// The deployment `id`, `NotFound` if there is none, `Forbidden` if the
 /// caller's key is another project's.
-fn find(
+pub(super) fn find(
     conn: &mut DbConnection,
     id: &str,
     actor: &Actor,
@@ -387,7 +406,10 @@ fn find(
     })
 }
 
-fn view(conn: &mut DbConnection, deployment: Deployment) -> diesel::QueryResult<DeploymentView> {
+pub(super) fn view(
+    conn: &mut DbConnection,
+    deployment: Deployment,
+) -> diesel::QueryResult<DeploymentView> {
     let statuses = rows::statuses_of(conn, &[deployment.pk])?;
     Ok(DeploymentView {
         deployment,
@@ -452,6 +474,7 @@ fn move_to(
             at: now,
         },
     )?;
+    super::jobs::status_appended(conn, current.pk)?;
     record(
         conn,
         current,
@@ -509,6 +532,7 @@ fn supersede(
                 at: now,
             },
         )?;
+        super::jobs::status_appended(conn, old.pk)?;
         record(
             conn,
             &old,

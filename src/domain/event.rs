@@ -31,6 +31,8 @@ pub enum EventKind {
     DeploymentCanceled,
     /// Its log reached `GREENLIGHT_DEPLOYMENT_LOG_LIMIT` (once).
     DeploymentLogTruncated,
+    /// GitHub refused (or kept failing) a status of a deployment it sent.
+    DeploymentGithubFailed,
 }
 
 impl EventKind {
@@ -59,6 +61,7 @@ impl EventKind {
             Self::DeploymentStatus => "deployment.status",
             Self::DeploymentCanceled => "deployment.canceled",
             Self::DeploymentLogTruncated => "deployment.log_truncated",
+            Self::DeploymentGithubFailed => "deployment.github_failed",
         }
     }
 

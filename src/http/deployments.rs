@@ -41,7 +41,7 @@ const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 200;
 
 /// The caller as the wing sees it.
-fn actor(access: &Access) -> Actor {
+pub(super) fn actor(access: &Access) -> Actor {
     Actor {
         name: access.actor(),
         project: access.project().map(str::to_owned),
@@ -69,7 +69,10 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 /// no deployment (404) without a query: a NUL byte, say, is not even text
 /// PostgreSQL can compare.
 fn deployment_id(path: web::Path<String>) -> Result<String, ApiError> {
-    let id = path.into_inner();
+    parse_deployment_id(path.into_inner())
+}
+
+pub(super) fn parse_deployment_id(id: String) -> Result<String, ApiError> {
     let well_formed = id
         .strip_prefix("dpl_")
         .is_some_and(|ulid| ulid.len() == 26 && ulid.bytes().all(|b| b.is_ascii_alphanumeric()));
@@ -277,7 +280,7 @@ pub async fn read_log(
 
 /// The `GET /deployments` query, parsed once here.
 #[derive(Debug, serde::Deserialize)]
-struct ListQuery {
+pub(super) struct ListQuery {
     team_project: Option<String>,
     environment: Option<String>,
     repository: Option<String>,
@@ -359,7 +362,7 @@ fn cursor(raw: Option<String>, errors: &mut Vec<FieldError>) -> Option<i64> {
 }
 
 impl ListQuery {
-    fn parse(self) -> Result<ListFilter, ApiError> {
+    pub(super) fn parse(self) -> Result<ListFilter, ApiError> {
         let mut errors = Vec::new();
         let team_project_key = self
             .team_project

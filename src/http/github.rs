@@ -1,11 +1,14 @@
 //! `POST /integrations/github`: a GitHub App's webhooks. The signature is
 //! checked over the raw body before anything is parsed; a
 //! `deployment_protection_rule` request creates (or finds) the release and
-//! subscribes the deployment to its decision. Every other event and
-//! action is acknowledged and ignored, as GitHub expects.
+//! subscribes the deployment to its decision; a `deployment` event is
+//! GitHub as a deployment provider (`github_deployments.rs`). Every other
+//! event and action is acknowledged and ignored, as GitHub expects.
 
 use super::problem::{ApiError, Problem};
 use super::{read_body, require_json, AppState};
+#[allow(unused_imports)] // named in the OpenAPI attributes
+use crate::deployments::github::GithubDeploymentDocument;
 use crate::domain::{FieldError, NewRelease, ReleaseKey};
 use crate::integrations::github_rule::ProtectionRule;
 use crate::releases::subscriber::Subscriber;
@@ -32,12 +35,12 @@ pub(super) struct Ignored {
     ignored: &'static str,
 }
 
-fn ignored(why: &'static str) -> HttpResponse {
+pub(super) fn ignored(why: &'static str) -> HttpResponse {
     HttpResponse::Accepted().json(GithubAccepted::Ignored(Ignored { ignored: why }))
 }
 
 #[utoipa::path(post, operation_id = "githubWebhook", path = "/integrations/github", tag = "integrations",
-    description = "A GitHub App's webhook deliveries; acts on `deployment_protection_rule` with action `requested` (see docs/github.md)",
+    description = "A GitHub App's webhook deliveries; acts on `deployment_protection_rule` with action `requested` (see docs/github.md) and on `deployment` with action `created` (GitHub as a deployment provider, see docs/deployments.md)",
     params(
         ("X-Hub-Signature-256" = String, Header, description = "`sha256=` HMAC of the body with GREENLIGHT_GITHUB_WEBHOOK_SECRET"),
         ("X-GitHub-Event" = Option<String>, Header),
@@ -46,14 +49,15 @@ fn ignored(why: &'static str) -> HttpResponse {
     responses(
         (status = 202, description = "A review requested (release created), or a delivery ignored",
             body = GithubAccepted),
-        (status = 200, description = "A redelivery: the release exists", body = StatusDocument),
-        (status = 400, description = "Not a deployment protection rule", body = Problem, content_type = "application/problem+json"),
+        (status = 201, description = "A `deployment` event: the deployment recorded, with the request it was mapped to", body = GithubDeploymentDocument),
+        (status = 200, description = "A redelivery: the release exists (a protection rule); or the deployment recorded for that GitHub deployment (a `deployment` event, answered as the 201 was)", body = StatusDocument),
+        (status = 400, description = "Not a deployment protection rule, or not a deployment event", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "The signature does not match", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No GitHub App is configured", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The release exists with another name (a re-run that changed the deployment)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not a JSON delivery (the App's webhook must send application/json)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A callback URL off the GitHub API host, or no workflow run in it", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A callback URL off the GitHub API host, or no workflow run in it; a deployment whose values no deployment may have (the event's field named)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unavailable; retry", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all)]
@@ -79,6 +83,9 @@ pub async fn webhook(
         .get("x-github-event")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    if event == "deployment" {
+        return super::github_deployments::deployment_event(&state, body).await;
+    }
     if event != "deployment_protection_rule" {
         return Ok(ignored("not a deployment_protection_rule event"));
     }

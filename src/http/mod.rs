@@ -4,6 +4,7 @@ mod approval;
 pub mod auth;
 mod deployments;
 mod github;
+mod github_deployments;
 pub mod guard;
 mod health;
 pub mod limits;
@@ -60,6 +61,9 @@ pub struct AppState {
     pub slack: Option<Arc<crate::integrations::slack::Slack>>,
     /// Every job kind, for the queue's gauges.
     pub job_kinds: Vec<&'static str>,
+    /// GitHub repositories (lowercase `owner/repo`) mapped to a team
+    /// project (`GREENLIGHT_GITHUB_PROJECTS`).
+    pub github_projects: Vec<(String, String)>,
 }
 
 impl AppState {
@@ -117,6 +121,9 @@ routes! {
     "/metrics" => { get => metrics::metrics, head => metrics::metrics },
     "/ui" => { get => ui::list, head => ui::list },
     "/ui/releases/{team_project}/{environment}/{release_id}" => { get => ui::release, head => ui::release },
+    "/github/{owner}/{repo}/deployments" => { get => github_deployments::list },
+    "/github/{owner}/{repo}/deployment/{id}" => { get => github_deployments::show },
+    "/github/{owner}/{repo}/deployment/{id}/logs" => { get => github_deployments::read_log },
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

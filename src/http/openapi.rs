@@ -22,6 +22,7 @@ use crate::deployments::document::{
     DeploymentDocument, DeploymentList, EnvironmentEntry, EnvironmentList, LogAppended,
     ProjectEventList, StatusEntry,
 };
+use crate::deployments::github::{GithubDeploymentDocument, GithubDeploymentList};
 use crate::domain::{Decision, DeploymentState, FieldError, ReleaseStatus};
 use crate::releases::document::{
     ApproverEntry, EventEntry, EventList, ReleaseList, StatusDocument,
@@ -53,6 +54,9 @@ use crate::releases::document::{
         super::deployments::read_log,
         super::deployments::environments,
         super::deployments::project_events,
+        super::github_deployments::list,
+        super::github_deployments::show,
+        super::github_deployments::read_log,
         super::health::healthz,
         super::health::readyz,
         super::metrics::metrics,
@@ -66,7 +70,8 @@ use crate::releases::document::{
         ReleaseRequest, DecisionRequest, DecisionName, ApprovalAnswer, ReleaseList, EventList,
         EventEntry, Health, HealthStatus, Ignored, GithubAccepted, DeploymentDocument,
         StatusEntry, DeploymentState, DeploymentList, EnvironmentList, EnvironmentEntry,
-        LogAppended, ProjectEventList, DeploymentRequest, DeploymentStatusRequest, SlackModalErrors
+        LogAppended, ProjectEventList, DeploymentRequest, DeploymentStatusRequest, SlackModalErrors,
+        GithubDeploymentDocument, GithubDeploymentList
     )),
     modifiers(&Security, &ProblemTypes, &HeadOperations),
     tags(

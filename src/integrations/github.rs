@@ -368,6 +368,46 @@ fn cut(comment: &str) -> String {
     cut
 }
 
+impl GithubApp {
+    /// "Create a deployment status": `POST /repos/{owner}/{repo}/deployments/{id}/statuses`
+    /// with an installation token (`body` from `github_deployments::status_body`).
+    /// `repository` is `owner/repo`; each part goes into the path escaped.
+    pub async fn post_deployment_status(
+        &self,
+        repository: &str,
+        github_id: i64,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> Result<(), OutboundError> {
+        let (owner, repo) = repository
+            .split_once('/')
+            .ok_or_else(|| OutboundError::invalid("the repository is not owner/repo"))?;
+        let id = github_id.to_string();
+        let mut url = self.api.clone();
+        url.path_segments_mut()
+            .map_err(|()| OutboundError::invalid("GREENLIGHT_GITHUB_API_URL has no path"))?
+            .pop_if_empty()
+            .extend(["repos", owner, repo, "deployments", id.as_str(), "statuses"]);
+        let sent = self
+            .http
+            .post(Target::Github, url.as_str())
+            .bearer(token)
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28")
+            .json(body.to_string().into_bytes())
+            .send()
+            .await;
+        if sent
+            .as_ref()
+            .is_err_and(|e| e.failure() == Failure::Status(401))
+        {
+            // A revoked or rotated token: ask for a new one next time.
+            self.tokens.lock().await.clear();
+        }
+        sent.map_err(|e| e.context("reporting a deployment status"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 pub mod approvers;
 pub mod azure_devops;
 pub mod github;
+pub mod github_deployments;
 pub mod github_rule;
 pub mod outbound;
 pub mod slack;

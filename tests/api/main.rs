@@ -13,6 +13,7 @@ mod events;
 mod files_on_disk;
 mod flow;
 mod github;
+mod github_deployments;
 mod github_redelivery;
 mod list;
 mod logs;

@@ -1,0 +1,27 @@
+//! The deployments wing's job kinds, registered with the queue with the
+//! context their runs share.
+
+mod report_github_status;
+
+use std::sync::Arc;
+
+use crate::db::Db;
+use crate::integrations::github::GithubApp;
+use crate::queue::Registry;
+
+pub use report_github_status::{status_appended, ReportGithubStatus};
+
+/// What the deployments wing's jobs need.
+pub struct JobContext {
+    pub db: Db,
+    /// The GitHub App, if configured (statuses of GitHub's deployments).
+    pub github: Option<Arc<GithubApp>>,
+    /// The public URL, no trailing `/`: the base of the `log_url` GitHub
+    /// links to.
+    pub public_url: String,
+}
+
+/// Adds the deployments wing's job kinds to `registry`.
+pub fn register(registry: Registry, ctx: Arc<JobContext>) -> Registry {
+    registry.register::<ReportGithubStatus>(ctx)
+}
