@@ -31,6 +31,14 @@ pub enum EventKind {
     DeploymentCanceled,
     /// Its log reached `GREENLIGHT_DEPLOYMENT_LOG_LIMIT` (once).
     DeploymentLogTruncated,
+    ProvisionedVersionCreated,
+    /// Instances added or updated (by `resource_id`).
+    ProvisionedInstancesAdded,
+    ProvisionedInstanceDeleted,
+    /// Detail: the deleted document, whole.
+    ProvisionedVersionDeleted,
+    /// A deployment's success recorded its version (detail: deployment).
+    ProvisionedVersionDeployed,
 }
 
 impl EventKind {
@@ -59,6 +67,11 @@ impl EventKind {
             Self::DeploymentStatus => "deployment.status",
             Self::DeploymentCanceled => "deployment.canceled",
             Self::DeploymentLogTruncated => "deployment.log_truncated",
+            Self::ProvisionedVersionCreated => "provisioned_version.created",
+            Self::ProvisionedInstancesAdded => "provisioned_version.instances_added",
+            Self::ProvisionedInstanceDeleted => "provisioned_version.instance_deleted",
+            Self::ProvisionedVersionDeleted => "provisioned_version.deleted",
+            Self::ProvisionedVersionDeployed => "provisioned_version.deployed",
         }
     }
 

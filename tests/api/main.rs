@@ -14,6 +14,7 @@ mod files_on_disk;
 mod flow;
 mod github;
 mod github_redelivery;
+mod inventory;
 mod list;
 mod logs;
 mod metrics;
