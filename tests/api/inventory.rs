@@ -301,6 +301,21 @@ async fn both_prefixes_serve_one_inventory(backend: Backend) {
         assert_eq!(list["provisioned_versions"][0], shown, "{path}");
         assert_eq!(list["next_cursor"], Value::Null);
     }
+    // A project named like a repository's path (deployments' default)
+    // travels percent-encoded in the path.
+    let slashed = post(
+        &app,
+        "/provisioning/octo%2Fapp",
+        &version_body("Demo", "1", "Production"),
+    )
+    .await;
+    let slashed = id(&json_of(slashed, 201).await);
+    let list = json_of(get(&app, "/provisioning?project_id=octo/app").await, 200).await;
+    assert_eq!(
+        list["provisioned_versions"][0]["provisioned_version"]["id"],
+        json!(slashed)
+    );
+
     // application/json works as well as the seed's form label.
     let answer = app
         .client
