@@ -11,6 +11,7 @@ pub mod environments;
 pub mod http;
 pub mod ids;
 pub mod integrations;
+pub mod inventory;
 pub mod logs;
 pub mod mailer;
 pub mod metrics;

@@ -30,6 +30,7 @@ const EMAILS_SENT: &str = "greenlight_emails_sent_total";
 const EMAILS_FAILED: &str = "greenlight_emails_failed_total";
 const OUTBOUND: &str = "greenlight_outbound_requests_total";
 const OUTBOUND_DURATION: &str = "greenlight_outbound_request_duration_seconds";
+const PROVISIONING_WRITES: &str = "greenlight_provisioning_writes_total";
 
 /// The states `greenlight_jobs` reports for every kind, zeros included.
 const JOB_STATES: [&str; 3] = ["queued", "running", "failed"];
@@ -88,6 +89,10 @@ fn describe() {
     );
     describe_counter!(EMAILS_FAILED, "Email attempts that failed");
     describe_counter!(OUTBOUND, "Requests to other systems, by target and outcome");
+    describe_counter!(
+        PROVISIONING_WRITES,
+        "Writes to the inventory of provisioned versions, by operation"
+    );
     describe_histogram!(
         OUTBOUND_DURATION,
         metrics::Unit::Seconds,
@@ -190,4 +195,10 @@ pub async fn render(db: &Db, kinds: &[&'static str]) -> Result<String, DbError> 
     let handle = handle();
     handle.run_upkeep();
     Ok(handle.render())
+}
+
+/// A write to the inventory (`created`, `instances_added`,
+/// `instance_deleted`, `deleted`, `deployed`).
+pub fn provisioning_write(operation: &'static str) {
+    counter!(PROVISIONING_WRITES, "operation" => operation).increment(1);
 }

@@ -162,6 +162,7 @@ impl Application {
                 db.clone(),
                 settings.deployment_log_limit,
             ),
+            inventory: crate::inventory::Inventory::new(db.clone()),
             public_url: settings.public_url.clone(),
             db,
             tokens: tokens.clone(),

@@ -16,6 +16,7 @@ const FLOORS: &[&[&str]] = &[
     &["http"],
     &["config"],
     &["deployments"],
+    &["inventory"],
     &["releases"],
     &["environments"],
     &["queue"],
@@ -27,7 +28,7 @@ const FLOORS: &[&[&str]] = &[
 ];
 
 /// The capability wings: the queue knows none of them.
-const WINGS: &[&str] = &["deployments", "releases", "environments"];
+const WINGS: &[&str] = &["deployments", "inventory", "releases", "environments"];
 
 fn floor_of(module: &str) -> Option<usize> {
     FLOORS.iter().position(|floor| floor.contains(&module))

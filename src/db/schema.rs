@@ -198,7 +198,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     slack_messages,
     deployments,
     deployment_statuses,
-    deployment_log_chunks
+    deployment_log_chunks,
+    provisioned_versions,
+    provisioned_instances
 );
 
 diesel::table! {
@@ -211,3 +213,33 @@ diesel::table! {
         reported_status_id -> BigInt,
     }
 }
+    provisioned_versions (pk) {
+        pk -> BigInt,
+        id -> Text,
+        team_project -> Text,
+        team_project_key -> Text,
+        stack_name -> Text,
+        stack_name_key -> Text,
+        version -> Text,
+        environment -> Text,
+        environment_key -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    provisioned_instances (pk) {
+        pk -> BigInt,
+        id -> Text,
+        version_pk -> BigInt,
+        instance_type -> Text,
+        instance_id -> Text,
+        resource_id -> Text,
+        properties -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(provisioned_instances -> provisioned_versions (version_pk));

@@ -486,7 +486,12 @@ fn move_to(
             "description": update.description,
         }),
         now,
-    )
+    )?;
+    if update.state == DeploymentState::Success {
+        // What runs where, kept current in the inventory (seed 003).
+        crate::inventory::record_deployed(conn, current, actor, now)?;
+    }
+    Ok(())
 }
 
 /// A new success replaces the previous ones of its project and

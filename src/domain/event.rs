@@ -33,6 +33,14 @@ pub enum EventKind {
     DeploymentLogTruncated,
     /// GitHub refused (or kept failing) a status of a deployment it sent.
     DeploymentGithubFailed,
+    ProvisionedVersionCreated,
+    /// Instances added or updated (by `resource_id`).
+    ProvisionedInstancesAdded,
+    ProvisionedInstanceDeleted,
+    /// Detail: the deleted document, whole.
+    ProvisionedVersionDeleted,
+    /// A deployment's success recorded its version (detail: deployment).
+    ProvisionedVersionDeployed,
 }
 
 impl EventKind {
@@ -62,6 +70,11 @@ impl EventKind {
             Self::DeploymentCanceled => "deployment.canceled",
             Self::DeploymentLogTruncated => "deployment.log_truncated",
             Self::DeploymentGithubFailed => "deployment.github_failed",
+            Self::ProvisionedVersionCreated => "provisioned_version.created",
+            Self::ProvisionedInstancesAdded => "provisioned_version.instances_added",
+            Self::ProvisionedInstanceDeleted => "provisioned_version.instance_deleted",
+            Self::ProvisionedVersionDeleted => "provisioned_version.deleted",
+            Self::ProvisionedVersionDeployed => "provisioned_version.deployed",
         }
     }
 

@@ -5,6 +5,7 @@ pub mod approver;
 pub mod deployment;
 pub mod event;
 pub mod policy;
+pub mod provisioning;
 pub mod release;
 pub mod subscriber;
 

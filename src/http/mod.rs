@@ -7,6 +7,7 @@ mod github;
 mod github_deployments;
 pub mod guard;
 mod health;
+mod inventory;
 pub mod limits;
 mod metrics;
 pub mod openapi;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub releases: crate::releases::Releases,
     /// The deployments wing's use cases.
     pub deployments: crate::deployments::Deployments,
+    /// The inventory wing's use cases.
+    pub inventory: crate::inventory::Inventory,
     /// The public URL, no trailing `/`: the base of the links we answer
     /// with (a deployment's `logs_url`).
     pub public_url: String,
@@ -124,6 +127,18 @@ routes! {
     "/github/{owner}/{repo}/deployments" => { get => github_deployments::list },
     "/github/{owner}/{repo}/deployment/{id}" => { get => github_deployments::show },
     "/github/{owner}/{repo}/deployment/{id}/logs" => { get => github_deployments::read_log },
+    // The inventory (seed 003), under both prefixes; `{id}.json` before
+    // `{id}`, which would take it whole.
+    "/provisioning" => { get => inventory::list_versions },
+    "/provisioning/{id}.json" => { get => inventory::show_version_json },
+    "/provisioning/{id}" => { post => inventory::create_version, get => inventory::show_version, delete => inventory::delete_version },
+    "/provisioning/{id}/instances" => { post => inventory::add_version_instances },
+    "/provisioning/{id}/instances/{instance_id}" => { delete => inventory::delete_version_instance },
+    "/stackstudio/v1/provisioning" => { get => inventory::seed_list_versions },
+    "/stackstudio/v1/provisioning/{id}.json" => { get => inventory::seed_show_version_json },
+    "/stackstudio/v1/provisioning/{id}" => { post => inventory::seed_create_version, get => inventory::seed_show_version, delete => inventory::seed_delete_version },
+    "/stackstudio/v1/provisioning/{id}/instances" => { post => inventory::seed_add_version_instances },
+    "/stackstudio/v1/provisioning/{id}/instances/{instance_id}" => { delete => inventory::seed_delete_version_instance },
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

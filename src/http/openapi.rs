@@ -17,6 +17,10 @@ use super::problem::{Problem, PROBLEM_SLUGS};
 use super::schemas::{
     DecisionName, DecisionRequest, DeploymentRequest, DeploymentStatusRequest, ReleaseRequest,
 };
+use super::schemas::{
+    InstanceFields, InstanceItem, InstancesRequest, ProvisionedVersionFields,
+    ProvisionedVersionRequest,
+};
 use super::slack::SlackModalErrors;
 use crate::deployments::document::{
     DeploymentDocument, DeploymentList, EnvironmentEntry, EnvironmentList, LogAppended,
@@ -24,6 +28,11 @@ use crate::deployments::document::{
 };
 use crate::deployments::github::{GithubDeploymentDocument, GithubDeploymentList};
 use crate::domain::{Decision, DeploymentState, FieldError, ReleaseStatus};
+use crate::inventory::document::{
+    ErrorDetail, ProvisionedInstanceDocument, ProvisionedInstanceEntry, ProvisionedVersionAnswer,
+    ProvisionedVersionDocument, ProvisionedVersionList, ProvisioningError,
+    ProvisioningValidationError, ValidationErrorDetail,
+};
 use crate::releases::document::{
     ApproverEntry, EventEntry, EventList, ReleaseList, StatusDocument,
 };
@@ -62,6 +71,20 @@ use crate::releases::document::{
         super::metrics::metrics,
         super::ui::list,
         super::ui::release,
+        super::inventory::list_versions,
+        super::inventory::seed_list_versions,
+        super::inventory::show_version_json,
+        super::inventory::seed_show_version_json,
+        super::inventory::create_version,
+        super::inventory::seed_create_version,
+        super::inventory::show_version,
+        super::inventory::seed_show_version,
+        super::inventory::delete_version,
+        super::inventory::seed_delete_version,
+        super::inventory::add_version_instances,
+        super::inventory::seed_add_version_instances,
+        super::inventory::delete_version_instance,
+        super::inventory::seed_delete_version_instance,
         openapi_json,
         docs,
     ),
@@ -71,13 +94,18 @@ use crate::releases::document::{
         EventEntry, Health, HealthStatus, Ignored, GithubAccepted, DeploymentDocument,
         StatusEntry, DeploymentState, DeploymentList, EnvironmentList, EnvironmentEntry,
         LogAppended, ProjectEventList, DeploymentRequest, DeploymentStatusRequest, SlackModalErrors,
-        GithubDeploymentDocument, GithubDeploymentList
+        GithubDeploymentDocument, GithubDeploymentList,
+        ProvisionedVersionAnswer, ProvisionedVersionDocument, ProvisionedInstanceEntry,
+        ProvisionedInstanceDocument, ProvisionedVersionList, ProvisioningValidationError,
+        ValidationErrorDetail, ProvisioningError, ErrorDetail, ProvisionedVersionRequest,
+        ProvisionedVersionFields, InstancesRequest, InstanceItem, InstanceFields
     )),
     modifiers(&Security, &ProblemTypes, &HeadOperations),
     tags(
         (name = "pipelines", description = "Asking for and reading approvals (API key when keys are required)"),
         (name = "approvers", description = "The emailed links and the decision pages (the token is the credential)"),
         (name = "deployments", description = "Deployment records, their statuses and logs, what runs where (API key when keys are required)"),
+        (name = "inventory", description = "Which version of a stack is provisioned where, with its instances: the seed's StackStudio Provisioning API, also under /stackstudio/v1 (API key when keys are required; errors in the seed's shape)"),
         (name = "integrations", description = "Other systems calling in"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),

@@ -9,6 +9,7 @@
 use utoipa::{IntoParams, IntoResponses, ToSchema};
 
 use super::problem::Problem;
+use crate::inventory::document::{ProvisioningError, ProvisioningValidationError};
 
 /// `POST /release`: the pipeline's request. Azure DevOps sends the
 /// PascalCase names; the snake_case ones are accepted too. Text fields
@@ -361,4 +362,242 @@ pub enum DeploymentWriteProblems {
         content_type = "application/problem+json"
     )]
     Unavailable(Problem),
+}
+
+/// `POST /provisioning/{project_id}`: the seed's body.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ProvisionedVersionRequest {
+    provisioned_version: ProvisionedVersionFields,
+}
+
+/// Each field required, not blank, at most 128 characters.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ProvisionedVersionFields {
+    /// A name for the stack ("Demo"); one entry per stack and environment
+    /// in a project (case-insensitive)
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    stack_name: String,
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    version: String,
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    environment: String,
+}
+
+/// `POST /provisioning/{id}/instances`: the seed's body.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct InstancesRequest {
+    /// 1 to 500; a `resource_id` named twice keeps its last item
+    #[schema(min_items = 1, max_items = 500)]
+    instances: Vec<InstanceItem>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct InstanceItem {
+    provisioned_instance: InstanceFields,
+}
+
+/// Text fields required, not blank, at most 128 characters.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct InstanceFields {
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    instance_type: String,
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    instance_id: String,
+    /// Names the instance within its version
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    resource_id: String,
+    /// Any JSON object up to 64 KiB (default `{}`)
+    #[schema(value_type = Option<Object>)]
+    properties: Option<()>,
+}
+
+/// The errors a write to the inventory may answer, in the seed's shapes.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum ProvisioningWriteErrors {
+    #[response(
+        status = 400,
+        description = "Bad input, every bad field named in `validation_errors` (blank, too long, not JSON...); nothing changed",
+        content_type = "application/json"
+    )]
+    Invalid(ProvisioningValidationError),
+    #[response(
+        status = 401,
+        description = "An API key is required, or this one is not valid",
+        content_type = "application/json"
+    )]
+    Unauthorized(ProvisioningError),
+    #[response(
+        status = 403,
+        description = "The key is for another project",
+        content_type = "application/json"
+    )]
+    Forbidden(ProvisioningError),
+    #[response(
+        status = 404,
+        description = "No such provisioned version",
+        content_type = "application/json"
+    )]
+    NotFound(ProvisioningError),
+    #[response(
+        status = 408,
+        description = "The body did not arrive within GREENLIGHT_BODY_TIMEOUT",
+        content_type = "application/json"
+    )]
+    Timeout(ProvisioningError),
+    #[response(
+        status = 413,
+        description = "The body is over 8 MiB",
+        content_type = "application/json"
+    )]
+    TooLarge(ProvisioningError),
+    #[response(
+        status = 429,
+        description = "Too many wrong keys from this client",
+        content_type = "application/json"
+    )]
+    TooMany(ProvisioningError),
+    #[response(
+        status = 503,
+        description = "The database is unavailable; retry",
+        content_type = "application/json"
+    )]
+    Unavailable(ProvisioningError),
+}
+
+/// The errors a read of one version may answer, in the seed's shape.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum ProvisioningReadErrors {
+    #[response(
+        status = 401,
+        description = "An API key is required, or this one is not valid",
+        content_type = "application/json"
+    )]
+    Unauthorized(ProvisioningError),
+    #[response(
+        status = 403,
+        description = "The key is for another project",
+        content_type = "application/json"
+    )]
+    Forbidden(ProvisioningError),
+    #[response(
+        status = 404,
+        description = "No such provisioned version",
+        content_type = "application/json"
+    )]
+    NotFound(ProvisioningError),
+    #[response(
+        status = 429,
+        description = "Too many wrong keys from this client",
+        content_type = "application/json"
+    )]
+    TooMany(ProvisioningError),
+    #[response(
+        status = 503,
+        description = "The database is unavailable; retry",
+        content_type = "application/json"
+    )]
+    Unavailable(ProvisioningError),
+}
+
+/// The errors a deletion may answer, in the seed's shape.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum ProvisioningDeleteErrors {
+    #[response(
+        status = 401,
+        description = "An API key is required, or this one is not valid",
+        content_type = "application/json"
+    )]
+    Unauthorized(ProvisioningError),
+    #[response(
+        status = 403,
+        description = "The key is for another project",
+        content_type = "application/json"
+    )]
+    Forbidden(ProvisioningError),
+    #[response(
+        status = 404,
+        description = "No such provisioned version (or instance); nothing changed",
+        content_type = "application/json"
+    )]
+    NotFound(ProvisioningError),
+    #[response(
+        status = 429,
+        description = "Too many wrong keys from this client",
+        content_type = "application/json"
+    )]
+    TooMany(ProvisioningError),
+    #[response(
+        status = 503,
+        description = "The database is unavailable; retry",
+        content_type = "application/json"
+    )]
+    Unavailable(ProvisioningError),
+}
+
+/// The errors `GET /provisioning` may answer, in the seed's shapes.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum ProvisioningListErrors {
+    #[response(
+        status = 400,
+        description = "Bad parameters, each named in `validation_errors`",
+        content_type = "application/json"
+    )]
+    Invalid(ProvisioningValidationError),
+    #[response(
+        status = 401,
+        description = "An API key is required, or this one is not valid",
+        content_type = "application/json"
+    )]
+    Unauthorized(ProvisioningError),
+    #[response(
+        status = 403,
+        description = "The key is for another project",
+        content_type = "application/json"
+    )]
+    Forbidden(ProvisioningError),
+    #[response(
+        status = 429,
+        description = "Too many wrong keys from this client",
+        content_type = "application/json"
+    )]
+    TooMany(ProvisioningError),
+    #[response(
+        status = 503,
+        description = "The database is unavailable; retry",
+        content_type = "application/json"
+    )]
+    Unavailable(ProvisioningError),
 }

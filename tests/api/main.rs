@@ -15,6 +15,7 @@ mod flow;
 mod github;
 mod github_deployments;
 mod github_redelivery;
+mod inventory;
 mod list;
 mod logs;
 mod metrics;

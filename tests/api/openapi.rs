@@ -734,3 +734,162 @@ fn validate(
         }
     }
 }
+
+/// The inventory's answers, its seed-shaped errors included, against the
+/// schemas documented for them, under both prefixes.
+#[tokio::test]
+async fn inventory_answers_match_their_documented_schemas() {
+    let app = spawn_app_with(Backend::Sqlite, |_| {}, true).await;
+    let doc: Value = app
+        .client
+        .get(format!("{}/openapi.json", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let checker = Checker { doc: &doc };
+    let form = |method: reqwest::Method, path: &str, body: &str| {
+        app.client
+            .request(method, format!("{}{path}", app.address))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned())
+    };
+    for prefix in ["", "/stackstudio/v1"] {
+        let t = |template: &str| format!("{prefix}{template}");
+        let created = checker
+            .send(
+                "post",
+                &t("/provisioning/{id}"),
+                201,
+                form(
+                    reqwest::Method::POST,
+                    &t("/provisioning/Devx"),
+                    &json!({"provisioned_version": {"stack_name": format!("Demo{prefix}"),
+                            "version": "1.0.1", "environment": "Production"}})
+                    .to_string(),
+                ),
+            )
+            .await;
+        let id = created["provisioned_version"]["id"].as_str().unwrap();
+        let body = json!({"instances": [{"provisioned_instance": {"instance_type": "EC2",
+            "instance_id": "i-1", "resource_id": "web", "properties": {"a": [1, {"b": null}]}}}]});
+        let added = checker
+            .send(
+                "post",
+                &t("/provisioning/{id}/instances"),
+                200,
+                form(
+                    reqwest::Method::POST,
+                    &t(&format!("/provisioning/{id}/instances")),
+                    &body.to_string(),
+                ),
+            )
+            .await;
+        let instance = added["provisioned_version"]["provisioned_instances"][0]
+            ["provisioned_instance"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for template in ["/provisioning/{id}", "/provisioning/{id}.json"] {
+            let path = t(template).replace("{id}", id);
+            checker
+                .send("get", &t(template), 200, get(&app, &path))
+                .await;
+        }
+        checker
+            .send(
+                "get",
+                &t("/provisioning"),
+                200,
+                get(&app, &t("/provisioning?project_id=Devx&limit=1")),
+            )
+            .await;
+        checker
+            .send(
+                "get",
+                &t("/provisioning"),
+                400,
+                get(&app, &t("/provisioning?limit=0")),
+            )
+            .await;
+        checker
+            .send(
+                "post",
+                &t("/provisioning/{id}"),
+                400,
+                form(reqwest::Method::POST, &t("/provisioning/Devx"), "{"),
+            )
+            .await;
+        checker
+            .send(
+                "post",
+                &t("/provisioning/{id}/instances"),
+                400,
+                form(
+                    reqwest::Method::POST,
+                    &t(&format!("/provisioning/{id}/instances")),
+                    r#"{"instances": "web"}"#,
+                ),
+            )
+            .await;
+        let missing = "0123456789abcdef01234567";
+        checker
+            .send(
+                "get",
+                &t("/provisioning/{id}"),
+                404,
+                get(&app, &t(&format!("/provisioning/{missing}"))),
+            )
+            .await;
+        checker
+            .send(
+                "delete",
+                &t("/provisioning/{id}/instances/{instance_id}"),
+                200,
+                form(
+                    reqwest::Method::DELETE,
+                    &t(&format!("/provisioning/{id}/instances/{instance}")),
+                    "",
+                ),
+            )
+            .await;
+        checker
+            .send(
+                "delete",
+                &t("/provisioning/{id}/instances/{instance_id}"),
+                404,
+                form(
+                    reqwest::Method::DELETE,
+                    &t(&format!("/provisioning/{id}/instances/{instance}")),
+                    "",
+                ),
+            )
+            .await;
+        checker
+            .send(
+                "delete",
+                &t("/provisioning/{id}"),
+                200,
+                form(
+                    reqwest::Method::DELETE,
+                    &t(&format!("/provisioning/{id}")),
+                    "",
+                ),
+            )
+            .await;
+        checker
+            .send(
+                "delete",
+                &t("/provisioning/{id}"),
+                404,
+                form(
+                    reqwest::Method::DELETE,
+                    &t(&format!("/provisioning/{id}")),
+                    "",
+                ),
+            )
+            .await;
+    }
+}

@@ -1,0 +1,2 @@
+DROP TABLE provisioned_instances;
+DROP TABLE provisioned_versions;
