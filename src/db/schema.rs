@@ -213,6 +213,8 @@ diesel::table! {
         reported_status_id -> BigInt,
     }
 }
+
+diesel::table! {
     provisioned_versions (pk) {
         pk -> BigInt,
         id -> Text,
