@@ -155,6 +155,7 @@ impl Application {
                 settings.deployment_log_limit,
             ),
             public_url: settings.public_url.clone(),
+            variables: crate::environments::Variables::new(db.clone(), sealer.clone()),
             db,
             tokens: tokens.clone(),
             policies: policies.clone(),

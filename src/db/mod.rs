@@ -18,6 +18,7 @@ pub mod schema;
 pub mod settings;
 pub mod slack_messages;
 pub mod subscribers;
+pub mod variables;
 mod types;
 mod writer;
 

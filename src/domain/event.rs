@@ -31,6 +31,12 @@ pub enum EventKind {
     DeploymentCanceled,
     /// Its log reached `GREENLIGHT_DEPLOYMENT_LOG_LIMIT` (once).
     DeploymentLogTruncated,
+    /// A variable was given a value (detail: its name, level, whether a
+    /// secret; never its value).
+    VariableSet,
+    /// An environment hides the project's value of a variable.
+    VariableUnset,
+    VariableDeleted,
 }
 
 impl EventKind {
@@ -59,6 +65,9 @@ impl EventKind {
             Self::DeploymentStatus => "deployment.status",
             Self::DeploymentCanceled => "deployment.canceled",
             Self::DeploymentLogTruncated => "deployment.log_truncated",
+            Self::VariableSet => "variable.set",
+            Self::VariableUnset => "variable.unset",
+            Self::VariableDeleted => "variable.deleted",
         }
     }
 

@@ -7,6 +7,7 @@ pub mod event;
 pub mod policy;
 pub mod release;
 pub mod subscriber;
+pub mod variable;
 
 pub use approver::{Approver, ApproverEmail};
 pub use deployment::{CommitSha, DeploymentState, NewDeployment, RepositoryUrl, StatusUpdate};

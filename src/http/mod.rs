@@ -15,6 +15,7 @@ pub mod request_id;
 mod schemas;
 mod slack;
 mod ui;
+mod variables;
 mod views;
 
 use std::sync::Arc;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub slack: Option<Arc<crate::integrations::slack::Slack>>,
     /// Every job kind, for the queue's gauges.
     pub job_kinds: Vec<&'static str>,
+    /// The environments wing's variables.
+    pub variables: crate::environments::Variables,
 }
 
 impl AppState {
@@ -117,6 +120,12 @@ routes! {
     "/metrics" => { get => metrics::metrics, head => metrics::metrics },
     "/ui" => { get => ui::list, head => ui::list },
     "/ui/releases/{team_project}/{environment}/{release_id}" => { get => ui::release, head => ui::release },
+    "/projects/{team_project}/variables" => { get => variables::get_project, put => variables::put_project_file },
+    "/projects/{team_project}/variables/{name}" => { put => variables::put_project, delete => variables::delete_project },
+    "/projects/{team_project}/environments/{environment}/variables" => { get => variables::get_environment },
+    "/projects/{team_project}/environments/{environment}/variables/{name}" => { put => variables::put_environment, delete => variables::delete_environment },
+    "/ui/projects/{team_project}/variables" => { get => ui::project_variables, head => ui::project_variables },
+    "/ui/projects/{team_project}/environments/{environment}/variables" => { get => ui::environment_variables, head => ui::environment_variables },
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

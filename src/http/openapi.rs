@@ -17,7 +17,12 @@ use super::problem::{Problem, PROBLEM_SLUGS};
 use super::schemas::{
     DecisionName, DecisionRequest, DeploymentRequest, DeploymentStatusRequest, ReleaseRequest,
 };
+use super::schemas::{ChaliceFile, ChaliceStage, FileFormat, PipelineFormat, VariableRequest};
 use super::slack::SlackModalErrors;
+use super::variables::{
+    ChaliceImported, EnvironmentVariablesAnswer, MergedVariable, MergedVariables,
+    ProjectVariables, ProjectVariablesAnswer, StoredVariable, VariableAnswer, VariableOrigin,
+};
 use crate::deployments::document::{
     DeploymentDocument, DeploymentList, EnvironmentEntry, EnvironmentList, LogAppended,
     ProjectEventList, StatusEntry,
@@ -58,6 +63,15 @@ use crate::releases::document::{
         super::metrics::metrics,
         super::ui::list,
         super::ui::release,
+        super::variables::put_project,
+        super::variables::delete_project,
+        super::variables::put_environment,
+        super::variables::delete_environment,
+        super::variables::get_environment,
+        super::variables::get_project,
+        super::variables::put_project_file,
+        super::ui::project_variables,
+        super::ui::environment_variables,
         openapi_json,
         docs,
     ),
@@ -66,13 +80,17 @@ use crate::releases::document::{
         ReleaseRequest, DecisionRequest, DecisionName, ApprovalAnswer, ReleaseList, EventList,
         EventEntry, Health, HealthStatus, Ignored, GithubAccepted, DeploymentDocument,
         StatusEntry, DeploymentState, DeploymentList, EnvironmentList, EnvironmentEntry,
-        LogAppended, ProjectEventList, DeploymentRequest, DeploymentStatusRequest, SlackModalErrors
+        LogAppended, ProjectEventList, DeploymentRequest, DeploymentStatusRequest, SlackModalErrors,
+        VariableAnswer, VariableOrigin, MergedVariable, MergedVariables, EnvironmentVariablesAnswer,
+        StoredVariable, ProjectVariables, ProjectVariablesAnswer, ChaliceImported, VariableRequest,
+        ChaliceFile, ChaliceStage, PipelineFormat, FileFormat
     )),
     modifiers(&Security, &ProblemTypes, &HeadOperations),
     tags(
         (name = "pipelines", description = "Asking for and reading approvals (API key when keys are required)"),
         (name = "approvers", description = "The emailed links and the decision pages (the token is the credential)"),
         (name = "deployments", description = "Deployment records, their statuses and logs, what runs where (API key when keys are required)"),
+        (name = "variables", description = "Variables per project and environment, secrets sealed (API key when keys are required)"),
         (name = "integrations", description = "Other systems calling in"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),
