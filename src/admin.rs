@@ -199,18 +199,34 @@ pub fn list_variables(
         let merged = variables::merged(&mut conn, team_project, environment)?;
         return Ok(merged
             .into_iter()
-            .map(|(name, e)| [name, e.from.as_str().to_owned(), shown(e.value, e.secret, false)])
+            .map(|(name, e)| {
+                [
+                    name,
+                    e.from.as_str().to_owned(),
+                    shown(e.value, e.secret, false),
+                ]
+            })
             .collect());
     }
     let stored = variables::stored(&mut conn, team_project)?;
     let mut lines: Vec<[String; 3]> = stored
         .project
         .into_iter()
-        .map(|(name, e)| ["project".to_owned(), name, shown(e.value, e.secret, e.unset)])
+        .map(|(name, e)| {
+            [
+                "project".to_owned(),
+                name,
+                shown(e.value, e.secret, e.unset),
+            ]
+        })
         .collect();
     for (env, vars) in stored.environments {
         lines.extend(vars.into_iter().map(|(name, e)| {
-            [format!("environment {env}"), name, shown(e.value, e.secret, e.unset)]
+            [
+                format!("environment {env}"),
+                name,
+                shown(e.value, e.secret, e.unset),
+            ]
         }));
     }
     Ok(lines)

@@ -268,7 +268,11 @@ async fn vars(command: VarsCommand) -> anyhow::Result<()> {
             }
             return Ok(());
         }
-        VarsCommand::Set { place, name, secret } => {
+        VarsCommand::Set {
+            place,
+            name,
+            secret,
+        } => {
             let mut value = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut value)?;
             // `echo v |` and a here-string add one newline.

@@ -18,8 +18,8 @@ pub mod schema;
 pub mod settings;
 pub mod slack_messages;
 pub mod subscribers;
-pub mod variables;
 mod types;
+pub mod variables;
 mod writer;
 
 pub use after_commit::after_commit;

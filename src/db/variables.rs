@@ -110,8 +110,8 @@ pub fn delete_ids(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<usize> {
     let mut deleted = 0;
     // Bounded batches: SQLite limits the parameters of one statement.
     for batch in ids.chunks(500) {
-        deleted += diesel::delete(variables::table.filter(variables::id.eq_any(batch)))
-            .execute(conn)?;
+        deleted +=
+            diesel::delete(variables::table.filter(variables::id.eq_any(batch))).execute(conn)?;
     }
     Ok(deleted)
 }
@@ -131,7 +131,10 @@ pub fn of_environment(
 }
 
 /// Every entry of a project, by level and name.
-pub fn of_project(conn: &mut DbConnection, team_project_key: &str) -> QueryResult<Vec<VariableRow>> {
+pub fn of_project(
+    conn: &mut DbConnection,
+    team_project_key: &str,
+) -> QueryResult<Vec<VariableRow>> {
     variables::table
         .filter(variables::team_project_key.eq(team_project_key))
         .order((variables::environment_key, variables::name))

@@ -94,7 +94,10 @@ impl std::fmt::Debug for VariableValue {
 /// What a `PUT` of one variable asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VariableChange {
-    Set { value: VariableValue, secret: bool },
+    Set {
+        value: VariableValue,
+        secret: bool,
+    },
     /// At an environment's level: the project's value is hidden there.
     Unset,
 }
@@ -105,7 +108,11 @@ impl VariableChange {
     pub fn parse_json(body: &[u8], unset_allowed: bool) -> Result<Self, ParseError> {
         let object: Map<String, Value> = match serde_json::from_slice(body) {
             Ok(Value::Object(object)) => object,
-            Ok(_) => return Err(ParseError::Malformed("the body must be a JSON object".into())),
+            Ok(_) => {
+                return Err(ParseError::Malformed(
+                    "the body must be a JSON object".into(),
+                ))
+            }
             Err(e) => return Err(ParseError::Malformed(format!("the body is not JSON: {e}"))),
         };
         let mut errors = Vec::new();
@@ -211,17 +218,21 @@ mod tests {
             VariableChange::parse_json(br#"{"unset": true}"#, true).unwrap(),
             VariableChange::Unset
         );
-        let refused = |body: &str, unset_allowed| {
-            match VariableChange::parse_json(body.as_bytes(), unset_allowed) {
-                Err(ParseError::Invalid(errors)) => errors[0].field,
-                other => panic!("{body}: {other:?}"),
-            }
+        let refused = |body: &str, unset_allowed| match VariableChange::parse_json(
+            body.as_bytes(),
+            unset_allowed,
+        ) {
+            Err(ParseError::Invalid(errors)) => errors[0].field,
+            other => panic!("{body}: {other:?}"),
         };
         assert_eq!(refused(r#"{"unset": true}"#, false), "unset");
         assert_eq!(refused(r#"{"unset": true, "value": "v"}"#, true), "unset");
         assert_eq!(refused(r#"{"value": 3}"#, true), "value");
         assert_eq!(refused(r#"{}"#, true), "value");
-        assert_eq!(refused(r#"{"value": "v", "secret": "yes"}"#, true), "secret");
+        assert_eq!(
+            refused(r#"{"value": "v", "secret": "yes"}"#, true),
+            "secret"
+        );
         assert_eq!(refused(r#"{"value": "v", "valeu": 1}"#, true), "body");
         assert!(matches!(
             VariableChange::parse_json(b"[]", true),

@@ -454,7 +454,16 @@ pub fn delete(
     };
     rows::delete_ids(conn, &[found.id])?;
     let now = db::now();
-    record(conn, &project_key, EventKind::VariableDeleted, actor, name, level, found.secret, now)?;
+    record(
+        conn,
+        &project_key,
+        EventKind::VariableDeleted,
+        actor,
+        name,
+        level,
+        found.secret,
+        now,
+    )?;
     Ok(())
 }
 
@@ -549,7 +558,10 @@ fn environment_names(rows: &[VariableRow]) -> std::collections::HashMap<String, 
             *entry = (row.id, row.environment.clone());
         }
     }
-    oldest.into_iter().map(|(key, (_, name))| (key, name)).collect()
+    oldest
+        .into_iter()
+        .map(|(key, (_, name))| (key, name))
+        .collect()
 }
 
 /// Merges a project's level and one environment's, key by key: the

@@ -14,14 +14,14 @@ use super::approval::ApprovalAnswer;
 use super::github::{GithubAccepted, Ignored};
 use super::health::{Health, HealthStatus};
 use super::problem::{Problem, PROBLEM_SLUGS};
+use super::schemas::{ChaliceFile, ChaliceStage, FileFormat, PipelineFormat, VariableRequest};
 use super::schemas::{
     DecisionName, DecisionRequest, DeploymentRequest, DeploymentStatusRequest, ReleaseRequest,
 };
-use super::schemas::{ChaliceFile, ChaliceStage, FileFormat, PipelineFormat, VariableRequest};
 use super::slack::SlackModalErrors;
 use super::variables::{
-    ChaliceImported, EnvironmentVariablesAnswer, MergedVariable, MergedVariables,
-    ProjectVariables, ProjectVariablesAnswer, StoredVariable, VariableAnswer, VariableOrigin,
+    ChaliceImported, EnvironmentVariablesAnswer, MergedVariable, MergedVariables, ProjectVariables,
+    ProjectVariablesAnswer, StoredVariable, VariableAnswer, VariableOrigin,
 };
 use crate::deployments::document::{
     DeploymentDocument, DeploymentList, EnvironmentEntry, EnvironmentList, LogAppended,

@@ -392,7 +392,11 @@ pub struct VariablePath {
     )]
     team_project: String,
     /// `[A-Za-z_][A-Za-z0-9_]{0,127}`, case-sensitive, not starting with `GREENLIGHT_`
-    #[param(min_length = 1, max_length = 128, pattern = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+    #[param(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+    )]
     name: String,
 }
 
@@ -416,7 +420,11 @@ pub struct EnvironmentVariablePath {
     )]
     environment: String,
     /// `[A-Za-z_][A-Za-z0-9_]{0,127}`, case-sensitive, not starting with `GREENLIGHT_`
-    #[param(min_length = 1, max_length = 128, pattern = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+    #[param(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+    )]
     name: String,
 }
 

@@ -214,7 +214,11 @@ fn line(name: String, value: Option<String>, secret: bool, note: String) -> view
     views::VariableLine {
         name,
         value: if secret { None } else { value },
-        masked: if secret { "•••••• secret" } else { "unset" },
+        masked: if secret {
+            "•••••• secret"
+        } else {
+            "unset"
+        },
         note,
     }
 }
@@ -253,20 +257,21 @@ async fn project_variables_page(
     )
     .ok_or_else(|| bad_fields(ApiError::Validation(errors)))?;
     let stored = state.variables.stored(&team_project).await?;
-    let level = |vars: std::collections::BTreeMap<String, crate::environments::variables::StoredEntry>| {
-        vars.into_iter()
-            .map(|(name, e)| {
-                let note = if e.unset {
-                    "hides the project's value here"
-                } else if e.secret {
-                    "released to runners only"
-                } else {
-                    ""
-                };
-                line(name, e.value, e.secret, note.to_owned())
-            })
-            .collect()
-    };
+    let level =
+        |vars: std::collections::BTreeMap<String, crate::environments::variables::StoredEntry>| {
+            vars.into_iter()
+                .map(|(name, e)| {
+                    let note = if e.unset {
+                        "hides the project's value here"
+                    } else if e.secret {
+                        "released to runners only"
+                    } else {
+                        ""
+                    };
+                    line(name, e.value, e.secret, note.to_owned())
+                })
+                .collect()
+        };
     let mut sections = vec![views::VariableSection {
         title: "Every environment (the project's level)".to_owned(),
         rows: level(stored.project),

@@ -214,8 +214,7 @@ async fn put(
     let place = place(&access, &team_project, environment.as_deref(), Some(&name))?;
     require_json(&req)?;
     let body = read_body(&req, payload, MAX_VARIABLE_BODY).await?;
-    let change =
-        VariableChange::parse_json(&body, matches!(place.level, Level::Environment(_)))?;
+    let change = VariableChange::parse_json(&body, matches!(place.level, Level::Environment(_)))?;
     let name = place.name.expect("a name was parsed");
     let environment = match &place.level {
         Level::Project => None,
@@ -223,7 +222,13 @@ async fn put(
     };
     let entry = state
         .variables
-        .set(&place.team_project, place.level, name.clone(), change, access.actor())
+        .set(
+            &place.team_project,
+            place.level,
+            name.clone(),
+            change,
+            access.actor(),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(VariableAnswer {
         name: name.to_string(),

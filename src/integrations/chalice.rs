@@ -157,7 +157,10 @@ fn level(
         let name = match VariableName::parse(name) {
             Ok(name) => name,
             Err(message) => {
-                errors.push(FieldError::new(field, format!("{path}: {name:?} {message}")));
+                errors.push(FieldError::new(
+                    field,
+                    format!("{path}: {name:?} {message}"),
+                ));
                 continue;
             }
         };
@@ -203,9 +206,7 @@ mod tests {
     #[test]
     fn a_file_that_is_not_one_is_refused_with_each_fault_named() {
         let fields = |body: &str| match ChaliceConfig::parse_json(body.as_bytes()) {
-            Err(ParseError::Invalid(errors)) => {
-                errors.iter().map(|e| e.field).collect::<Vec<_>>()
-            }
+            Err(ParseError::Invalid(errors)) => errors.iter().map(|e| e.field).collect::<Vec<_>>(),
             other => panic!("{body}: {other:?}"),
         };
         assert_eq!(fields(r#"{"version": "3.0"}"#), ["version"]);
@@ -219,7 +220,9 @@ mod tests {
             ["stages"]
         );
         assert_eq!(
-            fields(r#"{"version": "2.0", "stages": {"dev": {"environment_variables": {"1A": "x"}}}}"#),
+            fields(
+                r#"{"version": "2.0", "stages": {"dev": {"environment_variables": {"1A": "x"}}}}"#
+            ),
             ["stages"]
         );
         assert!(matches!(
