@@ -395,9 +395,16 @@ async fn bad_input_is_refused_naming_the_field_and_changes_nothing(backend: Back
             "{path}: {problem}"
         );
     }
-    // An empty name is no variable route at all.
-    let (status, _) = put(&app, "/projects/Devx/variables/", json!({"value": "v"})).await;
+    // An empty name is no variable route at all: a problem all the same.
+    let (status, problem) = put(&app, "/projects/Devx/variables/", json!({"value": "v"})).await;
     assert!(status == 404 || status == 405, "{status}");
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:greenlight:problem:"),
+        "{problem}"
+    );
     // Not JSON; not labelled JSON; an unknown format.
     let response = app
         .client
@@ -608,6 +615,18 @@ async fn a_bad_chalice_file_is_refused_whole(backend: Backend) {
         (
             json!({"version": "2.0", "environment_variables": {"GREENLIGHT_X": "a"}}),
             "environment_variables",
+        ),
+        (
+            json!({"version": "2.0", "environment_variables": {"": "a"}}),
+            "environment_variables",
+        ),
+        (
+            json!({"version": "2.0", "environment_variables": {"A-B": "a"}}),
+            "environment_variables",
+        ),
+        (
+            json!({"version": "2.0", "stages": {"dev": {"environment_variables": {"BIG": "x".repeat(64 * 1024 + 1)}}}}),
+            "stages",
         ),
         (
             json!({"version": "2.0", "stages": {"Dev": {}, "dev": {}}}),
