@@ -116,17 +116,28 @@ pub fn delete_ids(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<usize> {
     Ok(deleted)
 }
 
-/// The project level and one environment's entries, by name.
+/// What a merge reads of an entry: no more (a pipeline's read of 1,000
+/// variables parses no timestamps and copies no keys).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = variables)]
+pub struct MergeRow {
+    pub environment_key: String,
+    pub name: String,
+    pub value: Option<String>,
+    pub secret: bool,
+    pub unset: bool,
+}
+
+/// The project level's and one environment's entries.
 pub fn of_environment(
     conn: &mut DbConnection,
     team_project_key: &str,
     environment_key: &str,
-) -> QueryResult<Vec<VariableRow>> {
+) -> QueryResult<Vec<MergeRow>> {
     variables::table
         .filter(variables::team_project_key.eq(team_project_key))
         .filter(variables::environment_key.eq_any([PROJECT_LEVEL, environment_key]))
-        .order((variables::environment_key, variables::name))
-        .select(VariableRow::as_select())
+        .select(MergeRow::as_select())
         .load(conn)
 }
 

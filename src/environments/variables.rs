@@ -12,7 +12,7 @@ use chrono::NaiveDateTime;
 use serde_json::json;
 
 use crate::db::events::{self, NewEventRow};
-use crate::db::variables::{self as rows, NewVariableRow, VariableRow, PROJECT_LEVEL};
+use crate::db::variables::{self as rows, MergeRow, NewVariableRow, VariableRow, PROJECT_LEVEL};
 use crate::db::{self, Db, DbConnection, DbError};
 use crate::domain::release::{fold, FieldError};
 use crate::domain::variable::{VariableChange, VariableName, MAX_PER_LEVEL};
@@ -566,11 +566,11 @@ fn environment_names(rows: &[VariableRow]) -> std::collections::HashMap<String, 
 
 /// Merges a project's level and one environment's, key by key: the
 /// environment's entry wins, its `unset` removes the name.
-fn merge(rows: Vec<VariableRow>) -> BTreeMap<String, (VariableRow, Origin)> {
+fn merge(rows: Vec<MergeRow>) -> BTreeMap<String, (MergeRow, Origin)> {
     let (project, environment): (Vec<_>, Vec<_>) = rows
         .into_iter()
         .partition(|r| r.environment_key == PROJECT_LEVEL);
-    let mut merged: BTreeMap<String, (VariableRow, Origin)> = project
+    let mut merged: BTreeMap<String, (MergeRow, Origin)> = project
         .into_iter()
         .map(|r| (r.name.clone(), (r, Origin::Project)))
         .collect();
@@ -619,17 +619,13 @@ fn record(
 mod tests {
     use super::*;
 
-    fn row(environment_key: &str, name: &str, value: Option<&str>, unset: bool) -> VariableRow {
-        VariableRow {
-            id: 0,
-            team_project_key: "devx".into(),
+    fn row(environment_key: &str, name: &str, value: Option<&str>, unset: bool) -> MergeRow {
+        MergeRow {
             environment_key: environment_key.into(),
-            environment: environment_key.into(),
             name: name.into(),
             value: value.map(str::to_owned),
             secret: false,
             unset,
-            updated_at: db::now(),
         }
     }
 
