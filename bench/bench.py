@@ -15,6 +15,8 @@ Scenarios, each on SQLite and on PostgreSQL:
   3. end to end     POST -> last of the release's 3 emails accepted by the SMTP sink
   4. scale          poll p50 with 1,000 and with 1,000,000 releases stored
   5. memory         RSS idle, and peak (VmHWM) under scenario 1 at 64 connections
+  7. variables      GET .../environments/prod/variables?format=dotenv, 1,000 variables
+                    each overridden at the environment's level, at 16 connections (p99)
 
 Run through bench/run.sh (it installs wrk, aiosmtpd and builds the binaries).
 A benchmark reports; it fails only when something is broken (non-2xx answers,
