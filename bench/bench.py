@@ -16,8 +16,10 @@ Scenarios, each on SQLite and on PostgreSQL:
   4. scale          poll p50 with 1,000 and with 1,000,000 releases stored
   5. memory         RSS idle, and peak (VmHWM) under scenario 1 at 64 connections
   6. notify         an approval -> the Azure DevOps callback, the webhook, Slack
-  7. plane          the control plane: deployments, log followers, runner claims,
-                    variables, inventory, stacks (bench/plane.py)
+  7. variables      GET .../environments/prod/variables?format=dotenv, 1,000 variables
+                    each overridden at the environment's level, at 16 connections (p99)
+  8. plane          the control plane: deployments, log followers, runner claims,
+                    inventory, stacks (bench/plane.py)
 
 Run through bench/run.sh (it installs wrk, aiosmtpd and builds the binaries).
 A benchmark reports; it fails only when something is broken (non-2xx answers,
@@ -114,7 +116,7 @@ class Plan:
     paced_rate: int = 10  # releases/s
     notify_releases: int = 50  # decisions timed to the pipeline's callback and webhook
     plane_samples: int = 50  # latency samples per control-plane measure (follow, claim, waiter)
-    scenarios: tuple = ("new", "polls", "e2e", "notify", "plane")
+    scenarios: tuple = ("new", "polls", "e2e", "notify", "vars", "plane")
     # SQLite new releases (with emails) also run at the other synchronous
     # mode at these concurrencies: "the cost of synchronous=FULL". Cheap
     # enough for --quick too.
@@ -1027,6 +1029,29 @@ def scenario_notify(run: Run, db, stubs: Stubs) -> dict:
     return res
 
 
+def scenario_variables(run: Run, db, stubs: Stubs) -> dict:
+    """7: an environment's merged variables as a pipeline reads them,
+    `GET /projects/Bench/environments/prod/variables?format=dotenv`, with
+    1,000 variables at the project's level each overridden at the
+    environment's (the merge at its largest), at 16 connections."""
+    url = db.create(f"{db.key}_vars")
+    svc = Service(run, db, url, stubs, label=f"{db.key}_vars")
+    project = {f"VAR_{i:04}": f"project value {i}: $HOME, `quotes` and 'single'" for i in range(1000)}
+    config = {"version": "2.0", "app_name": "Bench", "environment_variables": project,
+              "stages": {"prod": {"environment_variables": {k: v.replace("project", "prod")
+                                                            for k, v in project.items()}}}}
+    status = request_status("PUT", f"http://127.0.0.1:{svc.port}/projects/Bench/variables?format=chalice",
+                            json.dumps(config).encode(), {"Content-Type": "application/json"})
+    if status != 200:
+        run.problem(f"{db.name} variables: the Chalice import answered {status}")
+    r = wrk(run, svc.port, 16, "path", "/projects/Bench/environments/prod/variables?format=dotenv")
+    check_wrk(run, f"{db.name} variables dotenv at 16", r)
+    show(f"{db.name} variables dotenv c=16", r)
+    svc.stop()
+    db.drop(url)
+    return {"dotenv_16": r}
+
+
 def show(label: str, r: Result):
     print(f"  {label}: {r.rps:10.0f}/s  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms"
           + (f"  ERRORS {r.errors}" if r.errors else ""), flush=True)
@@ -1267,6 +1292,14 @@ def write_targets(w, results, p):
     for key, r in each_backend(results, "polls"):
         v = r["polls"][("post", 16)].p99_ms
         row("poll `POST /release` p99, 16 conns", key, f"{ms(v)} ms")
+    for key, r in each_backend(results, "vars"):
+        x = r["vars"]["dotenv_16"]
+        text = f"{ms(x.p99_ms)} ms (p50 {ms(x.p50_ms)} ms, {rate(x.rps)} req/s)"
+        goal = "merged `GET …/variables?format=dotenv`, 1,000 variables, p99, 16 conns"
+        if key == "sqlite":
+            row(goal, key, text, "< 10 ms", below(x.p99_ms, 10))
+        else:
+            row(goal, key, text)
 
     # End to end. A release whose emails never came is a miss, whatever the
     # percentile of the others says.
@@ -1593,8 +1626,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smoke run: 2 s per measurement, 20k releases for scale")
     ap.add_argument("--seconds", type=int, help="seconds per measurement (overrides the mode's default)")
     ap.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
-    ap.add_argument("--scenarios", default="new,polls,e2e,notify,plane",
-                    help="comma-separated subset of new (1, 5), polls (2, 4), e2e (3), notify (6), plane (7)")
+    ap.add_argument("--scenarios", default="new,polls,e2e,notify,vars,plane",
+                    help="comma-separated subset of new (1, 5), polls (2, 4), e2e (3), notify (6), vars (7), plane (8)")
     ap.add_argument("--output", help="report path (default: BENCHMARKS.md, or bench/out/BENCHMARKS.quick.md with --quick)")
     args = ap.parse_args()
 
@@ -1627,7 +1660,7 @@ def main():
     for db in backends:
         print(f"== {db.name}", flush=True)
         scenarios = {"new": scenario_new_releases, "polls": scenario_polls_and_scale, "e2e": scenario_end_to_end,
-                     "notify": scenario_notify,
+                     "notify": scenario_notify, "vars": scenario_variables,
                      "plane": lambda run, db, stubs: plane.scenario_plane(run, db, stubs, sys.modules[__name__])}
         results[db.key] = {name: scenarios[name](run, db, stubs) for name in plan.scenarios}
     elapsed = time.time() - started

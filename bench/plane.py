@@ -1,4 +1,4 @@
-"""Scenario 7 of `make bench`: the release control plane's own targets.
+"""Scenario 8 of `make bench`: the release control plane's own targets.
 
 Each figure is measured on a fresh database and a fresh service, the way
 its wing is used:
@@ -9,8 +9,6 @@ its wing is used:
                another replica of the same database
   claim        a runner long-polling `POST /runners/claim` → the deployment
                created meanwhile received
-  variables    the merged variables of an environment with 1,000 of them as
-               dotenv, 16 conns (wrk)
   provisioning `GET /provisioning/{id}` of a version with 100 instances, 16 conns (wrk)
   stacks       `POST /stacks/request` with 1,000 stacks in the pool, 16 conns
                (wrk); a release → the waiting request granted
@@ -197,16 +195,6 @@ def scenario_plane(run, db, stubs, b) -> dict:
     res["follow_same"] = follow_latency(run, b, svc.port, svc.port, p.plane_samples, "follow")
     res["claim"] = claim_latency(run, svc.port, p.plane_samples)
 
-    # Variables: 1,000 at the environment's level, one at the project's.
-    for i in range(1000):
-        must(run, "PUT variable", call(svc.port, "PUT", f"/projects/Bench/environments/staging/variables/VAR_{i}",
-                                       {"value": f"value {i} with 'quotes' and $dollars"}), 200, 201)
-    must(run, "PUT variable", call(svc.port, "PUT", "/projects/Bench/variables/SHARED", {"value": "x"}), 200, 201)
-    r = b.wrk(run, svc.port, 16, "path", "/projects/Bench/environments/staging/variables?format=dotenv")
-    b.check_wrk(run, f"{db.name} GET variables dotenv", r)
-    b.show(f"{db.name} GET …/variables?format=dotenv (1,000), 16 conns", r)
-    res["dotenv"] = r
-
     # Provisioning: a version with 100 instances.
     doc = must(run, "POST /provisioning", call(svc.port, "POST", "/provisioning/Bench", {
         "provisioned_version": {"stack_name": "Demo", "version": "1.0.0", "environment": "Production"}}), 201)
@@ -268,9 +256,6 @@ def target_rows(row, results, b):
         v = pct(x["claim"], 50)
         row("deployment queued → waiting runner's claim answered: p50", key, f"{ms(v)} ms", "< 100 ms",
             b.below(v, 100))
-        if "dotenv" in x:
-            row("merged variables as dotenv, 1,000 variables: p99, 16 conns", key,
-                f"{ms(x['dotenv'].p99_ms)} ms", "< 10 ms" if sqlite else None, b.below(x["dotenv"].p99_ms, 10))
         if "provisioning" in x:
             row("`GET /provisioning/{id}`, 100 instances: p99, 16 conns", key,
                 f"{ms(x['provisioning'].p99_ms)} ms", "< 5 ms" if sqlite else None,
@@ -286,7 +271,7 @@ def write_plane(w, results, p, b):
     if not b.each_backend(results, "plane"):
         return
     ms, pct = b.ms, b.percentile
-    w("## 7. The control plane: deployments, logs, runners, variables, inventory, stacks")
+    w("## 8. The control plane: deployments, logs, runners, inventory, stacks")
     w("")
     w("One fresh database and service per backend. Throughput rows are wrk at 16 connections for "
       f"{p.seconds} s; latency rows are {p.plane_samples} samples, one at a time, each timed from just "
@@ -300,8 +285,7 @@ def write_plane(w, results, p, b):
     for key, r in b.each_backend(results, "plane"):
         x = r["plane"]
         name = b.NAMES[key]
-        for label, k in (("`POST /deployments`", "deploy"), ("`GET …/variables?format=dotenv` (1,000)", "dotenv"),
-                         ("`GET /provisioning/{id}` (100 instances)", "provisioning"),
+        for label, k in (("`POST /deployments`", "deploy"), ("`GET /provisioning/{id}` (100 instances)", "provisioning"),
                          ("`POST /stacks/request` (1,000 stacks)", "stacks")):
             if k in x:
                 v = x[k]

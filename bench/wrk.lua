@@ -3,8 +3,8 @@
 --   wrk ... -s bench/wrk.lua http://H:P -- new  PREFIX   POST /release, every body a new release
 --   wrk ... -s bench/wrk.lua http://H:P -- poll N        POST /release for an existing release 1..N
 --   wrk ... -s bench/wrk.lua http://H:P -- get  N        GET /releases/Bench/<1..N>
+--   wrk ... -s bench/wrk.lua http://H:P -- path PATH     GET PATH (one fixed route, e.g. an environment's variables)
 --   wrk ... -s bench/wrk.lua http://H:P -- healthz       GET /healthz: the server's own ceiling
---   wrk ... -s bench/wrk.lua http://H:P -- path PATH     GET PATH, always the same
 --   wrk ... -s bench/wrk.lua http://H:P -- deploy PREFIX POST /deployments, every body a new commit
 --   wrk ... -s bench/wrk.lua http://H:P -- stack PREFIX  POST /stacks/request, every body a new branch
 -- done() prints one line "WRKJSON {...}" with the figures the bench reads.
@@ -45,10 +45,10 @@ function request()
     return wrk.format("POST", "/release", headers, body(tostring(math.random(1, tonumber(arg2)))))
   elseif mode == "get" then
     return wrk.format("GET", "/releases/Bench/" .. math.random(1, tonumber(arg2)))
-  elseif mode == "healthz" then
-    return healthz
   elseif mode == "path" then
     return wrk.format("GET", arg2)
+  elseif mode == "healthz" then
+    return healthz
   elseif mode == "deploy" then
     counter = counter + 1
     -- A hex sha unique across threads and runs: the prefix's digits, the

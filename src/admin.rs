@@ -10,6 +10,8 @@ use crate::api_key::{self, KeyHasher};
 use crate::db::{self, api_keys, DbConnection, Manager};
 use crate::db::{settings, subscribers};
 use crate::domain::release::fold;
+use crate::domain::variable::{VariableChange, VariableName, VariableValue};
+use crate::environments::variables::{self, Level};
 use crate::sealed::Sealer;
 
 /// A key as `api-key list` shows it (never the key itself).
@@ -89,7 +91,7 @@ pub fn retire_generated_secret(database_url: &str) -> anyhow::Result<bool> {
 }
 
 /// Seals every stored credential (the generated secrets, Azure DevOps
-/// AuthTokens) under the current `GREENLIGHT_ENCRYPTION_KEY`, opening what
+/// AuthTokens, the variables' secrets) under the current `GREENLIGHT_ENCRYPTION_KEY`, opening what
 /// the previous key (or no key) wrote. Returns how many were re-sealed.
 pub fn rotate_encryption_key(database_url: &str, sealer: &Sealer) -> anyhow::Result<usize> {
     anyhow::ensure!(
@@ -119,6 +121,113 @@ pub fn rotate_encryption_key(database_url: &str, sealer: &Sealer) -> anyhow::Res
                 resealed += 1;
             }
         }
+        resealed += variables::reseal(conn, sealer).context("re-sealing the variables' secrets")?;
         Ok(resealed)
     })
+}
+
+/// The audit trail's actor of `greenlight vars`.
+const CLI_ACTOR: &str = "cli";
+
+/// What `greenlight vars` does to one variable.
+#[derive(Debug)]
+pub enum VarsChange {
+    /// `vars set`: the value read from standard input.
+    Set { value: String, secret: bool },
+    /// `vars unset --environment E`: hide the project's value in E.
+    Unset,
+    /// `vars delete`: remove the entry of that level.
+    Delete,
+}
+
+fn level(environment: Option<&str>) -> Level {
+    environment.map_or(Level::Project, |e| Level::Environment(e.to_owned()))
+}
+
+/// `greenlight vars set|unset|delete`: one change, with its event (actor
+/// `cli`), by the same rules as the API.
+pub fn change_variable(
+    database_url: &str,
+    sealer: &Sealer,
+    team_project: &str,
+    environment: Option<&str>,
+    name: &str,
+    change: VarsChange,
+) -> anyhow::Result<()> {
+    let name = VariableName::parse(name).map_err(|m| anyhow::anyhow!("NAME {m}"))?;
+    let level = level(environment);
+    let mut conn = connect(database_url)?;
+    conn.transaction(|conn| {
+        match change {
+            VarsChange::Set { value, secret } => {
+                let value = VariableValue::parse(value).map_err(|m| anyhow::anyhow!("the value {m}"))?;
+                let change = VariableChange::Set { value, secret };
+                variables::set(conn, sealer, team_project, &level, &name, change, Some(CLI_ACTOR))?;
+            }
+            VarsChange::Unset => {
+                anyhow::ensure!(
+                    matches!(level, Level::Environment(_)),
+                    "unset hides the project's value in one environment: name it with --environment (or `vars delete` the project's entry)"
+                );
+                variables::set(conn, sealer, team_project, &level, &name, VariableChange::Unset, Some(CLI_ACTOR))?;
+            }
+            VarsChange::Delete => variables::delete(conn, team_project, &level, &name, Some(CLI_ACTOR))?,
+        }
+        Ok(())
+    })
+}
+
+/// `greenlight vars list`: with an environment its merged variables
+/// (`NAME`, where from, value), else every entry as stored (level, `NAME`,
+/// value). A secret shows as `(secret)`, never its value.
+pub fn list_variables(
+    database_url: &str,
+    team_project: &str,
+    environment: Option<&str>,
+) -> anyhow::Result<Vec<[String; 3]>> {
+    let mut conn = connect(database_url)?;
+    let shown = |value: Option<String>, secret: bool, unset: bool| {
+        if secret {
+            "(secret)".to_owned()
+        } else if unset {
+            "(unset)".to_owned()
+        } else {
+            value.unwrap_or_default()
+        }
+    };
+    if let Some(environment) = environment {
+        let merged = variables::merged(&mut conn, team_project, environment)?;
+        return Ok(merged
+            .into_iter()
+            .map(|(name, e)| {
+                [
+                    name,
+                    e.from.as_str().to_owned(),
+                    shown(e.value, e.secret, false),
+                ]
+            })
+            .collect());
+    }
+    let stored = variables::stored(&mut conn, team_project)?;
+    let mut lines: Vec<[String; 3]> = stored
+        .project
+        .into_iter()
+        .map(|(name, e)| {
+            [
+                "project".to_owned(),
+                name,
+                shown(e.value, e.secret, e.unset),
+            ]
+        })
+        .collect();
+    for (env, vars) in stored.environments {
+        lines.extend(vars.into_iter().map(|(name, e)| {
+            [
+                format!("environment {env}"),
+                name,
+                shown(e.value, e.secret, e.unset),
+            ]
+        }));
+    }
+    Ok(lines)
 }

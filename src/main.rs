@@ -41,6 +41,50 @@ enum Command {
     /// what GREENLIGHT_ENCRYPTION_KEY_PREVIOUS (or no key) wrote. Run it
     /// after setting or changing the key, then drop the previous one.
     RotateEncryptionKey,
+    /// A project's variables (and an environment's), on the database as
+    /// the API keeps them; a value is read from standard input, so that it
+    /// stays out of shell history.
+    #[command(subcommand)]
+    Vars(VarsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum VarsCommand {
+    /// Set NAME to the value on standard input (one trailing newline
+    /// dropped); `--secret` seals it (needs GREENLIGHT_ENCRYPTION_KEY).
+    Set {
+        #[command(flatten)]
+        place: VarsPlace,
+        name: String,
+        #[arg(long)]
+        secret: bool,
+    },
+    /// Hide the project's NAME in one environment (needs --environment).
+    Unset {
+        #[command(flatten)]
+        place: VarsPlace,
+        name: String,
+    },
+    /// Remove the entry NAME of the project's level (or the environment's).
+    Delete {
+        #[command(flatten)]
+        place: VarsPlace,
+        name: String,
+    },
+    /// List the project's entries, or an environment's merged variables;
+    /// secrets show as `(secret)`.
+    List {
+        #[command(flatten)]
+        place: VarsPlace,
+    },
+}
+
+#[derive(Debug, Args)]
+struct VarsPlace {
+    #[arg(long, value_name = "TEAM_PROJECT")]
+    project: String,
+    #[arg(long, value_name = "ENVIRONMENT")]
+    environment: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +134,7 @@ async fn main() -> ExitCode {
         Command::ApiKey(command) => api_key(command).await,
         Command::RetireGeneratedSecret => retire_generated_secret().await,
         Command::RotateEncryptionKey => rotate_encryption_key().await,
+        Command::Vars(command) => vars(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -205,5 +250,55 @@ async fn rotate_encryption_key() -> anyhow::Result<()> {
     })
     .await??;
     eprintln!("{resealed} stored credentials sealed under GREENLIGHT_ENCRYPTION_KEY.");
+    Ok(())
+}
+
+async fn vars(command: VarsCommand) -> anyhow::Result<()> {
+    use greenlight::admin::{self, VarsChange};
+    let settings = Settings::load()?;
+    let (url, sealer) = (settings.database_url.clone(), settings.sealer());
+    let (place, name, change) = match command {
+        VarsCommand::List { place } => {
+            let lines = tokio::task::spawn_blocking(move || {
+                admin::list_variables(&url, &place.project, place.environment.as_deref())
+            })
+            .await??;
+            for [a, b, c] in lines {
+                println!("{a}\t{b}\t{c}");
+            }
+            return Ok(());
+        }
+        VarsCommand::Set {
+            place,
+            name,
+            secret,
+        } => {
+            let mut value = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut value)?;
+            // `echo v |` and a here-string add one newline.
+            if value.ends_with('\n') {
+                value.pop();
+                if value.ends_with('\r') {
+                    value.pop();
+                }
+            }
+            (place, name, VarsChange::Set { value, secret })
+        }
+        VarsCommand::Unset { place, name } => (place, name, VarsChange::Unset),
+        VarsCommand::Delete { place, name } => (place, name, VarsChange::Delete),
+    };
+    let shown = name.clone();
+    tokio::task::spawn_blocking(move || {
+        admin::change_variable(
+            &url,
+            &sealer,
+            &place.project,
+            place.environment.as_deref(),
+            &name,
+            change,
+        )
+    })
+    .await??;
+    eprintln!("{shown}: done.");
     Ok(())
 }

@@ -164,6 +164,7 @@ impl Application {
             ),
             inventory: crate::inventory::Inventory::new(db.clone()),
             public_url: settings.public_url.clone(),
+            variables: crate::environments::Variables::new(db.clone(), sealer.clone()),
             db,
             tokens: tokens.clone(),
             policies: policies.clone(),

@@ -21,6 +21,7 @@ pub mod settings;
 pub mod slack_messages;
 pub mod subscribers;
 mod types;
+pub mod variables;
 mod writer;
 
 pub use after_commit::after_commit;

@@ -180,6 +180,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    variables (id) {
+        id -> BigInt,
+        team_project_key -> Text,
+        environment_key -> Text,
+        environment -> Text,
+        name -> Text,
+        value -> Nullable<Text>,
+        secret -> Bool,
+        unset -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(deployment_statuses -> deployments (deployment_pk));
 diesel::joinable!(deployment_log_chunks -> deployments (deployment_pk));
 
@@ -200,7 +214,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     deployment_statuses,
     deployment_log_chunks,
     provisioned_versions,
-    provisioned_instances
+    provisioned_instances,
+    variables
 );
 
 diesel::table! {

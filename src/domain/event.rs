@@ -41,6 +41,12 @@ pub enum EventKind {
     ProvisionedVersionDeleted,
     /// A deployment's success recorded its version (detail: deployment).
     ProvisionedVersionDeployed,
+    /// A variable was given a value (detail: its name, level, whether a
+    /// secret; never its value).
+    VariableSet,
+    /// An environment hides the project's value of a variable.
+    VariableUnset,
+    VariableDeleted,
 }
 
 impl EventKind {
@@ -75,6 +81,9 @@ impl EventKind {
             Self::ProvisionedInstanceDeleted => "provisioned_version.instance_deleted",
             Self::ProvisionedVersionDeleted => "provisioned_version.deleted",
             Self::ProvisionedVersionDeployed => "provisioned_version.deployed",
+            Self::VariableSet => "variable.set",
+            Self::VariableUnset => "variable.unset",
+            Self::VariableDeleted => "variable.deleted",
         }
     }
 

@@ -8,6 +8,7 @@ pub mod policy;
 pub mod provisioning;
 pub mod release;
 pub mod subscriber;
+pub mod variable;
 
 pub use approver::{Approver, ApproverEmail};
 pub use deployment::{CommitSha, DeploymentState, NewDeployment, RepositoryUrl, StatusUpdate};

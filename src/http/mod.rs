@@ -17,6 +17,7 @@ pub mod request_id;
 mod schemas;
 mod slack;
 mod ui;
+mod variables;
 mod views;
 
 use std::sync::Arc;
@@ -67,6 +68,8 @@ pub struct AppState {
     /// GitHub repositories (lowercase `owner/repo`) mapped to a team
     /// project (`GREENLIGHT_GITHUB_PROJECTS`).
     pub github_projects: Vec<(String, String)>,
+    /// The environments wing's variables.
+    pub variables: crate::environments::Variables,
 }
 
 impl AppState {
@@ -139,6 +142,12 @@ routes! {
     "/stackstudio/v1/provisioning/{id}" => { post => inventory::seed_create_version, get => inventory::seed_show_version, delete => inventory::seed_delete_version },
     "/stackstudio/v1/provisioning/{id}/instances" => { post => inventory::seed_add_version_instances },
     "/stackstudio/v1/provisioning/{id}/instances/{instance_id}" => { delete => inventory::seed_delete_version_instance },
+    "/projects/{team_project}/variables" => { get => variables::get_project, put => variables::put_project_file },
+    "/projects/{team_project}/variables/{name}" => { put => variables::put_project, delete => variables::delete_project },
+    "/projects/{team_project}/environments/{environment}/variables" => { get => variables::get_environment },
+    "/projects/{team_project}/environments/{environment}/variables/{name}" => { put => variables::put_environment, delete => variables::delete_environment },
+    "/ui/projects/{team_project}/variables" => { get => ui::project_variables, head => ui::project_variables },
+    "/ui/projects/{team_project}/environments/{environment}/variables" => { get => ui::environment_variables, head => ui::environment_variables },
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

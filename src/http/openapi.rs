@@ -14,6 +14,7 @@ use super::approval::ApprovalAnswer;
 use super::github::{GithubAccepted, Ignored};
 use super::health::{Health, HealthStatus};
 use super::problem::{Problem, PROBLEM_SLUGS};
+use super::schemas::{ChaliceFile, ChaliceStage, FileFormat, PipelineFormat, VariableRequest};
 use super::schemas::{
     DecisionName, DecisionRequest, DeploymentRequest, DeploymentStatusRequest, ReleaseRequest,
 };
@@ -22,6 +23,10 @@ use super::schemas::{
     ProvisionedVersionRequest,
 };
 use super::slack::SlackModalErrors;
+use super::variables::{
+    ChaliceImported, EnvironmentVariablesAnswer, MergedVariable, MergedVariables, ProjectVariables,
+    ProjectVariablesAnswer, StoredVariable, VariableAnswer, VariableOrigin,
+};
 use crate::deployments::document::{
     DeploymentDocument, DeploymentList, EnvironmentEntry, EnvironmentList, LogAppended,
     ProjectEventList, StatusEntry,
@@ -85,6 +90,15 @@ use crate::releases::document::{
         super::inventory::seed_add_version_instances,
         super::inventory::delete_version_instance,
         super::inventory::seed_delete_version_instance,
+        super::variables::put_project,
+        super::variables::delete_project,
+        super::variables::put_environment,
+        super::variables::delete_environment,
+        super::variables::get_environment,
+        super::variables::get_project,
+        super::variables::put_project_file,
+        super::ui::project_variables,
+        super::ui::environment_variables,
         openapi_json,
         docs,
     ),
@@ -98,7 +112,10 @@ use crate::releases::document::{
         ProvisionedVersionAnswer, ProvisionedVersionDocument, ProvisionedInstanceEntry,
         ProvisionedInstanceDocument, ProvisionedVersionList, ProvisioningValidationError,
         ValidationErrorDetail, ProvisioningError, ErrorDetail, ProvisionedVersionRequest,
-        ProvisionedVersionFields, InstancesRequest, InstanceItem, InstanceFields
+        ProvisionedVersionFields, InstancesRequest, InstanceItem, InstanceFields,
+        VariableAnswer, VariableOrigin, MergedVariable, MergedVariables, EnvironmentVariablesAnswer,
+        StoredVariable, ProjectVariables, ProjectVariablesAnswer, ChaliceImported, VariableRequest,
+        ChaliceFile, ChaliceStage, PipelineFormat, FileFormat
     )),
     modifiers(&Security, &ProblemTypes, &HeadOperations),
     tags(
@@ -106,6 +123,7 @@ use crate::releases::document::{
         (name = "approvers", description = "The emailed links and the decision pages (the token is the credential)"),
         (name = "deployments", description = "Deployment records, their statuses and logs, what runs where (API key when keys are required)"),
         (name = "inventory", description = "Which version of a stack is provisioned where, with its instances: the seed's StackStudio Provisioning API, also under /stackstudio/v1 (API key when keys are required; errors in the seed's shape)"),
+        (name = "variables", description = "Variables per project and environment, secrets sealed (API key when keys are required)"),
         (name = "integrations", description = "Other systems calling in"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),

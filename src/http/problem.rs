@@ -77,6 +77,11 @@ pub enum ApiError {
     Unavailable(#[source] DbError),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+    #[error("{0}")]
+    VariableNotFound(String),
+    /// A secret to store, and no key to seal it with.
+    #[error("{0}")]
+    EncryptionKeyRequired(String),
 }
 
 /// Seconds a client should wait before trying again after a 503: about
@@ -85,7 +90,7 @@ pub const RETRY_AFTER_SECS: u64 = 2;
 
 /// Every problem `type` (after `urn:greenlight:problem:`) this service
 /// answers with; the OpenAPI document lists them.
-pub const PROBLEM_SLUGS: [&str; 28] = [
+pub const PROBLEM_SLUGS: [&str; 30] = [
     "malformed-body",
     "validation-error",
     "payload-too-large",
@@ -114,6 +119,8 @@ pub const PROBLEM_SLUGS: [&str; 28] = [
     "method-not-allowed",
     "unavailable",
     "internal-error",
+    "variable-not-found",
+    "encryption-key-required",
 ];
 
 impl ApiError {
@@ -157,6 +164,8 @@ impl ApiError {
             Self::MethodNotAllowed(_) => "method-not-allowed",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal-error",
+            Self::VariableNotFound(_) => "variable-not-found",
+            Self::EncryptionKeyRequired(_) => "encryption-key-required",
         }
     }
 
@@ -190,6 +199,8 @@ impl ApiError {
             Self::MethodNotAllowed(_) => "Method not allowed",
             Self::Unavailable(_) => "Service unavailable",
             Self::Internal(_) => "Internal error",
+            Self::VariableNotFound(_) => "Variable not found",
+            Self::EncryptionKeyRequired(_) => "Encryption key required",
         }
     }
 
@@ -236,13 +247,15 @@ impl ResponseError for ApiError {
             | Self::ReleaseNotFound { .. }
             | Self::DeploymentNotFound(_)
             | Self::NotFound
-            | Self::NotConfigured(_) => StatusCode::NOT_FOUND,
+            | Self::NotConfigured(_)
+            | Self::VariableNotFound(_) => StatusCode::NOT_FOUND,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::ReleaseDecided(_)
             | Self::AlreadyDecided(_)
             | Self::ReleaseDiffers(_)
             | Self::InvalidTransition(_)
-            | Self::DeploymentFinished(_) => StatusCode::CONFLICT,
+            | Self::DeploymentFinished(_)
+            | Self::EncryptionKeyRequired(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::MisdirectedRequest => StatusCode::MISDIRECTED_REQUEST,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -320,6 +333,21 @@ impl From<crate::deployments::DeploymentError> for ApiError {
     }
 }
 
+impl From<crate::environments::variables::VariableError> for ApiError {
+    fn from(e: crate::environments::variables::VariableError) -> Self {
+        use crate::domain::FieldError;
+        use crate::environments::variables::VariableError as E;
+        match e {
+            e @ E::NotFound { .. } => Self::VariableNotFound(e.to_string()),
+            e @ E::TooMany { .. } => Self::Validation(vec![FieldError::new("name", e.to_string())]),
+            e @ E::NoEncryptionKey => Self::EncryptionKeyRequired(e.to_string()),
+            E::Invalid(errors) => Self::Validation(errors),
+            E::Sealed(e) => Self::Internal(e.into()),
+            E::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         // Whatever the moment the database went away (checkout, query,
@@ -371,6 +399,8 @@ mod tests {
             ApiError::MethodNotAllowed("GET".to_owned()),
             ApiError::Unavailable(DbError::Task),
             ApiError::Internal(anyhow::anyhow!("x")),
+            ApiError::VariableNotFound(String::new()),
+            ApiError::EncryptionKeyRequired(String::new()),
         ];
         let slugs: Vec<&str> = every.iter().map(ApiError::slug).collect();
         assert_eq!(slugs, PROBLEM_SLUGS);

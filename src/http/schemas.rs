@@ -601,3 +601,225 @@ pub enum ProvisioningListErrors {
     )]
     Unavailable(ProvisioningError),
 }
+
+// ------------------------------------------------------------- variables
+
+/// `PUT …/variables/{name}`: a value (a secret when `secret`), or, at an
+/// environment's level only, `{"unset": true}` alone, which hides the
+/// project's value in that environment.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct VariableRequest {
+    /// Any text up to 64 KiB (65,536 bytes) but NUL; required unless `unset`.
+    value: Option<String>,
+    /// Sealed at rest, never answered (needs GREENLIGHT_ENCRYPTION_KEY).
+    secret: Option<bool>,
+    /// Environment level only, alone.
+    unset: Option<bool>,
+}
+
+/// The variable a path names: project, (environment,) name.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct VariablePath {
+    /// Matched case-insensitively
+    #[param(
+        min_length = 1,
+        max_length = 140,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    team_project: String,
+    /// `[A-Za-z_][A-Za-z0-9_]{0,127}`, case-sensitive, not starting with `GREENLIGHT_`
+    #[param(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+    )]
+    name: String,
+}
+
+/// The environment variable a path names: project, environment, name.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct EnvironmentVariablePath {
+    /// Matched case-insensitively
+    #[param(
+        min_length = 1,
+        max_length = 140,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    team_project: String,
+    /// Matched case-insensitively
+    #[param(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    environment: String,
+    /// `[A-Za-z_][A-Za-z0-9_]{0,127}`, case-sensitive, not starting with `GREENLIGHT_`
+    #[param(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+    )]
+    name: String,
+}
+
+/// A pipeline's format of an environment's merged variables.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum PipelineFormat {
+    /// `NAME='value'` lines, single-quoted: `source` expands nothing.
+    Dotenv,
+    /// A flat object, name to value.
+    Json,
+}
+
+/// The file format of a project's variables.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum FileFormat {
+    /// Chalice's `.chalice/config.json`.
+    Chalice,
+}
+
+/// One stage of a Chalice config: its variables (its other keys are
+/// Chalice's and ignored).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ChaliceStage {
+    environment_variables: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// Chalice's `.chalice/config.json`: `environment_variables` for every
+/// stage (the project level), `stages.<name>.environment_variables` per
+/// stage (one environment each). Other keys are Chalice's and ignored.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ChaliceFile {
+    /// `2.0` (Chalice's current) or `1.0`
+    #[schema(pattern = r"^(1\.0|2\.0)$")]
+    version: String,
+    app_name: Option<String>,
+    environment_variables: Option<std::collections::BTreeMap<String, String>>,
+    stages: Option<std::collections::BTreeMap<String, ChaliceStage>>,
+}
+
+/// The problems a key-protected read of variables may answer.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum VariableReadProblems {
+    #[response(
+        status = 400,
+        description = "The query string is not valid",
+        content_type = "application/problem+json"
+    )]
+    BadQuery(Problem),
+    #[response(
+        status = 401,
+        description = "An API key is required, or this one is not valid",
+        content_type = "application/problem+json"
+    )]
+    Unauthorized(Problem),
+    #[response(
+        status = 403,
+        description = "The key is for another project",
+        content_type = "application/problem+json"
+    )]
+    Forbidden(Problem),
+    #[response(
+        status = 422,
+        description = "Invalid parameters (each named in `errors`)",
+        content_type = "application/problem+json"
+    )]
+    Invalid(Problem),
+    #[response(
+        status = 429,
+        description = "Too many wrong keys from this client",
+        content_type = "application/problem+json"
+    )]
+    TooMany(Problem),
+    #[response(
+        status = 503,
+        description = "The database is unavailable; retry",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
+}
+
+/// The problems a key-protected write of variables may answer (a refusal
+/// changes nothing).
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum VariableWriteProblems {
+    #[response(
+        status = 400,
+        description = "The body is not a JSON object, or the query string is not valid",
+        content_type = "application/problem+json"
+    )]
+    Malformed(Problem),
+    #[response(
+        status = 401,
+        description = "An API key is required, or this one is not valid",
+        content_type = "application/problem+json"
+    )]
+    Unauthorized(Problem),
+    #[response(
+        status = 403,
+        description = "The key is for another project",
+        content_type = "application/problem+json"
+    )]
+    Forbidden(Problem),
+    #[response(
+        status = 404,
+        description = "`variable-not-found`: no such entry to delete",
+        content_type = "application/problem+json"
+    )]
+    NotFound(Problem),
+    #[response(
+        status = 408,
+        description = "The body did not arrive within GREENLIGHT_BODY_TIMEOUT",
+        content_type = "application/problem+json"
+    )]
+    Timeout(Problem),
+    #[response(
+        status = 409,
+        description = "`encryption-key-required`: a secret, and GREENLIGHT_ENCRYPTION_KEY is not set",
+        content_type = "application/problem+json"
+    )]
+    Conflict(Problem),
+    #[response(
+        status = 413,
+        description = "The body is too large",
+        content_type = "application/problem+json"
+    )]
+    TooLarge(Problem),
+    #[response(
+        status = 415,
+        description = "Not a JSON Content-Type",
+        content_type = "application/problem+json"
+    )]
+    UnsupportedMediaType(Problem),
+    #[response(
+        status = 422,
+        description = "Invalid fields (each named in `errors`): a name, a value, the 1,001st variable of a level, a Chalice file that is not one",
+        content_type = "application/problem+json"
+    )]
+    Invalid(Problem),
+    #[response(
+        status = 429,
+        description = "Too many wrong keys from this client",
+        content_type = "application/problem+json"
+    )]
+    TooMany(Problem),
+    #[response(
+        status = 503,
+        description = "The database is unavailable; retry",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
+}

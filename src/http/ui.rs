@@ -203,6 +203,142 @@ async fn release_page(
     Ok(views::dashboard_release_page(&view, trail, now))
 }
 
+// ------------------------------------------------------------- variables
+
+/// The list, as a link from a project's variables page.
+const HOME_FROM_PROJECT_VARIABLES: &str = "../../../ui";
+/// The list, as a link from an environment's variables page.
+const HOME_FROM_ENVIRONMENT_VARIABLES: &str = "../../../../../ui";
+
+fn line(name: String, value: Option<String>, secret: bool, note: String) -> views::VariableLine {
+    views::VariableLine {
+        name,
+        value: if secret { None } else { value },
+        masked: if secret {
+            "•••••• secret"
+        } else {
+            "unset"
+        },
+        note,
+    }
+}
+
+/// `GET /ui/projects/{team_project}/variables`: each level as stored,
+/// secrets masked.
+#[utoipa::path(method(get, head), operation_id = "dashboardProjectVariables", path = "/ui/projects/{team_project}/variables", tag = "operations",
+    params(("team_project" = String, Path)),
+    responses(
+        (status = 200, description = "The project's variables, each level (HTML; secrets masked)", content_type = "text/html", body = String),
+        DashboardProblems,
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn project_variables(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    project_variables_page(&state, &req, path.into_inner())
+        .await
+        .unwrap_or_else(|e| views::error_page(&e, Some(HOME_FROM_PROJECT_VARIABLES)))
+}
+
+async fn project_variables_page(
+    state: &AppState,
+    req: &HttpRequest,
+    team_project: String,
+) -> Result<HttpResponse, ApiError> {
+    admin_only(state, req).await?;
+    let mut errors = Vec::new();
+    let team_project = crate::domain::release::key_part(
+        "team_project",
+        &team_project,
+        crate::domain::release::MAX_TEAM_PROJECT,
+        &mut errors,
+    )
+    .ok_or_else(|| bad_fields(ApiError::Validation(errors)))?;
+    let stored = state.variables.stored(&team_project).await?;
+    let level =
+        |vars: std::collections::BTreeMap<String, crate::environments::variables::StoredEntry>| {
+            vars.into_iter()
+                .map(|(name, e)| {
+                    let note = if e.unset {
+                        "hides the project's value here"
+                    } else if e.secret {
+                        "released to runners only"
+                    } else {
+                        ""
+                    };
+                    line(name, e.value, e.secret, note.to_owned())
+                })
+                .collect()
+        };
+    let mut sections = vec![views::VariableSection {
+        title: "Every environment (the project's level)".to_owned(),
+        rows: level(stored.project),
+    }];
+    for (environment, vars) in stored.environments {
+        sections.push(views::VariableSection {
+            title: format!("Environment {environment}"),
+            rows: level(vars),
+        });
+    }
+    Ok(views::variables_page(
+        HOME_FROM_PROJECT_VARIABLES,
+        &format!("Variables of {team_project}"),
+        sections,
+    ))
+}
+
+/// `GET /ui/projects/{team_project}/environments/{environment}/variables`:
+/// the merged result, secrets masked.
+#[utoipa::path(method(get, head), operation_id = "dashboardEnvironmentVariables", path = "/ui/projects/{team_project}/environments/{environment}/variables", tag = "operations",
+    params(("team_project" = String, Path), ("environment" = String, Path)),
+    responses(
+        (status = 200, description = "The environment's merged variables (HTML; secrets masked)", content_type = "text/html", body = String),
+        DashboardProblems,
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn environment_variables(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    environment_variables_page(&state, &req, path.into_inner())
+        .await
+        .unwrap_or_else(|e| views::error_page(&e, Some(HOME_FROM_ENVIRONMENT_VARIABLES)))
+}
+
+async fn environment_variables_page(
+    state: &AppState,
+    req: &HttpRequest,
+    (team_project, environment): (String, String),
+) -> Result<HttpResponse, ApiError> {
+    use crate::domain::release::{key_part, MAX_ENVIRONMENT, MAX_TEAM_PROJECT};
+    admin_only(state, req).await?;
+    let mut errors = Vec::new();
+    let project = key_part("team_project", &team_project, MAX_TEAM_PROJECT, &mut errors);
+    let env = key_part("environment", &environment, MAX_ENVIRONMENT, &mut errors);
+    let (Some(team_project), Some(environment)) = (project, env) else {
+        return Err(bad_fields(ApiError::Validation(errors)));
+    };
+    let merged = state.variables.merged(&team_project, &environment).await?;
+    let rows = merged
+        .into_iter()
+        .map(|(name, e)| {
+            let note = format!("from the {}", e.from.as_str());
+            line(name, e.value, e.secret, note)
+        })
+        .collect();
+    Ok(views::variables_page(
+        HOME_FROM_ENVIRONMENT_VARIABLES,
+        &format!("Variables of {team_project} in {environment}"),
+        vec![views::VariableSection {
+            title: "Merged (the environment's entry wins)".to_owned(),
+            rows,
+        }],
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@
 
 pub mod approvers;
 pub mod azure_devops;
+pub mod chalice;
 pub mod github;
 pub mod github_deployments;
 pub mod github_rule;

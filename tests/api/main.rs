@@ -38,4 +38,5 @@ mod security;
 mod slack;
 mod smtp_tls;
 mod ui;
+mod variables;
 mod webhooks;

@@ -496,6 +496,144 @@ async fn every_json_answer_matches_its_documented_schema(backend: Backend) {
         )
         .await;
 
+    // Variables (seed 002): each JSON answer as documented.
+    let put =
+        |path: &str, body: Value| app.client.put(format!("{}{path}", app.address)).json(&body);
+    let (var, env_var) = (
+        "/projects/{team_project}/variables/{name}",
+        "/projects/{team_project}/environments/{environment}/variables/{name}",
+    );
+    let (env_vars, project_vars) = (
+        "/projects/{team_project}/environments/{environment}/variables",
+        "/projects/{team_project}/variables",
+    );
+    checker
+        .send(
+            "put",
+            var,
+            200,
+            put("/projects/Devx/variables/REGION", json!({"value": "eu"})),
+        )
+        .await;
+    checker
+        .send(
+            "put",
+            env_var,
+            200,
+            put(
+                "/projects/Devx/environments/prod/variables/REGION",
+                json!({"unset": true}),
+            ),
+        )
+        .await;
+    checker
+        .send(
+            "put",
+            env_var,
+            200,
+            put(
+                "/projects/Devx/environments/prod/variables/LEVEL",
+                json!({"value": "1"}),
+            ),
+        )
+        .await;
+    checker
+        .send(
+            "put",
+            var,
+            422,
+            put("/projects/Devx/variables/1A", json!({"value": "v"})),
+        )
+        .await;
+    checker
+        .send(
+            "put",
+            var,
+            409,
+            put(
+                "/projects/Devx/variables/TOKEN",
+                json!({"value": "v", "secret": true}),
+            ),
+        )
+        .await;
+    checker
+        .send(
+            "delete",
+            var,
+            404,
+            app.client
+                .delete(format!("{}/projects/Devx/variables/NONE", app.address)),
+        )
+        .await;
+    checker
+        .send(
+            "get",
+            env_vars,
+            200,
+            get(&app, "/projects/Devx/environments/prod/variables"),
+        )
+        .await;
+    checker
+        .send(
+            "get",
+            env_vars,
+            200,
+            get(
+                &app,
+                "/projects/Devx/environments/prod/variables?format=json",
+            ),
+        )
+        .await;
+    checker
+        .send(
+            "get",
+            env_vars,
+            422,
+            get(
+                &app,
+                "/projects/Devx/environments/prod/variables?format=yaml",
+            ),
+        )
+        .await;
+    checker
+        .send(
+            "get",
+            project_vars,
+            200,
+            get(&app, "/projects/Devx/variables"),
+        )
+        .await;
+    checker
+        .send(
+            "get",
+            project_vars,
+            200,
+            get(&app, "/projects/Devx/variables?format=chalice"),
+        )
+        .await;
+    checker
+        .send(
+            "put",
+            project_vars,
+            200,
+            put(
+                "/projects/Devx/variables?format=chalice",
+                json!({"version": "2.0", "stages": {"dev": {"environment_variables": {"A": "a"}}}}),
+            ),
+        )
+        .await;
+    checker
+        .send(
+            "put",
+            project_vars,
+            422,
+            put(
+                "/projects/Devx/variables?format=chalice",
+                json!({"version": "9"}),
+            ),
+        )
+        .await;
+
     // The check can fail: a field the document does not name, a value off
     // its list, a missing field and a wrong type are each refused.
     let status_doc = doc["components"]["schemas"]["StatusDocument"].clone();

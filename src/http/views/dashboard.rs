@@ -328,3 +328,46 @@ mod tests {
         );
     }
 }
+
+// ------------------------------------------------------------- variables
+
+/// One variable on the variables' page: a secret's value is never there.
+pub struct VariableLine {
+    pub name: String,
+    /// None for a secret (shown masked) or an unset entry.
+    pub value: Option<String>,
+    /// What stands for a missing value: `•••••• secret` or `unset`.
+    pub masked: &'static str,
+    /// Where it comes from, or what it does.
+    pub note: String,
+}
+
+/// A table of the variables' page.
+pub struct VariableSection {
+    pub title: String,
+    pub rows: Vec<VariableLine>,
+}
+
+#[derive(Template)]
+#[template(path = "ui/variables.html")]
+struct VariablesTemplate<'a> {
+    home: &'static str,
+    heading: &'a str,
+    sections: Vec<VariableSection>,
+}
+
+/// `GET /ui/projects/{team_project}/variables` (each level as stored) and
+/// `…/environments/{environment}/variables` (merged).
+pub fn variables_page(
+    home: &'static str,
+    heading: &str,
+    sections: Vec<VariableSection>,
+) -> HttpResponse {
+    let render = VariablesTemplate {
+        home,
+        heading,
+        sections,
+    }
+    .render();
+    page(StatusCode::OK, render)
+}

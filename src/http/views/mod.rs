@@ -22,7 +22,8 @@ use crate::domain::{Decision, ReleaseStatus};
 
 pub use approver::{release_page, PageForm};
 pub use dashboard::{
-    list_page, release_page as dashboard_release_page, ListPage, HOME_FROM_LIST, HOME_FROM_RELEASE,
+    list_page, release_page as dashboard_release_page, variables_page, ListPage, VariableLine,
+    VariableSection, HOME_FROM_LIST, HOME_FROM_RELEASE,
 };
 pub use error::error_page;
 
