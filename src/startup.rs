@@ -142,6 +142,13 @@ impl Application {
             .context("queueing the recurring jobs")?;
         // Each wing registers its job kinds with the context they share.
         let registry = releases::jobs::register(Registry::default(), ctx);
+        let registry = crate::deployments::jobs::register(
+            registry,
+            Arc::new(crate::deployments::jobs::JobContext {
+                db: jobs_db.clone(),
+                max_attempts: settings.queue.max_attempts,
+            }),
+        );
         let state = web::Data::new(AppState {
             releases: Releases::new(
                 db.clone(),
@@ -153,7 +160,8 @@ impl Application {
             deployments: crate::deployments::Deployments::new(
                 db.clone(),
                 settings.deployment_log_limit,
-            ),
+            )
+            .with_runners(settings.runner_lease, settings.queue.max_attempts),
             public_url: settings.public_url.clone(),
             db,
             tokens: tokens.clone(),
@@ -193,6 +201,8 @@ impl Application {
                 .app_data(state.clone())
                 .configure(http::routes)
         })
+        // Long polls ask whether their client is still there.
+        .on_connect(http::runners::remember_socket)
         .listen(listener)?
         .workers(http_workers)
         // actix counts connections per worker.

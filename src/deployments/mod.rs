@@ -6,8 +6,12 @@
 //!   with its audit event (queries in `db::deployments`, the rule of
 //!   which state may follow which in `domain::deployment`).
 //! - `document`: the deployment document and the lists pipelines read.
+//! - `runners`: runners' claims (long poll, renewal, "runner lost").
+//! - `jobs`: its job kinds (`RunnerLost`).
 
 pub mod document;
+pub mod jobs;
+pub mod runners;
 pub mod service;
 
 pub use document::DeploymentDocument;

@@ -31,6 +31,10 @@ pub enum EventKind {
     DeploymentCanceled,
     /// Its log reached `GREENLIGHT_DEPLOYMENT_LOG_LIMIT` (once).
     DeploymentLogTruncated,
+    /// A runner took it (`queued` -> `in_progress`).
+    DeploymentClaimed,
+    /// Its runner's claim lapsed: it ended `error`.
+    DeploymentRunnerLost,
 }
 
 impl EventKind {
@@ -59,6 +63,8 @@ impl EventKind {
             Self::DeploymentStatus => "deployment.status",
             Self::DeploymentCanceled => "deployment.canceled",
             Self::DeploymentLogTruncated => "deployment.log_truncated",
+            Self::DeploymentClaimed => "deployment.claimed",
+            Self::DeploymentRunnerLost => "deployment.runner_lost",
         }
     }
 

@@ -15,12 +15,13 @@ use super::github::{GithubAccepted, Ignored};
 use super::health::{Health, HealthStatus};
 use super::problem::{Problem, PROBLEM_SLUGS};
 use super::schemas::{
-    DecisionName, DecisionRequest, DeploymentRequest, DeploymentStatusRequest, ReleaseRequest,
+    ClaimRequestBody, DecisionName, DecisionRequest, DeploymentRequest, DeploymentStatusRequest,
+    ReleaseRequest,
 };
 use super::slack::SlackModalErrors;
 use crate::deployments::document::{
-    DeploymentDocument, DeploymentList, EnvironmentEntry, EnvironmentList, LogAppended,
-    ProjectEventList, StatusEntry,
+    ClaimAnswer, ClaimEntry, DeploymentDocument, DeploymentList, EnvironmentEntry, EnvironmentList,
+    HeartbeatAnswer, HeartbeatClaim, LogAppended, ProjectEventList, StatusEntry,
 };
 use crate::domain::{Decision, DeploymentState, FieldError, ReleaseStatus};
 use crate::releases::document::{
@@ -53,6 +54,8 @@ use crate::releases::document::{
         super::deployments::read_log,
         super::deployments::environments,
         super::deployments::project_events,
+        super::runners::claim,
+        super::runners::heartbeat,
         super::health::healthz,
         super::health::readyz,
         super::metrics::metrics,
@@ -66,7 +69,8 @@ use crate::releases::document::{
         ReleaseRequest, DecisionRequest, DecisionName, ApprovalAnswer, ReleaseList, EventList,
         EventEntry, Health, HealthStatus, Ignored, GithubAccepted, DeploymentDocument,
         StatusEntry, DeploymentState, DeploymentList, EnvironmentList, EnvironmentEntry,
-        LogAppended, ProjectEventList, DeploymentRequest, DeploymentStatusRequest, SlackModalErrors
+        LogAppended, ProjectEventList, DeploymentRequest, DeploymentStatusRequest, SlackModalErrors,
+        ClaimAnswer, ClaimEntry, HeartbeatAnswer, HeartbeatClaim, ClaimRequestBody
     )),
     modifiers(&Security, &ProblemTypes, &HeadOperations),
     tags(

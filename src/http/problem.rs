@@ -73,6 +73,12 @@ pub enum ApiError {
     /// With the methods the path takes, for `Allow`.
     #[error("method not allowed on this path; it takes {0}")]
     MethodNotAllowed(String),
+    /// A `Greenlight-Claim` that is not the deployment's.
+    #[error("{0}")]
+    ClaimMismatch(String),
+    /// The deployment's claim lapsed or the deployment finished.
+    #[error("{0}")]
+    ClaimExpired(String),
     #[error("the database is unavailable or busy; try again shortly")]
     Unavailable(#[source] DbError),
     #[error("internal error")]
@@ -85,7 +91,7 @@ pub const RETRY_AFTER_SECS: u64 = 2;
 
 /// Every problem `type` (after `urn:greenlight:problem:`) this service
 /// answers with; the OpenAPI document lists them.
-pub const PROBLEM_SLUGS: [&str; 28] = [
+pub const PROBLEM_SLUGS: [&str; 30] = [
     "malformed-body",
     "validation-error",
     "payload-too-large",
@@ -112,6 +118,8 @@ pub const PROBLEM_SLUGS: [&str; 28] = [
     "not-configured",
     "bad-gateway",
     "method-not-allowed",
+    "claim-mismatch",
+    "claim-expired",
     "unavailable",
     "internal-error",
 ];
@@ -155,6 +163,8 @@ impl ApiError {
             Self::NotConfigured(_) => "not-configured",
             Self::BadGateway(_) => "bad-gateway",
             Self::MethodNotAllowed(_) => "method-not-allowed",
+            Self::ClaimMismatch(_) => "claim-mismatch",
+            Self::ClaimExpired(_) => "claim-expired",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal-error",
         }
@@ -188,6 +198,8 @@ impl ApiError {
             Self::NotConfigured(_) => "Integration not configured",
             Self::BadGateway(_) => "Bad gateway",
             Self::MethodNotAllowed(_) => "Method not allowed",
+            Self::ClaimMismatch(_) => "Not this deployment's claim",
+            Self::ClaimExpired(_) => "Claim expired",
             Self::Unavailable(_) => "Service unavailable",
             Self::Internal(_) => "Internal error",
         }
@@ -242,7 +254,9 @@ impl ResponseError for ApiError {
             | Self::AlreadyDecided(_)
             | Self::ReleaseDiffers(_)
             | Self::InvalidTransition(_)
-            | Self::DeploymentFinished(_) => StatusCode::CONFLICT,
+            | Self::DeploymentFinished(_)
+            | Self::ClaimMismatch(_)
+            | Self::ClaimExpired(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::MisdirectedRequest => StatusCode::MISDIRECTED_REQUEST,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -315,6 +329,8 @@ impl From<crate::deployments::DeploymentError> for ApiError {
             E::Forbidden => Self::Forbidden("this API key belongs to another project".to_owned()),
             E::InvalidTransition(refused) => Self::InvalidTransition(refused.to_string()),
             e @ E::Finished { .. } => Self::DeploymentFinished(e.to_string()),
+            e @ E::ClaimMismatch(_) => Self::ClaimMismatch(e.to_string()),
+            e @ E::ClaimExpired { .. } => Self::ClaimExpired(e.to_string()),
             E::Db(e) => e.into(),
         }
     }
@@ -369,6 +385,8 @@ mod tests {
             ApiError::NotConfigured(""),
             ApiError::BadGateway(String::new()),
             ApiError::MethodNotAllowed("GET".to_owned()),
+            ApiError::ClaimMismatch(String::new()),
+            ApiError::ClaimExpired(String::new()),
             ApiError::Unavailable(DbError::Task),
             ApiError::Internal(anyhow::anyhow!("x")),
         ];
