@@ -314,7 +314,16 @@ async fn keep_claim(
                 let _ = lost.send(true);
                 return;
             }
-            Err(e) => tracing::warn!(deployment = %id, "heartbeat failed, trying again: {e}"),
+            Err(CallError::Refused(why)) => {
+                // A revoked key, say: retrying cannot help, and the
+                // command's own log posts will say the same.
+                tracing::error!(deployment = %id, "heartbeat refused: {why}");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(deployment = %id, "heartbeat failed, trying again: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
         }
     }
 }
