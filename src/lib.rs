@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod queue;
 pub mod redact;
 pub mod releases;
+pub mod runner_cli;
 pub mod sealed;
 pub mod startup;
 pub mod token;

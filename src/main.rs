@@ -46,6 +46,13 @@ enum Command {
     /// stays out of shell history.
     #[command(subcommand)]
     Vars(VarsCommand),
+    /// Pull deployments from a Greenlight and run a command for each, with
+    /// the deployment's facts and variables in its environment
+    /// (GREENLIGHT_DEPLOYMENT_ID, REPOSITORY_URL, COMMIT_SHA, REF,
+    /// ENVIRONMENT, STACK_NAME, VERSION); its output becomes the log, its
+    /// exit status the deployment's (`success`, `failure`). SIGTERM or
+    /// Ctrl-C: no more claims; a running command may finish within --grace.
+    Runner(RunnerArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +92,38 @@ struct VarsPlace {
     project: String,
     #[arg(long, value_name = "ENVIRONMENT")]
     environment: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct RunnerArgs {
+    /// Greenlight's URL (e.g. https://greenlight.example.com).
+    #[arg(long, env = "GREENLIGHT_URL")]
+    url: String,
+    /// An API key allowed to deploy there; better given as
+    /// GREENLIGHT_RUNNER_KEY, which `ps` does not show.
+    #[arg(long, env = "GREENLIGHT_RUNNER_KEY", hide_env_values = true, value_parser = secret)]
+    key: Option<secrecy::SecretString>,
+    /// An environment this runner deploys to (repeat for several).
+    #[arg(long = "environment", value_name = "ENVIRONMENT", required = true)]
+    environments: Vec<String>,
+    /// Only this project's deployments (repeat for several; a project
+    /// key's own project by default).
+    #[arg(long = "team-project", value_name = "TEAM_PROJECT")]
+    team_projects: Vec<String>,
+    /// Seconds each claim waits for a deployment (0 to 60).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=60))]
+    wait: u64,
+    /// After SIGTERM, how long a running command may take to finish before
+    /// it is stopped and its deployment posted `error`.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    grace: std::time::Duration,
+    /// The command and its arguments (no shell: write `sh -c '...'` for one).
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+fn secret(text: &str) -> Result<secrecy::SecretString, std::convert::Infallible> {
+    Ok(secrecy::SecretString::from(text.to_owned()))
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,6 +174,18 @@ async fn main() -> ExitCode {
         Command::RetireGeneratedSecret => retire_generated_secret().await,
         Command::RotateEncryptionKey => rotate_encryption_key().await,
         Command::Vars(command) => vars(command).await,
+        Command::Runner(args) => {
+            greenlight::runner_cli::run(greenlight::runner_cli::RunnerOptions {
+                url: args.url,
+                key: args.key,
+                environments: args.environments,
+                team_projects: args.team_projects,
+                wait: args.wait,
+                grace: args.grace,
+                command: args.command,
+            })
+            .await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -31,6 +31,14 @@ const EMAILS_FAILED: &str = "greenlight_emails_failed_total";
 const OUTBOUND: &str = "greenlight_outbound_requests_total";
 const OUTBOUND_DURATION: &str = "greenlight_outbound_request_duration_seconds";
 const PROVISIONING_WRITES: &str = "greenlight_provisioning_writes_total";
+const RUNNER_CLAIMS: &str = "greenlight_runner_claims_total";
+const RUNNER_CLAIM_WAIT: &str = "greenlight_runner_claim_wait_seconds";
+const RUNNERS_LOST: &str = "greenlight_runners_lost_total";
+
+/// A claim's long poll: 5 ms to its 60 s cap.
+const CLAIM_WAIT_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
 
 /// The states `greenlight_jobs` reports for every kind, zeros included.
 const JOB_STATES: [&str; 3] = ["queued", "running", "failed"];
@@ -46,6 +54,12 @@ pub fn handle() -> PrometheusHandle {
                 .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.to_owned()), BUCKETS)
                 .and_then(|b| {
                     b.set_buckets_for_metric(Matcher::Full(OUTBOUND_DURATION.to_owned()), BUCKETS)
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(RUNNER_CLAIM_WAIT.to_owned()),
+                        CLAIM_WAIT_BUCKETS,
+                    )
                 })
                 .expect("the buckets are not empty")
                 .build_recorder();
@@ -97,6 +111,19 @@ fn describe() {
         OUTBOUND_DURATION,
         metrics::Unit::Seconds,
         "Time of requests to other systems, by target"
+    );
+    describe_counter!(
+        RUNNER_CLAIMS,
+        "Runners' claims answered by this process, by outcome (claimed, none)"
+    );
+    describe_histogram!(
+        RUNNER_CLAIM_WAIT,
+        metrics::Unit::Seconds,
+        "How long a runner's claim waited before it got a deployment or none, by outcome"
+    );
+    describe_counter!(
+        RUNNERS_LOST,
+        "Deployments this process ended `error` because their runner's claim lapsed"
     );
 }
 
@@ -201,4 +228,16 @@ pub async fn render(db: &Db, kinds: &[&'static str]) -> Result<String, DbError> 
 /// `instance_deleted`, `deleted`, `deployed`).
 pub fn provisioning_write(operation: &'static str) {
     counter!(PROVISIONING_WRITES, "operation" => operation).increment(1);
+}
+
+/// One claim answered: `claimed` or `none` (204), after `seconds`.
+pub fn runner_claim(claimed: bool, seconds: f64) {
+    let outcome = if claimed { "claimed" } else { "none" };
+    counter!(RUNNER_CLAIMS, "outcome" => outcome).increment(1);
+    histogram!(RUNNER_CLAIM_WAIT, "outcome" => outcome).record(seconds);
+}
+
+/// A deployment ended `error` because its runner went silent.
+pub fn runner_lost() {
+    counter!(RUNNERS_LOST).increment(1);
 }

@@ -148,6 +148,7 @@ impl Application {
                 db: jobs_db.clone(),
                 github: github.clone(),
                 public_url: settings.public_url.clone(),
+                max_attempts: settings.queue.max_attempts,
             }),
         );
         let state = web::Data::new(AppState {
@@ -161,6 +162,11 @@ impl Application {
             deployments: crate::deployments::Deployments::new(
                 db.clone(),
                 settings.deployment_log_limit,
+            )
+            .with_runners(
+                settings.runner_lease,
+                settings.queue.max_attempts,
+                sealer.clone(),
             ),
             inventory: crate::inventory::Inventory::new(db.clone()),
             public_url: settings.public_url.clone(),
@@ -204,6 +210,8 @@ impl Application {
                 .app_data(state.clone())
                 .configure(http::routes)
         })
+        // Long polls ask whether their client is still there.
+        .on_connect(http::runners::remember_socket)
         .listen(listener)?
         .workers(http_workers)
         // actix counts connections per worker.

@@ -12,7 +12,7 @@ use std::path::Path;
 const FLOORS: &[&[&str]] = &[
     &["main"],
     &["startup"],
-    &["admin"],
+    &["admin", "runner_cli"],
     &["http"],
     &["config"],
     &["deployments"],

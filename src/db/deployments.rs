@@ -358,3 +358,71 @@ pub fn lock_place(
     }
     Ok(())
 }
+
+/// The oldest `queued` deployments of these environments (and projects,
+/// when given; folded keys), at most `limit`, by pk. With `lock` on
+/// PostgreSQL their rows are locked, skipping rows another claim holds, so
+/// that runners on every replica take different ones; SQLite's one writer
+/// does that already.
+pub fn queued_for(
+    conn: &mut DbConnection,
+    environment_keys: &[String],
+    team_project_keys: Option<&[String]>,
+    limit: i64,
+    lock: bool,
+) -> QueryResult<Vec<i64>> {
+    let oldest = deployments::table
+        .filter(deployments::status.eq(DeploymentState::Queued))
+        .filter(deployments::environment_key.eq_any(environment_keys))
+        .order(deployments::pk)
+        .select(deployments::pk)
+        .limit(limit);
+    let of_project = deployments::team_project_key.eq_any(team_project_keys.unwrap_or_default());
+    match conn {
+        DbConnection::Postgresql(c) if lock => match team_project_keys {
+            Some(_) => oldest.filter(of_project).for_update().skip_locked().load(c),
+            None => oldest.for_update().skip_locked().load(c),
+        },
+        conn => match team_project_keys {
+            Some(_) => oldest.filter(of_project).load(conn),
+            None => oldest.load(conn),
+        },
+    }
+}
+
+/// Moves a deployment from `queued` to `in_progress` under a runner's
+/// claim (its token's hash, its expiry). False if it is no longer
+/// `queued`: another claim took it first, whichever replica it came to.
+pub fn take(
+    conn: &mut DbConnection,
+    pk: i64,
+    claim_token_hash: &str,
+    claim_expires_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let n = diesel::update(
+        deployments::table
+            .filter(deployments::pk.eq(pk))
+            .filter(deployments::status.eq(DeploymentState::Queued)),
+    )
+    .set((
+        deployments::status.eq(DeploymentState::InProgress),
+        deployments::claim_token_hash.eq(claim_token_hash),
+        deployments::claim_expires_at.eq(claim_expires_at),
+        deployments::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Moves a claim's expiry (a renewal).
+pub fn renew_claim(
+    conn: &mut DbConnection,
+    pk: i64,
+    claim_expires_at: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(deployments::table.find(pk))
+        .set(deployments::claim_expires_at.eq(claim_expires_at))
+        .execute(conn)?;
+    Ok(())
+}

@@ -172,3 +172,69 @@ pub struct ProjectEventList {
     /// Pass as `cursor` for the next page; null on the last one.
     pub next_cursor: Option<String>,
 }
+
+/// `POST /runners/claim`: the deployment the runner now holds, its claim
+/// and its variables.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClaimAnswer {
+    #[serde(flatten)]
+    pub deployment: DeploymentDocument,
+    pub claim: ClaimEntry,
+    /// The deployment's variables (secrets included), for the command's
+    /// environment.
+    pub variables: std::collections::BTreeMap<String, String>,
+}
+
+/// A runner's hold on a deployment.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClaimEntry {
+    /// Send as `Greenlight-Claim` with every status, log chunk and
+    /// heartbeat of this deployment. Shown only here.
+    pub token: String,
+    /// When the claim lapses unless renewed (then the deployment ends
+    /// `error`, "runner lost"); microseconds.
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+}
+
+impl ClaimAnswer {
+    pub fn new(claimed: &super::runners::Claimed, public_url: &str) -> Self {
+        Self {
+            deployment: DeploymentDocument::new(&claimed.view, public_url),
+            claim: ClaimEntry {
+                token: claimed.token.as_str().to_owned(),
+                expires_at: claim_time(claimed.expires_at),
+            },
+            variables: claimed.variables.clone(),
+        }
+    }
+}
+
+/// `POST /deployments/{id}/heartbeat`: the claim's new expiry.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HeartbeatAnswer {
+    pub claim: HeartbeatClaim,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HeartbeatClaim {
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+}
+
+impl HeartbeatAnswer {
+    pub fn new(expires_at: chrono::NaiveDateTime) -> Self {
+        Self {
+            claim: HeartbeatClaim {
+                expires_at: claim_time(expires_at),
+            },
+        }
+    }
+}
+
+/// A claim's expiry, to the microsecond: a renewal a moment later shows a
+/// later time.
+fn claim_time(t: chrono::NaiveDateTime) -> String {
+    t.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}

@@ -7,11 +7,14 @@
 //!   which state may follow which in `domain::deployment`).
 //! - `document`: the deployment document and the lists pipelines read.
 //! - `github`: GitHub as a provider (its `deployment` events, the scoped
-//!   reads); `jobs/`: reporting statuses back to GitHub.
+//!   reads).
+//! - `runners`: runners' claims (long poll, renewal, "runner lost").
+//! - `jobs`: its job kinds (`ReportGithubStatus`, `RunnerLost`).
 
 pub mod document;
 pub mod github;
 pub mod jobs;
+pub mod runners;
 pub mod service;
 
 pub use document::DeploymentDocument;

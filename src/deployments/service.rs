@@ -12,7 +12,9 @@ use crate::db::deployments::{
 use crate::db::events::{self, EventRow, NewEventRow, ProjectFilter};
 use crate::db::{self, Db, DbConnection, DbError};
 use crate::domain::deployment::InvalidTransition;
-use crate::domain::{DeploymentState, EventKind, NewDeployment, StatusUpdate};
+use crate::domain::{ClaimToken, DeploymentState, EventKind, NewDeployment, StatusUpdate};
+
+use super::runners::{check_claim, Runners};
 
 /// Who acts: the name the audit trail gives them (`key 3`; none when keys
 /// are off) and the one project they may touch (a project key's, folded;
@@ -65,11 +67,27 @@ pub enum DeploymentError {
     /// A log append to a final deployment.
     #[error("deployment {id} is {state}: its log is closed")]
     Finished { id: String, state: DeploymentState },
+    /// A `Greenlight-Claim` that is not this deployment's.
+    #[error("this claim token is not deployment {0}'s: another runner holds it, or none does")]
+    ClaimMismatch(String),
+    /// The right token, too late: the claim lapsed or the deployment
+    /// finished.
+    #[error("the claim on deployment {id} is over: {why}")]
+    ClaimExpired { id: String, why: String },
+    /// A claimed deployment's variables could not be opened (a secret
+    /// sealed under a key this process does not have): the claim is
+    /// undone, the deployment stays `queued`.
+    #[error("the variables of {project}/{environment} cannot be opened: {why}")]
+    Variables {
+        project: String,
+        environment: String,
+        why: String,
+    },
     #[error(transparent)]
     Db(#[from] DbError),
 }
 
-type Refusable<T> = Result<T, DeploymentError>;
+pub(super) type Refusable<T> = Result<T, DeploymentError>;
 
 /// The deployments wing, as its callers hold it.
 #[derive(Clone)]
@@ -77,11 +95,29 @@ pub struct Deployments {
     db: Db,
     /// The most a deployment's log keeps (`GREENLIGHT_DEPLOYMENT_LOG_LIMIT`).
     log_limit: u64,
+    /// Runners' claims: their lease, and who waits for work.
+    pub(super) runners: Runners,
 }
 
 impl Deployments {
     pub fn new(db: Db, log_limit: u64) -> Self {
-        Self { db, log_limit }
+        Self {
+            db,
+            log_limit,
+            runners: Runners::default(),
+        }
+    }
+
+    /// With runners' claims lasting `lease` (`GREENLIGHT_RUNNER_LEASE`) and
+    /// the jobs they schedule given `max_attempts`.
+    pub fn with_runners(
+        mut self,
+        lease: std::time::Duration,
+        max_attempts: i32,
+        sealer: crate::sealed::Sealer,
+    ) -> Self {
+        self.runners = Runners::new(lease, max_attempts, sealer);
+        self
     }
 
     pub(super) fn db(&self) -> &Db {
@@ -188,6 +224,9 @@ impl Deployments {
                 },
             )
             .await?;
+        if found.0 && found.1.deployment.status == DeploymentState::Queued {
+            self.deployment_queued();
+        }
         Ok(found)
     }
 
@@ -206,12 +245,16 @@ impl Deployments {
     /// Appends a status a pipeline or runner posted: forward only (see
     /// `DeploymentState::may_post`). A `success` turns the previous
     /// success of its project and environment `inactive`.
+    /// With a runner's claim token, the claim must be this deployment's
+    /// and current, and is renewed.
     pub async fn post_status(
         &self,
         id: String,
         update: StatusUpdate,
+        claim: Option<ClaimToken>,
         actor: Actor,
     ) -> Refusable<DeploymentView> {
+        let lease = self.runners.lease();
         self.db
             .write(move |conn| {
                 let now = db::now();
@@ -226,8 +269,16 @@ impl Deployments {
                 }
                 rows::lock(conn, found.pk)?;
                 let current = rows::by_pk(conn, found.pk)?;
+                if let Some(token) = &claim {
+                    if let Err(refused) = check_claim(&current, token, now) {
+                        return Ok(Err(refused));
+                    }
+                }
                 if let Err(refused) = current.status.may_post(update.state) {
                     return Ok(Err(refused.into()));
+                }
+                if claim.is_some() {
+                    rows::renew_claim(conn, current.pk, now + lease)?;
                 }
                 let kind = if update.state == DeploymentState::Canceled {
                     EventKind::DeploymentCanceled
@@ -252,7 +303,7 @@ impl Deployments {
             log_url: None,
             environment_url: None,
         };
-        self.post_status(id, update, actor).await
+        self.post_status(id, update, None, actor).await
     }
 
     /// Appends a chunk to a deployment's log, after the ones before it.
@@ -263,9 +314,11 @@ impl Deployments {
         &self,
         id: String,
         chunk: Vec<u8>,
+        claim: Option<ClaimToken>,
         actor: Actor,
     ) -> Refusable<LogTotals> {
         let limit = i64::try_from(self.log_limit).unwrap_or(i64::MAX);
+        let lease = self.runners.lease();
         self.db
             .write(move |conn| {
                 let now = db::now();
@@ -275,6 +328,12 @@ impl Deployments {
                 };
                 rows::lock(conn, found.pk)?;
                 let current = rows::by_pk(conn, found.pk)?;
+                if let Some(token) = &claim {
+                    if let Err(refused) = check_claim(&current, token, now) {
+                        return Ok(Err(refused));
+                    }
+                    rows::renew_claim(conn, current.pk, now + lease)?;
+                }
                 if current.status.is_final() {
                     return Ok(Err(DeploymentError::Finished {
                         id: current.id,
@@ -440,7 +499,7 @@ fn views(
 
 /// Moves a locked deployment to `update.state`: its row, its status and
 /// its event, together.
-fn move_to(
+pub(super) fn move_to(
     conn: &mut DbConnection,
     current: &Deployment,
     update: &StatusUpdate,
@@ -557,7 +616,7 @@ fn supersede(
 /// Appends a control-plane event of the deployment's project, inside the
 /// caller's transaction; every detail names the deployment and its
 /// environment.
-fn record(
+pub(super) fn record(
     conn: &mut DbConnection,
     deployment: &Deployment,
     kind: EventKind,

@@ -47,6 +47,10 @@ pub enum EventKind {
     /// An environment hides the project's value of a variable.
     VariableUnset,
     VariableDeleted,
+    /// A runner took it (`queued` -> `in_progress`).
+    DeploymentClaimed,
+    /// Its runner's claim lapsed: it ended `error`.
+    DeploymentRunnerLost,
 }
 
 impl EventKind {
@@ -84,6 +88,8 @@ impl EventKind {
             Self::VariableSet => "variable.set",
             Self::VariableUnset => "variable.unset",
             Self::VariableDeleted => "variable.deleted",
+            Self::DeploymentClaimed => "deployment.claimed",
+            Self::DeploymentRunnerLost => "deployment.runner_lost",
         }
     }
 

@@ -2,6 +2,7 @@
 //! rest of the code never handles raw strings.
 
 pub mod approver;
+pub mod claim;
 pub mod deployment;
 pub mod event;
 pub mod policy;
@@ -11,6 +12,7 @@ pub mod subscriber;
 pub mod variable;
 
 pub use approver::{Approver, ApproverEmail};
+pub use claim::{ClaimRequest, ClaimToken};
 pub use deployment::{CommitSha, DeploymentState, NewDeployment, RepositoryUrl, StatusUpdate};
 pub use event::EventKind;
 pub use policy::{Decision, Policy, ReleaseStatus, Tally};

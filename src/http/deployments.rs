@@ -68,7 +68,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 /// The deployment id a path names: `dpl_` and a ULID. Anything else names
 /// no deployment (404) without a query: a NUL byte, say, is not even text
 /// PostgreSQL can compare.
-fn deployment_id(path: web::Path<String>) -> Result<String, ApiError> {
+pub(super) fn deployment_id(path: web::Path<String>) -> Result<String, ApiError> {
     parse_deployment_id(path.into_inner())
 }
 
@@ -174,7 +174,9 @@ pub async fn show(
 
 /// `POST /deployments/{id}/statuses`: appends a status, forward only.
 #[utoipa::path(post, operation_id = "postDeploymentStatus", path = "/deployments/{id}/statuses", tag = "deployments",
-    params(DeploymentPath),
+    params(DeploymentPath,
+        ("Greenlight-Claim" = Option<String>, Header, description = "A runner's claim token: must be this deployment's and current (409 otherwise); renews the claim"),
+    ),
     request_body(content = DeploymentStatusRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Appended: the deployment as it is now", body = DeploymentDocument),
@@ -194,7 +196,12 @@ pub async fn post_status(
     let update = StatusUpdate::parse_json(&body)?;
     let view = state
         .deployments
-        .post_status(deployment_id(path)?, update, actor(&access))
+        .post_status(
+            deployment_id(path)?,
+            update,
+            super::runners::claim_token(&req),
+            actor(&access),
+        )
         .await?;
     Ok(HttpResponse::Created().json(DeploymentDocument::new(&view, &state.public_url)))
 }
@@ -225,7 +232,9 @@ pub async fn cancel(
 /// `POST /deployments/{id}/logs`: appends the body (any bytes, any
 /// `Content-Type`: `curl --data-binary` labels it a form) to the log.
 #[utoipa::path(post, operation_id = "appendDeploymentLog", path = "/deployments/{id}/logs", tag = "deployments",
-    params(DeploymentPath),
+    params(DeploymentPath,
+        ("Greenlight-Claim" = Option<String>, Header, description = "A runner's claim token: must be this deployment's and current (409 otherwise); renews the claim"),
+    ),
     request_body(content = String, content_type = "text/plain", description = "A chunk of log, up to 1 MiB: any bytes, kept in order"),
     responses(
         (status = 200, description = "Appended (what would pass GREENLIGHT_DEPLOYMENT_LOG_LIMIT is dropped and counted)", body = LogAppended),
@@ -249,7 +258,12 @@ pub async fn append_log(
     }
     let totals = state
         .deployments
-        .append_log(deployment_id(path)?, chunk, actor(&access))
+        .append_log(
+            deployment_id(path)?,
+            chunk,
+            super::runners::claim_token(&req),
+            actor(&access),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(LogAppended::from(totals)))
 }

@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod problem;
 mod release;
 pub mod request_id;
+pub mod runners;
 mod schemas;
 mod slack;
 mod ui;
@@ -122,6 +123,8 @@ routes! {
     "/deployments/{id}/logs" => { post => deployments::append_log, get => deployments::read_log },
     "/environments" => { get => deployments::environments },
     "/projects/{team_project}/events" => { get => deployments::project_events },
+    "/runners/claim" => { post => runners::claim },
+    "/deployments/{id}/heartbeat" => { post => runners::heartbeat },
     "/healthz" => { get => health::healthz, head => health::healthz },
     "/readyz" => { get => health::readyz, head => health::readyz },
     "/metrics" => { get => metrics::metrics, head => metrics::metrics },

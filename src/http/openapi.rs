@@ -16,7 +16,8 @@ use super::health::{Health, HealthStatus};
 use super::problem::{Problem, PROBLEM_SLUGS};
 use super::schemas::{ChaliceFile, ChaliceStage, FileFormat, PipelineFormat, VariableRequest};
 use super::schemas::{
-    DecisionName, DecisionRequest, DeploymentRequest, DeploymentStatusRequest, ReleaseRequest,
+    ClaimRequestBody, DecisionName, DecisionRequest, DeploymentRequest, DeploymentStatusRequest,
+    ReleaseRequest,
 };
 use super::schemas::{
     InstanceFields, InstanceItem, InstancesRequest, ProvisionedVersionFields,
@@ -28,8 +29,8 @@ use super::variables::{
     ProjectVariablesAnswer, StoredVariable, VariableAnswer, VariableOrigin,
 };
 use crate::deployments::document::{
-    DeploymentDocument, DeploymentList, EnvironmentEntry, EnvironmentList, LogAppended,
-    ProjectEventList, StatusEntry,
+    ClaimAnswer, ClaimEntry, DeploymentDocument, DeploymentList, EnvironmentEntry, EnvironmentList,
+    HeartbeatAnswer, HeartbeatClaim, LogAppended, ProjectEventList, StatusEntry,
 };
 use crate::deployments::github::{GithubDeploymentDocument, GithubDeploymentList};
 use crate::domain::{Decision, DeploymentState, FieldError, ReleaseStatus};
@@ -71,6 +72,8 @@ use crate::releases::document::{
         super::github_deployments::list,
         super::github_deployments::show,
         super::github_deployments::read_log,
+        super::runners::claim,
+        super::runners::heartbeat,
         super::health::healthz,
         super::health::readyz,
         super::metrics::metrics,
@@ -115,7 +118,8 @@ use crate::releases::document::{
         ProvisionedVersionFields, InstancesRequest, InstanceItem, InstanceFields,
         VariableAnswer, VariableOrigin, MergedVariable, MergedVariables, EnvironmentVariablesAnswer,
         StoredVariable, ProjectVariables, ProjectVariablesAnswer, ChaliceImported, VariableRequest,
-        ChaliceFile, ChaliceStage, PipelineFormat, FileFormat
+        ChaliceFile, ChaliceStage, PipelineFormat, FileFormat,
+        ClaimAnswer, ClaimEntry, HeartbeatAnswer, HeartbeatClaim, ClaimRequestBody
     )),
     modifiers(&Security, &ProblemTypes, &HeadOperations),
     tags(

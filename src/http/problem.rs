@@ -73,6 +73,12 @@ pub enum ApiError {
     /// With the methods the path takes, for `Allow`.
     #[error("method not allowed on this path; it takes {0}")]
     MethodNotAllowed(String),
+    /// A `Greenlight-Claim` that is not the deployment's.
+    #[error("{0}")]
+    ClaimMismatch(String),
+    /// The deployment's claim lapsed or the deployment finished.
+    #[error("{0}")]
+    ClaimExpired(String),
     #[error("the database is unavailable or busy; try again shortly")]
     Unavailable(#[source] DbError),
     #[error("internal error")]
@@ -90,7 +96,7 @@ pub const RETRY_AFTER_SECS: u64 = 2;
 
 /// Every problem `type` (after `urn:greenlight:problem:`) this service
 /// answers with; the OpenAPI document lists them.
-pub const PROBLEM_SLUGS: [&str; 30] = [
+pub const PROBLEM_SLUGS: [&str; 32] = [
     "malformed-body",
     "validation-error",
     "payload-too-large",
@@ -117,6 +123,8 @@ pub const PROBLEM_SLUGS: [&str; 30] = [
     "not-configured",
     "bad-gateway",
     "method-not-allowed",
+    "claim-mismatch",
+    "claim-expired",
     "unavailable",
     "internal-error",
     "variable-not-found",
@@ -162,6 +170,8 @@ impl ApiError {
             Self::NotConfigured(_) => "not-configured",
             Self::BadGateway(_) => "bad-gateway",
             Self::MethodNotAllowed(_) => "method-not-allowed",
+            Self::ClaimMismatch(_) => "claim-mismatch",
+            Self::ClaimExpired(_) => "claim-expired",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal-error",
             Self::VariableNotFound(_) => "variable-not-found",
@@ -197,6 +207,8 @@ impl ApiError {
             Self::NotConfigured(_) => "Integration not configured",
             Self::BadGateway(_) => "Bad gateway",
             Self::MethodNotAllowed(_) => "Method not allowed",
+            Self::ClaimMismatch(_) => "Not this deployment's claim",
+            Self::ClaimExpired(_) => "Claim expired",
             Self::Unavailable(_) => "Service unavailable",
             Self::Internal(_) => "Internal error",
             Self::VariableNotFound(_) => "Variable not found",
@@ -255,7 +267,9 @@ impl ResponseError for ApiError {
             | Self::ReleaseDiffers(_)
             | Self::InvalidTransition(_)
             | Self::DeploymentFinished(_)
-            | Self::EncryptionKeyRequired(_) => StatusCode::CONFLICT,
+            | Self::EncryptionKeyRequired(_)
+            | Self::ClaimMismatch(_)
+            | Self::ClaimExpired(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::MisdirectedRequest => StatusCode::MISDIRECTED_REQUEST,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -328,6 +342,9 @@ impl From<crate::deployments::DeploymentError> for ApiError {
             E::Forbidden => Self::Forbidden("this API key belongs to another project".to_owned()),
             E::InvalidTransition(refused) => Self::InvalidTransition(refused.to_string()),
             e @ E::Finished { .. } => Self::DeploymentFinished(e.to_string()),
+            e @ E::ClaimMismatch(_) => Self::ClaimMismatch(e.to_string()),
+            e @ E::ClaimExpired { .. } => Self::ClaimExpired(e.to_string()),
+            e @ E::Variables { .. } => Self::Internal(e.to_string()),
             E::Db(e) => e.into(),
         }
     }
@@ -397,6 +414,8 @@ mod tests {
             ApiError::NotConfigured(""),
             ApiError::BadGateway(String::new()),
             ApiError::MethodNotAllowed("GET".to_owned()),
+            ApiError::ClaimMismatch(String::new()),
+            ApiError::ClaimExpired(String::new()),
             ApiError::Unavailable(DbError::Task),
             ApiError::Internal(anyhow::anyhow!("x")),
             ApiError::VariableNotFound(String::new()),

@@ -328,7 +328,7 @@ pub enum DeploymentWriteProblems {
     Timeout(Problem),
     #[response(
         status = 409,
-        description = "`invalid-transition`: the deployment cannot move to that state (backwards, or it is final); `deployment-finished`: its log is closed. Nothing changed",
+        description = "`invalid-transition`: the deployment cannot move to that state (backwards, or it is final); `deployment-finished`: its log is closed; `claim-mismatch`/`claim-expired`: the `Greenlight-Claim` is not this deployment's, or its claim is over. Nothing changed",
         content_type = "application/problem+json"
     )]
     Conflict(Problem),
@@ -807,6 +807,134 @@ pub enum VariableWriteProblems {
     #[response(
         status = 422,
         description = "Invalid fields (each named in `errors`): a name, a value, the 1,001st variable of a level, a Chalice file that is not one",
+        content_type = "application/problem+json"
+    )]
+    Invalid(Problem),
+    #[response(
+        status = 429,
+        description = "Too many wrong keys from this client",
+        content_type = "application/problem+json"
+    )]
+    TooMany(Problem),
+    #[response(
+        status = 503,
+        description = "The database is unavailable; retry",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
+}
+
+/// `POST /runners/claim`: what this runner deploys. Unknown fields are
+/// refused (422).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ClaimRequestBody {
+    /// The environments this runner deploys to (1 to 100; matched
+    /// case-insensitively).
+    #[schema(min_items = 1, max_items = 100)]
+    environments: Vec<String>,
+    /// Only these projects' deployments (1 to 100). A project key claims
+    /// for its own project only (naming another is a 403); without it an
+    /// admin key takes any project's.
+    #[schema(min_items = 1, max_items = 100)]
+    team_projects: Option<Vec<String>>,
+    /// Seconds to wait for a deployment when none is queued (long poll);
+    /// default 30.
+    #[schema(minimum = 0, maximum = 60)]
+    wait: Option<u32>,
+}
+
+/// The problems `POST /runners/claim` may answer.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum ClaimProblems {
+    #[response(
+        status = 400,
+        description = "The body is not a JSON object",
+        content_type = "application/problem+json"
+    )]
+    Malformed(Problem),
+    #[response(
+        status = 401,
+        description = "An API key is required, or this one is not valid",
+        content_type = "application/problem+json"
+    )]
+    Unauthorized(Problem),
+    #[response(
+        status = 403,
+        description = "The key is for another project than one named in `team_projects`",
+        content_type = "application/problem+json"
+    )]
+    Forbidden(Problem),
+    #[response(
+        status = 408,
+        description = "The body did not arrive within GREENLIGHT_BODY_TIMEOUT",
+        content_type = "application/problem+json"
+    )]
+    Timeout(Problem),
+    #[response(
+        status = 413,
+        description = "The body is too large",
+        content_type = "application/problem+json"
+    )]
+    TooLarge(Problem),
+    #[response(
+        status = 415,
+        description = "Not a JSON Content-Type",
+        content_type = "application/problem+json"
+    )]
+    UnsupportedMediaType(Problem),
+    #[response(
+        status = 422,
+        description = "Invalid fields (each named in `errors`)",
+        content_type = "application/problem+json"
+    )]
+    Invalid(Problem),
+    #[response(
+        status = 429,
+        description = "Too many wrong keys from this client",
+        content_type = "application/problem+json"
+    )]
+    TooMany(Problem),
+    #[response(
+        status = 503,
+        description = "The database is unavailable; retry",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
+}
+
+/// The problems `POST /deployments/{id}/heartbeat` may answer.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum HeartbeatProblems {
+    #[response(
+        status = 401,
+        description = "An API key is required, or this one is not valid",
+        content_type = "application/problem+json"
+    )]
+    Unauthorized(Problem),
+    #[response(
+        status = 403,
+        description = "The key is for another project",
+        content_type = "application/problem+json"
+    )]
+    Forbidden(Problem),
+    #[response(
+        status = 404,
+        description = "No such deployment",
+        content_type = "application/problem+json"
+    )]
+    NotFound(Problem),
+    #[response(
+        status = 409,
+        description = "`claim-mismatch`: the token is not this deployment's; `claim-expired`: its claim lapsed or it finished. Nothing changed",
+        content_type = "application/problem+json"
+    )]
+    Conflict(Problem),
+    #[response(
+        status = 422,
+        description = "No `Greenlight-Claim` header",
         content_type = "application/problem+json"
     )]
     Invalid(Problem),

@@ -6,6 +6,7 @@ mod at_rest;
 mod azure;
 mod bare_machine;
 mod browser;
+mod deployment_runners;
 mod deployments;
 mod driver;
 mod environments;

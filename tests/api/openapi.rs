@@ -426,6 +426,61 @@ async fn every_json_answer_matches_its_documented_schema(backend: Backend) {
             get(&app, "/deployments?limit=0"),
         )
         .await;
+    // A runner's claim, its heartbeat and their problems.
+    post_json(
+        &app,
+        "/deployments",
+        &json!({"repository_url": "github.com/octo/app", "commit_sha": "abcd", "environment": "runners"}),
+    )
+    .send()
+    .await
+    .unwrap();
+    let claim = json!({"environments": ["runners"], "wait": 0});
+    let claimed = checker
+        .send(
+            "post",
+            "/runners/claim",
+            200,
+            post_json(&app, "/runners/claim", &claim),
+        )
+        .await;
+    let beat = |token: &str| {
+        app.client
+            .post(format!(
+                "{}/deployments/{}/heartbeat",
+                app.address,
+                claimed["id"].as_str().unwrap()
+            ))
+            .header("Greenlight-Claim", token)
+    };
+    checker
+        .send(
+            "post",
+            "/deployments/{id}/heartbeat",
+            200,
+            beat(claimed["claim"]["token"].as_str().unwrap()),
+        )
+        .await;
+    checker
+        .send(
+            "post",
+            "/deployments/{id}/heartbeat",
+            409,
+            beat("glc_wrong"),
+        )
+        .await;
+    checker
+        .send(
+            "post",
+            "/runners/claim",
+            422,
+            post_json(
+                &app,
+                "/runners/claim",
+                &json!({"environments": ["runners"], "wait": 61}),
+            ),
+        )
+        .await;
 
     // Problems, one of each family.
     let change = json!({"token": mails[1].token(), "decision": "approve"});

@@ -2,6 +2,7 @@
 //! context their runs share.
 
 mod report_github_status;
+mod runner_lost;
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use crate::integrations::github::GithubApp;
 use crate::queue::Registry;
 
 pub use report_github_status::{status_appended, ReportGithubStatus};
+pub use runner_lost::RunnerLost;
 
 /// What the deployments wing's jobs need.
 pub struct JobContext {
@@ -19,9 +21,13 @@ pub struct JobContext {
     /// The public URL, no trailing `/`: the base of the `log_url` GitHub
     /// links to.
     pub public_url: String,
+    /// Attempts given to the jobs that jobs enqueue.
+    pub max_attempts: i32,
 }
 
 /// Adds the deployments wing's job kinds to `registry`.
 pub fn register(registry: Registry, ctx: Arc<JobContext>) -> Registry {
-    registry.register::<ReportGithubStatus>(ctx)
+    registry
+        .register::<ReportGithubStatus>(ctx.clone())
+        .register::<RunnerLost>(ctx)
 }
