@@ -18,8 +18,8 @@ use super::service::{
 use crate::db::deployments::{self as rows, Deployment, NewStatusRow};
 use crate::db::{self, DbConnection};
 use crate::domain::{ClaimRequest, ClaimToken, DeploymentState, EventKind, StatusUpdate};
-use crate::environments::variables::VariableError;
 use crate::environments::released_to_runner;
+use crate::environments::variables::VariableError;
 use crate::queue::{self, RunAt};
 use crate::sealed::Sealer;
 
@@ -166,11 +166,12 @@ impl Deployments {
                         Ok(variables) => variables,
                         Err(VariableError::Db(e)) => return Err(e),
                         Err(e) => {
-                            *unopenable_.lock().expect("unopenable") = Some(DeploymentError::Variables {
-                                project: taken.team_project.clone(),
-                                environment: taken.environment.clone(),
-                                why: e.to_string(),
-                            });
+                            *unopenable_.lock().expect("unopenable") =
+                                Some(DeploymentError::Variables {
+                                    project: taken.team_project.clone(),
+                                    environment: taken.environment.clone(),
+                                    why: e.to_string(),
+                                });
                             return Err(diesel::result::Error::RollbackTransaction.into());
                         }
                     };

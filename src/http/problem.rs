@@ -344,7 +344,7 @@ impl From<crate::deployments::DeploymentError> for ApiError {
             e @ E::Finished { .. } => Self::DeploymentFinished(e.to_string()),
             e @ E::ClaimMismatch(_) => Self::ClaimMismatch(e.to_string()),
             e @ E::ClaimExpired { .. } => Self::ClaimExpired(e.to_string()),
-            e @ E::Variables { .. } => Self::Internal(e.to_string()),
+            e @ E::Variables { .. } => Self::Internal(e.into()),
             E::Db(e) => e.into(),
         }
     }
