@@ -13,6 +13,7 @@ pub mod events;
 pub mod jobs;
 mod migrations;
 pub mod models;
+pub mod notify;
 pub mod releases;
 pub mod schema;
 pub mod settings;

@@ -6,11 +6,19 @@
 //!   with its audit event (queries in `db::deployments`, the rule of
 //!   which state may follow which in `domain::deployment`).
 //! - `document`: the deployment document and the lists pipelines read.
+//! - `follow`: following a log as it grows, on any replica (`LogHub`).
+//! - `gate`: approval is the gate: waiting deployments follow their
+//!   release's decision (a listener the releases wing calls).
+//! - `jobs`: the wing's job kinds (the project's webhook).
 
 pub mod document;
+pub mod follow;
+pub mod gate;
+pub mod jobs;
 pub mod service;
 
 pub use document::DeploymentDocument;
+pub use follow::{FollowEvent, LogHub};
 pub use service::{
-    Actor, DeploymentError, DeploymentView, Deployments, EnvironmentView, LogTotals,
+    Actor, DeploymentError, DeploymentView, Deployments, Effects, EnvironmentView, LogTotals,
 };

@@ -7,6 +7,7 @@ mod github;
 pub mod guard;
 mod health;
 pub mod limits;
+mod log_stream;
 mod metrics;
 pub mod openapi;
 pub mod problem;
@@ -15,6 +16,7 @@ pub mod request_id;
 mod schemas;
 mod slack;
 mod ui;
+mod ui_deployments;
 mod views;
 
 use std::sync::Arc;
@@ -117,6 +119,8 @@ routes! {
     "/metrics" => { get => metrics::metrics, head => metrics::metrics },
     "/ui" => { get => ui::list, head => ui::list },
     "/ui/releases/{team_project}/{environment}/{release_id}" => { get => ui::release, head => ui::release },
+    "/ui/deployments" => { get => ui_deployments::list, head => ui_deployments::list },
+    "/ui/deployments/{id}" => { get => ui_deployments::deployment, head => ui_deployments::deployment },
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

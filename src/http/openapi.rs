@@ -58,6 +58,8 @@ use crate::releases::document::{
         super::metrics::metrics,
         super::ui::list,
         super::ui::release,
+        super::ui_deployments::list,
+        super::ui_deployments::deployment,
         openapi_json,
         docs,
     ),

@@ -315,6 +315,7 @@ impl From<crate::deployments::DeploymentError> for ApiError {
             E::Forbidden => Self::Forbidden("this API key belongs to another project".to_owned()),
             E::InvalidTransition(refused) => Self::InvalidTransition(refused.to_string()),
             e @ E::Finished { .. } => Self::DeploymentFinished(e.to_string()),
+            E::ReleaseDiffers(field) => Self::ReleaseDiffers(field),
             E::Db(e) => e.into(),
         }
     }
