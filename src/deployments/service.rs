@@ -532,10 +532,7 @@ impl Deployments {
     /// is appended on any replica, then `End` once it is final. The
     /// receiver ends early when the process stops.
     pub async fn follow(&self, id: String, actor: Actor) -> Refusable<mpsc::Receiver<FollowEvent>> {
-        let found = self
-            .db
-            .read(move |conn| Ok(find(conn, &id, &actor)?))
-            .await??;
+        let found = self.db.read(move |conn| find(conn, &id, &actor)).await??;
         let (to, from) = mpsc::channel(16);
         tokio::spawn(follow::follow(self.clone(), found.pk, to));
         Ok(from)
