@@ -328,6 +328,17 @@ async fn the_dashboard_shows_a_deployment_with_its_log_escaped(backend: Backend)
         .await
         .unwrap();
     assert_eq!(log.status(), 200);
+    // The releases dashboard links the deployments.
+    let home = app
+        .client
+        .get(format!("{}/ui", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains("href=\"ui/deployments\""), "{home}");
     let list = app
         .client
         .get(format!("{}/ui/deployments", app.address))
