@@ -156,7 +156,7 @@ impl Application {
         // Log followers hear of appends here at once; of other replicas'
         // by PostgreSQL's LISTEN, or on SQLite by reading on a short beat.
         let log_hub = crate::deployments::LogHub::new(match backend {
-            db::Backend::Sqlite => std::time::Duration::from_millis(200),
+            db::Backend::Sqlite => std::time::Duration::from_millis(100),
             // LISTEN brings the news; this only bounds a lost one.
             db::Backend::Postgresql => std::time::Duration::from_secs(30),
         });

@@ -75,7 +75,7 @@ impl LogHub {
 
 impl Default for LogHub {
     fn default() -> Self {
-        Self::new(Duration::from_millis(200))
+        Self::new(Duration::from_millis(100))
     }
 }
 
