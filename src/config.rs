@@ -338,7 +338,7 @@ settings! {
         "GREENLIGHT_AUTH_FAILURE_LIMIT" => show(|s| rate(s.auth_failure_limit));
     /// The rule releases are decided by (stored with each release): the
     /// global one, and what projects and environments set over it.
-    policies: Policies = |r, [quorum, requester, ttl, reminder, hours, webhook, secret, previous, slack_channel]| {
+    policies: Policies = |r, [quorum, requester, ttl, reminder, hours, webhook, secret, previous, slack_channel, deploy_approval]| {
         let webhook = r
             .get(webhook)
             .filter(|v| !v.eq_ignore_ascii_case("off"))
@@ -350,6 +350,7 @@ settings! {
             .with_approval_mode(approval_mode)
             .with_webhook(webhook, keys)
             .with_slack_channel(read::optional(r, [slack_channel])?)
+            .with_deploy_requires_approval(read::boolean(false)(r, [deploy_approval])?)
             .with_projects(r.projects)?
             .check_webhooks()?)
     },
@@ -378,6 +379,7 @@ settings! {
             "(not set)",
         )),
         "GREENLIGHT_SLACK_CHANNEL" => HIDDEN,
+        "GREENLIGHT_DEPLOY_REQUIRES_APPROVAL" => HIDDEN,
         redact url,
         redact secret;
     queue: QueueSettings = queue,

@@ -39,6 +39,9 @@ const RUNNERS_LOST: &str = "greenlight_runners_lost_total";
 const CLAIM_WAIT_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
+const DEPLOYMENT_TRANSITIONS: &str = "greenlight_deployment_transitions_total";
+const DEPLOYMENT_LOG_BYTES: &str = "greenlight_deployment_log_bytes_total";
+const DEPLOYMENT_LOG_FOLLOWERS: &str = "greenlight_deployment_log_followers";
 
 /// The states `greenlight_jobs` reports for every kind, zeros included.
 const JOB_STATES: [&str; 3] = ["queued", "running", "failed"];
@@ -73,6 +76,18 @@ pub fn handle() -> PrometheusHandle {
 }
 
 fn describe() {
+    describe_counter!(
+        DEPLOYMENT_TRANSITIONS,
+        "Deployments that entered a state (their first included), by state"
+    );
+    describe_counter!(
+        DEPLOYMENT_LOG_BYTES,
+        "Bytes of deployment log appended and kept (past the limit, dropped bytes are not counted)"
+    );
+    describe_gauge!(
+        DEPLOYMENT_LOG_FOLLOWERS,
+        "Clients following a deployment's log on this replica"
+    );
     describe_counter!(
         HTTP_REQUESTS,
         "HTTP requests answered, by route template, method and status"
@@ -133,6 +148,21 @@ pub fn http_request(route: &str, method: &str, status: u16, seconds: f64) {
     counter!(HTTP_REQUESTS, "route" => route.to_owned(), "method" => method.to_owned(), "status" => status.to_string())
         .increment(1);
     histogram!(HTTP_DURATION, "route" => route.to_owned()).record(seconds);
+}
+
+/// A deployment entered `state` (counted once its change is committed).
+pub fn deployment_transition(state: crate::domain::DeploymentState) {
+    counter!(DEPLOYMENT_TRANSITIONS, "state" => state.as_str()).increment(1);
+}
+
+/// Bytes of log appended (after commit).
+pub fn deployment_log_appended(bytes: u64) {
+    counter!(DEPLOYMENT_LOG_BYTES).increment(bytes);
+}
+
+/// A follower of a log started (`1.0`) or ended (`-1.0`).
+pub fn deployment_followers(delta: f64) {
+    gauge!(DEPLOYMENT_LOG_FOLLOWERS).increment(delta);
 }
 
 pub fn release_created() {

@@ -31,6 +31,10 @@ pub struct Application {
     port: u16,
     server: Server,
     runner: Runner,
+    /// Followers of deployment logs, ended at shutdown.
+    log_hub: crate::deployments::LogHub,
+    /// PostgreSQL's LISTEN for other replicas' log news.
+    log_listener: Option<db::notify::StopListening>,
 }
 
 impl Application {
@@ -122,6 +126,45 @@ impl Application {
                  GREENLIGHT_REQUIRE_API_KEY=true and create keys with `greenlight api-key create`"
             );
         }
+        // Log followers hear of appends here at once; of other replicas'
+        // by PostgreSQL's LISTEN, or on SQLite by reading on a short beat.
+        let log_hub = crate::deployments::LogHub::new(match backend {
+            db::Backend::Sqlite => std::time::Duration::from_millis(100),
+            // LISTEN brings the news; this only bounds a lost one.
+            db::Backend::Postgresql => std::time::Duration::from_secs(30),
+        });
+        let log_listener = match backend {
+            db::Backend::Postgresql => {
+                let hub = log_hub.clone();
+                Some(
+                    db::notify::listen(
+                        settings.database_url.clone(),
+                        crate::deployments::follow::CHANNEL,
+                        move |payload| hub.heard(payload),
+                    )
+                    .context("starting the log listener")?,
+                )
+            }
+            db::Backend::Sqlite => None,
+        };
+        let effects = crate::deployments::Effects {
+            hub: log_hub.clone(),
+            policies: Some(policies.clone()),
+            max_attempts: settings.queue.max_attempts,
+            wake: Some(wake.clone()),
+            queued: Default::default(),
+        };
+        // Gated deployments follow their release's decision.
+        crate::deployments::gate::register(effects.clone());
+        let deployment_jobs = Arc::new(crate::deployments::jobs::JobContext {
+            db: jobs_db.clone(),
+            github: github.clone(),
+            policies: policies.clone(),
+            outbound: outbound.clone(),
+            public_url: settings.public_url.clone(),
+            max_attempts: settings.queue.max_attempts,
+            effects: effects.clone(),
+        });
         let ctx = Arc::new(releases::jobs::JobContext {
             db: jobs_db.clone(),
             approvers: ApproversClient::new(outbound.clone()),
@@ -142,23 +185,16 @@ impl Application {
             .context("queueing the recurring jobs")?;
         // Each wing registers its job kinds with the context they share.
         let registry = releases::jobs::register(Registry::default(), ctx);
-        let registry = crate::deployments::jobs::register(
-            registry,
-            Arc::new(crate::deployments::jobs::JobContext {
-                db: jobs_db.clone(),
-                github: github.clone(),
-                public_url: settings.public_url.clone(),
-                max_attempts: settings.queue.max_attempts,
-            }),
+        let registry = crate::deployments::jobs::register(registry, deployment_jobs);
+        let releases = Releases::new(
+            db.clone(),
+            policies.clone(),
+            settings.queue.max_attempts,
+            wake.clone(),
+            sealer.clone(),
         );
         let state = web::Data::new(AppState {
-            releases: Releases::new(
-                db.clone(),
-                policies.clone(),
-                settings.queue.max_attempts,
-                wake.clone(),
-                sealer.clone(),
-            ),
+            releases: releases.clone(),
             deployments: crate::deployments::Deployments::new(
                 db.clone(),
                 settings.deployment_log_limit,
@@ -167,7 +203,9 @@ impl Application {
                 settings.runner_lease,
                 settings.queue.max_attempts,
                 sealer.clone(),
-            ),
+            )
+            .with_effects(effects)
+            .with_gate(releases, policies.clone()),
             inventory: crate::inventory::Inventory::new(db.clone()),
             public_url: settings.public_url.clone(),
             variables: crate::environments::Variables::new(db.clone(), sealer.clone()),
@@ -232,6 +270,8 @@ impl Application {
                 wake,
                 settings.redactor(),
             ),
+            log_hub,
+            log_listener,
         })
     }
 
@@ -254,6 +294,11 @@ impl Application {
         };
         tracing::info!("stopping: no new jobs; finishing requests and running jobs");
         let _ = stop.send(true);
+        // A log follower's stream would hold the server's drain open.
+        self.log_hub.stop();
+        if let Some(listener) = &self.log_listener {
+            listener.stop();
+        }
         let served = match served {
             Some(served) => served,
             None => {

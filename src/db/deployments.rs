@@ -426,3 +426,78 @@ pub fn renew_claim(
         .execute(conn)?;
     Ok(())
 }
+/// The log chunks of a deployment appended after chunk `after` (0: all),
+/// with their ids, in order. Chunk ids grow in commit order per
+/// deployment (appends take the deployment's row lock first), so a reader
+/// that asks again after the last id it saw misses and repeats nothing.
+pub fn chunks_after(
+    conn: &mut DbConnection,
+    pk: i64,
+    after: i64,
+) -> QueryResult<Vec<(i64, Vec<u8>)>> {
+    deployment_log_chunks::table
+        .filter(deployment_log_chunks::deployment_pk.eq(pk))
+        .filter(deployment_log_chunks::id.gt(after))
+        .order(deployment_log_chunks::id)
+        .select((deployment_log_chunks::id, deployment_log_chunks::data))
+        .load(conn)
+}
+
+/// The last chunks of a deployment's log, newest first, until they hold at
+/// least `bytes` (or the log ends), and whether older ones are left out.
+pub fn log_tail(
+    conn: &mut DbConnection,
+    pk: i64,
+    bytes: usize,
+) -> QueryResult<(Vec<Vec<u8>>, bool)> {
+    let mut tail = Vec::new();
+    let (mut held, mut before) = (0usize, i64::MAX);
+    loop {
+        let page: Vec<(i64, Vec<u8>)> = deployment_log_chunks::table
+            .filter(deployment_log_chunks::deployment_pk.eq(pk))
+            .filter(deployment_log_chunks::id.lt(before))
+            .order(deployment_log_chunks::id.desc())
+            .limit(32)
+            .select((deployment_log_chunks::id, deployment_log_chunks::data))
+            .load(conn)?;
+        let last_page = page.len() < 32;
+        for (id, data) in page {
+            if held >= bytes {
+                return Ok((tail, true));
+            }
+            held += data.len();
+            before = id;
+            tail.push(data);
+        }
+        if last_page {
+            return Ok((tail, false));
+        }
+    }
+}
+
+/// Links a deployment to the release that gates it.
+pub fn set_release(conn: &mut DbConnection, pk: i64, release_pk: i64) -> QueryResult<()> {
+    diesel::update(deployments::table.find(pk))
+        .set(deployments::release_pk.eq(release_pk))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The deployments still waiting for this release's decision.
+pub fn waiting_on(conn: &mut DbConnection, release_pk: i64) -> QueryResult<Vec<Deployment>> {
+    deployments::table
+        .filter(deployments::release_pk.eq(release_pk))
+        .filter(deployments::status.eq(DeploymentState::Waiting))
+        .order(deployments::pk)
+        .select(Deployment::as_select())
+        .load(conn)
+}
+
+/// The last status appended to a deployment (its id).
+pub fn last_status_id(conn: &mut DbConnection, pk: i64) -> QueryResult<i64> {
+    deployment_statuses::table
+        .filter(deployment_statuses::deployment_pk.eq(pk))
+        .order(deployment_statuses::id.desc())
+        .select(deployment_statuses::id)
+        .first(conn)
+}

@@ -14,6 +14,7 @@ pub mod github_deployments;
 pub mod jobs;
 mod migrations;
 pub mod models;
+pub mod notify;
 pub mod provisioning;
 pub mod releases;
 pub mod schema;

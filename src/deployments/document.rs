@@ -83,7 +83,7 @@ impl DeploymentDocument {
             stack_name: d.stack_name.clone(),
             version: d.version.clone(),
             status: d.status,
-            release: None,
+            release: view.release.as_ref().map(StatusDocument::from),
             created_at: rfc3339(d.created_at),
             updated_at: rfc3339(d.updated_at),
             finished_at: d.finished_at.map(rfc3339),

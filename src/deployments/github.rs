@@ -8,7 +8,6 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::document::DeploymentDocument;
-use super::jobs::status_appended;
 use super::service::{find, view, Actor, DeploymentError, DeploymentView, Deployments};
 use crate::db::deployments::{self as rows, ListFilter};
 use crate::db::github_deployments::{self as github_rows, GithubDeploymentRow};
@@ -124,8 +123,7 @@ impl Deployments {
                             original_mapped_request: mapped,
                             reported_status_id: 0,
                         },
-                    )?;
-                    status_appended(conn, created.pk)
+                    )
                 },
             )
             .await?;

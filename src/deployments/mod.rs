@@ -9,15 +9,22 @@
 //! - `github`: GitHub as a provider (its `deployment` events, the scoped
 //!   reads).
 //! - `runners`: runners' claims (long poll, renewal, "runner lost").
-//! - `jobs`: its job kinds (`ReportGithubStatus`, `RunnerLost`).
+//! - `follow`: following a log as it grows, on any replica (`LogHub`).
+//! - `gate`: approval is the gate: waiting deployments follow their
+//!   release's decision (a listener the releases wing calls).
+//! - `jobs`: its job kinds (`ReportGithubStatus`, `RunnerLost`,
+//!   `SendDeploymentWebhook`).
 
 pub mod document;
+pub mod follow;
+pub mod gate;
 pub mod github;
 pub mod jobs;
 pub mod runners;
 pub mod service;
 
 pub use document::DeploymentDocument;
+pub use follow::{FollowEvent, LogHub};
 pub use service::{
-    Actor, DeploymentError, DeploymentView, Deployments, EnvironmentView, LogTotals,
+    Actor, DeploymentError, DeploymentView, Deployments, Effects, EnvironmentView, LogTotals,
 };

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, TimeDelta};
 use serde_json::json;
-use tokio::sync::Notify;
 
 use super::jobs::RunnerLost;
 use super::service::{
-    find, move_to, record, view, Actor, DeploymentError, DeploymentView, Deployments, Refusable,
+    find, move_to, record, view, Actor, DeploymentError, DeploymentView, Deployments, Effects,
+    Refusable,
 };
 use crate::db::deployments::{self as rows, Deployment, NewStatusRow};
 use crate::db::{self, DbConnection};
@@ -38,8 +38,6 @@ pub struct Runners {
     lease: TimeDelta,
     /// Attempts given to the runner-lost job.
     max_attempts: i32,
-    /// Woken when a deployment becomes `queued` on this replica.
-    queued: Arc<Notify>,
     /// Opens the secrets among a claimed deployment's variables.
     sealer: Sealer,
 }
@@ -55,7 +53,6 @@ impl Runners {
         Self {
             lease: TimeDelta::from_std(lease).unwrap_or(TimeDelta::seconds(60)),
             max_attempts,
-            queued: Arc::new(Notify::new()),
             sealer,
         }
     }
@@ -80,7 +77,7 @@ impl Deployments {
     /// Wakes the claims waiting on this replica: a deployment became
     /// `queued` (created, or let through by its approval).
     pub fn deployment_queued(&self) {
-        self.runners.queued.notify_waiters();
+        self.effects.queued.notify_waiters();
     }
 
     /// Waits up to `request.wait` for a `queued` deployment of its
@@ -98,7 +95,7 @@ impl Deployments {
         loop {
             // Listening before looking: a deployment queued between the
             // look and the wait still wakes us.
-            let woken = self.runners.queued.notified();
+            let woken = self.effects.queued.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
             if !still_waiting() {
@@ -137,6 +134,7 @@ impl Deployments {
         let hash = token.hash();
         let (lease, max_attempts) = (self.runners.lease, self.runners.max_attempts);
         let sealer = self.runners.sealer.clone();
+        let effects = self.effects.clone();
         let name = actor.name.clone();
         // Set when the variables cannot be opened: the transaction is
         // rolled back (the deployment stays `queued`) and the runner told.
@@ -187,6 +185,7 @@ impl Deployments {
                             at: now,
                         },
                     )?;
+                    effects.status_appended(conn, &taken, DeploymentState::InProgress, false)?;
                     record(
                         conn,
                         &taken,
@@ -294,7 +293,12 @@ pub enum Lapse {
 /// The runner-lost job's step, in the caller's transaction: if the claim
 /// on `pk` lapsed, ends the deployment `error` ("runner lost") with its
 /// event; if it was renewed, queues the job again for the new expiry.
-pub fn lapse(conn: &mut DbConnection, pk: i64, max_attempts: i32) -> diesel::QueryResult<Lapse> {
+pub fn lapse(
+    conn: &mut DbConnection,
+    effects: &Effects,
+    pk: i64,
+    max_attempts: i32,
+) -> diesel::QueryResult<Lapse> {
     let now = db::now();
     rows::lock(conn, pk)?;
     let current = rows::by_pk(conn, pk)?;
@@ -321,6 +325,7 @@ pub fn lapse(conn: &mut DbConnection, pk: i64, max_attempts: i32) -> diesel::Que
     };
     move_to(
         conn,
+        effects,
         &current,
         &update,
         EventKind::DeploymentRunnerLost,

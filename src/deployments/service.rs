@@ -3,8 +3,17 @@
 //! project and the state rule, writes, and appends its audit event; a
 //! refusal writes nothing.
 
+use std::sync::Arc;
+
 use chrono::NaiveDateTime;
 use serde_json::json;
+use tokio::sync::{mpsc, Notify};
+
+use super::follow::{self, FollowEvent, LogHub};
+use super::jobs::SendDeploymentWebhook;
+use crate::environments::Policies;
+use crate::queue::{self, RunAt};
+use crate::releases::{ReleaseView, Releases};
 
 use crate::db::deployments::{
     self as rows, Deployment, ListFilter, NewDeploymentRow, NewStatusRow, StatusRow,
@@ -12,7 +21,10 @@ use crate::db::deployments::{
 use crate::db::events::{self, EventRow, NewEventRow, ProjectFilter};
 use crate::db::{self, Db, DbConnection, DbError};
 use crate::domain::deployment::InvalidTransition;
-use crate::domain::{ClaimToken, DeploymentState, EventKind, NewDeployment, StatusUpdate};
+use crate::domain::policy::ReleaseStatus;
+use crate::domain::{
+    ClaimToken, DeploymentState, EventKind, NewDeployment, NewRelease, ReleaseKey, StatusUpdate,
+};
 
 use super::runners::{check_claim, Runners};
 
@@ -38,6 +50,8 @@ impl Actor {
 pub struct DeploymentView {
     pub deployment: Deployment,
     pub statuses: Vec<StatusRow>,
+    /// The release that gates it, as of the read.
+    pub release: Option<ReleaseView>,
 }
 
 /// What a log append kept: the log's size and what was dropped past the
@@ -83,8 +97,101 @@ pub enum DeploymentError {
         environment: String,
         why: String,
     },
+    /// The gate's release exists with another value of this field.
+    #[error("the release that gates this deployment exists with another {0}")]
+    ReleaseDiffers(&'static str),
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl From<crate::releases::CreateError> for DeploymentError {
+    fn from(e: crate::releases::CreateError) -> Self {
+        match e {
+            crate::releases::CreateError::Differs(field) => Self::ReleaseDiffers(field),
+            crate::releases::CreateError::Db(e) => Self::Db(e),
+        }
+    }
+}
+
+/// What a committed change tells others: the followers of its log (the
+/// hub, and on PostgreSQL the other replicas), the project's webhook (one
+/// job per event) and the metrics. Shared by the service and the gate.
+#[derive(Clone, Default)]
+pub struct Effects {
+    pub hub: LogHub,
+    /// Which projects have a webhook; none: no deliveries.
+    pub policies: Option<Arc<Policies>>,
+    /// Attempts given to a webhook delivery.
+    pub max_attempts: i32,
+    /// Wakes this process's job runner when a delivery is queued.
+    pub wake: Option<Arc<Notify>>,
+    /// Wakes the runners' claims waiting on this process when a
+    /// deployment becomes `queued` (created, or let through by its
+    /// approval); other replicas' claims find it by looking again.
+    pub queued: Arc<Notify>,
+}
+
+impl Effects {
+    /// Whether `d`'s project and environment have a webhook.
+    fn webhook_of(&self, d: &Deployment) -> bool {
+        let Some(policies) = &self.policies else {
+            return false;
+        };
+        // Webhooks resolve by project and environment; any release id does.
+        ReleaseKey::parse(&d.team_project, Some(&d.environment), "deployment")
+            .is_ok_and(|key| policies.webhook_url(&key).is_some())
+    }
+
+    /// A status (now `state`) was appended to `d` in this transaction: the
+    /// first one (`created`) or a later one.
+    pub(super) fn status_appended(
+        &self,
+        conn: &mut DbConnection,
+        d: &Deployment,
+        state: DeploymentState,
+        created: bool,
+    ) -> diesel::QueryResult<()> {
+        if self.webhook_of(d) {
+            let status_id = rows::last_status_id(conn, d.pk)?;
+            let types: &[&str] = if created {
+                &["deployment.created"]
+            } else if state.is_final() && state != DeploymentState::Inactive {
+                &["deployment.status", "deployment.finished"]
+            } else {
+                &["deployment.status"]
+            };
+            for r#type in types {
+                let job = SendDeploymentWebhook {
+                    deployment_pk: d.pk,
+                    status_id,
+                    r#type: (*r#type).to_owned(),
+                    delivery_id: crate::ids::random_id(),
+                };
+                queue::enqueue(conn, &job, self.max_attempts.max(1), RunAt::Now)?;
+            }
+            if let Some(wake) = self.wake.clone() {
+                db::after_commit(move || wake.notify_one());
+            }
+        }
+        // GitHub hears of each status of a deployment it sent.
+        super::jobs::status_appended(conn, d.pk)?;
+        if state == DeploymentState::Queued {
+            let queued = self.queued.clone();
+            db::after_commit(move || queued.notify_waiters());
+        }
+        db::after_commit(move || crate::metrics::deployment_transition(state));
+        self.changed(conn, d.pk)
+    }
+
+    /// `pk`'s log or state changed: its followers read again, here once
+    /// committed and on the other replicas by PostgreSQL's NOTIFY (sent
+    /// at the commit).
+    fn changed(&self, conn: &mut DbConnection, pk: i64) -> diesel::QueryResult<()> {
+        db::notify::notify(conn, follow::CHANNEL, &pk.to_string())?;
+        let hub = self.hub.clone();
+        db::after_commit(move || hub.changed(pk));
+        Ok(())
+    }
 }
 
 pub(super) type Refusable<T> = Result<T, DeploymentError>;
@@ -97,6 +204,10 @@ pub struct Deployments {
     log_limit: u64,
     /// Runners' claims: their lease, and who waits for work.
     pub(super) runners: Runners,
+    pub(super) effects: Effects,
+    /// The approval gate's releases and the policies that say which
+    /// deployments wait (`deploy_requires_approval`); none: none waits.
+    gate: Option<(Releases, Arc<Policies>)>,
 }
 
 impl Deployments {
@@ -105,6 +216,8 @@ impl Deployments {
             db,
             log_limit,
             runners: Runners::default(),
+            effects: Effects::default(),
+            gate: None,
         }
     }
 
@@ -120,8 +233,56 @@ impl Deployments {
         self
     }
 
+    /// With what its changes tell (followers, webhooks, metrics).
+    pub fn with_effects(mut self, effects: Effects) -> Self {
+        self.effects = effects;
+        self
+    }
+
+    /// With the approval gate (`deploy_requires_approval`).
+    pub fn with_gate(mut self, releases: Releases, policies: Arc<Policies>) -> Self {
+        self.gate = Some((releases, policies));
+        self
+    }
+
+    pub(super) fn hub(&self) -> LogHub {
+        self.effects.hub.clone()
+    }
+
     pub(super) fn db(&self) -> &Db {
         &self.db
+    }
+
+    pub(super) fn log_limit(&self) -> u64 {
+        self.log_limit
+    }
+
+    /// The release a new deployment waits for, if its environment's policy
+    /// gates deployments: ReleaseId its `release_id` or else its commit,
+    /// ReleaseName `<repository path>@<short sha>`.
+    fn gate_of(&self, new: &NewDeployment) -> Option<(Releases, NewRelease)> {
+        let (releases, policies) = self.gate.as_ref()?;
+        let release_id = new
+            .release_id
+            .clone()
+            .unwrap_or_else(|| new.commit_sha.as_str().to_owned());
+        let key = ReleaseKey::parse(&new.team_project, Some(&new.environment), &release_id).ok()?;
+        if !policies.deploy_requires_approval(&key) {
+            return None;
+        }
+        let sha = new.commit_sha.as_str();
+        let name: String = format!("{}@{}", new.repository.path(), &sha[..sha.len().min(7)])
+            .chars()
+            .take(crate::domain::release::MAX_RELEASE_NAME)
+            .collect();
+        Some((
+            releases.clone(),
+            NewRelease {
+                key,
+                name,
+                requested_for: None,
+            },
+        ))
     }
 
     /// Records a new deployment, `queued`, with its first status and its
@@ -151,6 +312,34 @@ impl Deployments {
     ) -> Refusable<(bool, DeploymentView)> {
         let project_key = new.team_project_key();
         let (read_key, read_project) = (idempotency_key.clone(), project_key.clone());
+        // Gated: the release first (created or joined by the releases
+        // wing's one use case), unless the idempotency key answers.
+        let mut release_pk = None;
+        if let Some((releases, release)) = self.gate_of(&new) {
+            if let Some(key) = idempotency_key.clone() {
+                let project = project_key.clone();
+                let existing = self
+                    .db
+                    .read(move |conn| {
+                        Ok(match rows::by_idempotency_key(conn, &project, &key)? {
+                            Some(d) => Some(view(conn, d)?),
+                            None => None,
+                        })
+                    })
+                    .await?;
+                if let Some(existing) = existing {
+                    return Ok((false, existing));
+                }
+            }
+            let (_, release) = releases.create_or_join(release, None).await?;
+            release_pk = Some(release.release.id);
+        }
+        let effects = self.effects.clone();
+        let first_state = if release_pk.is_some() {
+            DeploymentState::Waiting
+        } else {
+            DeploymentState::Queued
+        };
         let found = self
             .db
             .read_or_write(
@@ -180,7 +369,7 @@ impl Deployments {
                         git_ref: new.git_ref.as_deref(),
                         stack_name: new.stack_name.as_deref(),
                         version: new.version.as_deref(),
-                        status: DeploymentState::Queued,
+                        status: first_state,
                         original_request: &original_request,
                         idempotency_key: idempotency_key.as_deref(),
                         created_at: now,
@@ -197,7 +386,7 @@ impl Deployments {
                         conn,
                         &NewStatusRow {
                             deployment_pk: created.pk,
-                            state: DeploymentState::Queued,
+                            state: first_state,
                             description: None,
                             log_url: None,
                             environment_url: None,
@@ -220,6 +409,28 @@ impl Deployments {
                         now,
                     )?;
                     also(conn, &created)?;
+                    effects.status_appended(conn, &created, first_state, true)?;
+                    if let Some(release_pk) = release_pk {
+                        rows::set_release(conn, created.pk, release_pk)?;
+                        // Under the release's lock: decided already, it is
+                        // applied now; else its settling runs after this
+                        // commit and finds this deployment waiting.
+                        let release = crate::releases::settled::lock_and_read(conn, release_pk)?;
+                        let status = release.status();
+                        if status.is_decided() {
+                            let created = rows::by_pk(conn, created.pk)?;
+                            follow_release(
+                                conn,
+                                &effects,
+                                &created,
+                                status,
+                                &release.release_id,
+                                release.reason.as_deref(),
+                                now,
+                            )?;
+                        }
+                    }
+                    let created = rows::by_pk(conn, created.pk)?;
                     Ok((true, view(conn, created)?))
                 },
             )
@@ -255,6 +466,7 @@ impl Deployments {
         actor: Actor,
     ) -> Refusable<DeploymentView> {
         let lease = self.runners.lease();
+        let effects = self.effects.clone();
         self.db
             .write(move |conn| {
                 let now = db::now();
@@ -285,9 +497,17 @@ impl Deployments {
                 } else {
                     EventKind::DeploymentStatus
                 };
-                move_to(conn, &current, &update, kind, actor.name.as_deref(), now)?;
+                move_to(
+                    conn,
+                    &effects,
+                    &current,
+                    &update,
+                    kind,
+                    actor.name.as_deref(),
+                    now,
+                )?;
                 if update.state == DeploymentState::Success {
-                    supersede(conn, &current, actor.name.as_deref(), now)?;
+                    supersede(conn, &effects, &current, actor.name.as_deref(), now)?;
                 }
                 let after = rows::by_pk(conn, current.pk)?;
                 Ok(Ok(view(conn, after)?))
@@ -319,6 +539,7 @@ impl Deployments {
     ) -> Refusable<LogTotals> {
         let limit = i64::try_from(self.log_limit).unwrap_or(i64::MAX);
         let lease = self.runners.lease();
+        let effects = self.effects.clone();
         self.db
             .write(move |conn| {
                 let now = db::now();
@@ -345,6 +566,9 @@ impl Deployments {
                 let kept = &chunk[..chunk.len().min(room)];
                 let dropped = (chunk.len() - kept.len()) as i64;
                 rows::append_log(conn, current.pk, kept, dropped, now)?;
+                let appended = kept.len() as u64;
+                db::after_commit(move || crate::metrics::deployment_log_appended(appended));
+                effects.changed(conn, current.pk)?;
                 if dropped > 0 && current.log_dropped == 0 {
                     record(
                         conn,
@@ -378,15 +602,40 @@ impl Deployments {
                     if !log.is_empty() && !log.ends_with(b"\n") {
                         log.push(b'\n');
                     }
-                    log.extend_from_slice(
-                        format!(
-                            "[greenlight] {} bytes of log dropped: a deployment's log keeps at most {limit} bytes (GREENLIGHT_DEPLOYMENT_LOG_LIMIT)\n",
-                            found.log_dropped
-                        )
-                        .as_bytes(),
-                    );
+                    log.extend_from_slice(dropped_marker(found.log_dropped, limit).as_bytes());
                 }
                 Ok(Ok(log))
+            })
+            .await?
+    }
+
+    /// Follows a deployment's log: what is stored, then each chunk as it
+    /// is appended on any replica, then `End` once it is final. The
+    /// receiver ends early when the process stops.
+    pub async fn follow(&self, id: String, actor: Actor) -> Refusable<mpsc::Receiver<FollowEvent>> {
+        let found = self.db.read(move |conn| find(conn, &id, &actor)).await??;
+        let (to, from) = mpsc::channel(16);
+        tokio::spawn(follow::follow(self.clone(), found.pk, to));
+        Ok(from)
+    }
+
+    /// A deployment with the last `bytes` (about) of its log, and whether
+    /// older log was left out (the dashboard's page).
+    pub async fn show_with_tail(
+        &self,
+        id: String,
+        bytes: usize,
+        actor: Actor,
+    ) -> Refusable<(DeploymentView, Vec<u8>, bool)> {
+        self.db
+            .read(move |conn| {
+                let found = match find(conn, &id, &actor)? {
+                    Ok(found) => found,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                let (mut chunks, truncated) = rows::log_tail(conn, found.pk, bytes)?;
+                chunks.reverse();
+                Ok(Ok((view(conn, found)?, chunks.concat(), truncated)))
             })
             .await?
     }
@@ -470,10 +719,26 @@ pub(super) fn view(
     deployment: Deployment,
 ) -> diesel::QueryResult<DeploymentView> {
     let statuses = rows::statuses_of(conn, &[deployment.pk])?;
+    let release = release_of(conn, &deployment)?;
     Ok(DeploymentView {
         deployment,
         statuses,
+        release,
     })
+}
+
+/// The release that gates `d`, as of now.
+fn release_of(conn: &mut DbConnection, d: &Deployment) -> diesel::QueryResult<Option<ReleaseView>> {
+    d.release_pk
+        .map(|pk| crate::releases::lifecycle::view_of(conn, pk, db::now()))
+        .transpose()
+}
+
+/// The line that ends a log past its limit.
+pub(super) fn dropped_marker(dropped: i64, limit: u64) -> String {
+    format!(
+        "[greenlight] {dropped} bytes of log dropped: a deployment's log keeps at most {limit} bytes (GREENLIGHT_DEPLOYMENT_LOG_LIMIT)\n"
+    )
 }
 
 /// Deployments with their statuses, in the order given; one query for
@@ -484,23 +749,27 @@ fn views(
 ) -> diesel::QueryResult<Vec<DeploymentView>> {
     let pks: Vec<i64> = deployments.iter().map(|d| d.pk).collect();
     let statuses = rows::statuses_of(conn, &pks)?;
-    Ok(deployments
+    deployments
         .into_iter()
-        .map(|deployment| DeploymentView {
-            statuses: statuses
-                .iter()
-                .filter(|s| s.deployment_pk == deployment.pk)
-                .cloned()
-                .collect(),
-            deployment,
+        .map(|deployment| {
+            Ok(DeploymentView {
+                statuses: statuses
+                    .iter()
+                    .filter(|s| s.deployment_pk == deployment.pk)
+                    .cloned()
+                    .collect(),
+                release: release_of(conn, &deployment)?,
+                deployment,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Moves a locked deployment to `update.state`: its row, its status and
 /// its event, together.
 pub(super) fn move_to(
     conn: &mut DbConnection,
+    effects: &Effects,
     current: &Deployment,
     update: &StatusUpdate,
     kind: EventKind,
@@ -533,7 +802,7 @@ pub(super) fn move_to(
             at: now,
         },
     )?;
-    super::jobs::status_appended(conn, current.pk)?;
+    effects.status_appended(conn, current, update.state, false)?;
     record(
         conn,
         current,
@@ -557,6 +826,7 @@ pub(super) fn move_to(
 /// environment: they become `inactive` (GitHub's `auto_inactive`).
 fn supersede(
     conn: &mut DbConnection,
+    effects: &Effects,
     newer: &Deployment,
     actor: Option<&str>,
     now: NaiveDateTime,
@@ -596,7 +866,7 @@ fn supersede(
                 at: now,
             },
         )?;
-        super::jobs::status_appended(conn, old.pk)?;
+        effects.status_appended(conn, &old, DeploymentState::Inactive, false)?;
         record(
             conn,
             &old,
@@ -638,5 +908,87 @@ pub(super) fn record(
             actor,
             detail: &detail.to_string(),
         },
+    )
+}
+
+/// A waiting deployment follows its release's decision, inside the
+/// transaction that settled it (or that created the deployment behind a
+/// release decided already): approved, it is queued (`queue`); rejected,
+/// expired or failed, canceled with the reason.
+pub(super) fn follow_release(
+    conn: &mut DbConnection,
+    effects: &Effects,
+    waiting: &Deployment,
+    status: ReleaseStatus,
+    release_id: &str,
+    reason: Option<&str>,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<()> {
+    rows::lock(conn, waiting.pk)?;
+    let current = rows::by_pk(conn, waiting.pk)?;
+    if current.status != DeploymentState::Waiting {
+        return Ok(());
+    }
+    if status == ReleaseStatus::Approved {
+        return queue(
+            conn,
+            effects,
+            &current,
+            &format!("release {release_id} approved"),
+            now,
+        );
+    }
+    let why = match reason {
+        Some(reason) => format!("release {release_id} {}: {reason}", status.as_str()),
+        None => format!("release {release_id} {}", status.as_str()),
+    };
+    // A status's description is at most 140 characters, as GitHub's.
+    let description: String = why
+        .chars()
+        .take(crate::domain::deployment::MAX_DESCRIPTION)
+        .collect();
+    move_to(
+        conn,
+        effects,
+        &current,
+        &StatusUpdate {
+            state: DeploymentState::Canceled,
+            description: Some(description),
+            log_url: None,
+            environment_url: None,
+        },
+        EventKind::DeploymentCanceled,
+        None,
+        now,
+    )
+}
+
+/// The one way a waiting deployment becomes `queued` (its release was
+/// approved): from then on a runner may claim it. Inside the caller's
+/// transaction, with `current` locked.
+pub fn queue(
+    conn: &mut DbConnection,
+    effects: &Effects,
+    current: &Deployment,
+    description: &str,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<()> {
+    let description: String = description
+        .chars()
+        .take(crate::domain::deployment::MAX_DESCRIPTION)
+        .collect();
+    move_to(
+        conn,
+        effects,
+        current,
+        &StatusUpdate {
+            state: DeploymentState::Queued,
+            description: Some(description),
+            log_url: None,
+            environment_url: None,
+        },
+        EventKind::DeploymentStatus,
+        None,
+        now,
     )
 }

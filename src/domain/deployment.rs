@@ -284,6 +284,9 @@ pub struct NewDeployment {
     pub git_ref: Option<String>,
     pub stack_name: Option<String>,
     pub version: Option<String>,
+    /// The release that gates it (`deploy_requires_approval`); none: its
+    /// commit sha.
+    pub release_id: Option<String>,
 }
 
 impl NewDeployment {
@@ -335,6 +338,14 @@ impl NewDeployment {
         let git_ref = text("ref", MAX_REF);
         let stack_name = text("stack_name", MAX_STACK_NAME);
         let version = text("version", MAX_VERSION);
+        let release_id = optional(&object, "release_id", &mut errors).and_then(|id| {
+            key_part(
+                "release_id",
+                &id,
+                super::release::MAX_RELEASE_ID,
+                &mut errors,
+            )
+        });
         match (repository, commit_sha, environment, team_project) {
             (Some(repository), Some(commit_sha), Some(environment), Some(team_project))
                 if errors.is_empty() =>
@@ -347,6 +358,7 @@ impl NewDeployment {
                     git_ref,
                     stack_name,
                     version,
+                    release_id,
                 })
             }
             _ => Err(ParseError::Invalid(errors)),

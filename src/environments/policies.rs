@@ -58,6 +58,7 @@ struct Table {
     webhook_secret: Option<String>,
     webhook_secret_previous: Option<String>,
     slack_channel: Option<String>,
+    deploy_requires_approval: Option<bool>,
     /// Only under a project.
     environments: Option<HashMap<String, toml::Value>>,
 }
@@ -80,6 +81,8 @@ struct Overrides {
     webhook_keys: Option<SigningKeys>,
     /// `Some(None)`: "off", over a global channel.
     slack_channel: Option<Option<String>>,
+    /// A new deployment waits for its release's approval.
+    deploy_requires_approval: Option<bool>,
 }
 
 impl Overrides {
@@ -152,6 +155,7 @@ pub struct Policies {
     global_webhook: Option<String>,
     global_webhook_keys: Option<SigningKeys>,
     global_slack_channel: Option<String>,
+    global_deploy_requires_approval: bool,
     projects: HashMap<String, ProjectPolicy>,
 }
 
@@ -164,6 +168,7 @@ impl Policies {
             global_webhook: None,
             global_webhook_keys: None,
             global_slack_channel: None,
+            global_deploy_requires_approval: false,
             projects: HashMap::new(),
         }
     }
@@ -273,6 +278,22 @@ impl Policies {
         env.and_then(|o| o.slack_channel.as_ref())
             .or_else(|| project.and_then(|o| o.slack_channel.as_ref()))
             .map_or(self.global_slack_channel.as_deref(), Option::as_deref)
+    }
+
+    /// Whether deployments wait for approval unless a project or
+    /// environment says (`GREENLIGHT_DEPLOY_REQUIRES_APPROVAL`).
+    pub fn with_deploy_requires_approval(mut self, required: bool) -> Self {
+        self.global_deploy_requires_approval = required;
+        self
+    }
+
+    /// Whether a new deployment to this project and environment waits for
+    /// its release's approval (`deploy_requires_approval`).
+    pub fn deploy_requires_approval(&self, key: &ReleaseKey) -> bool {
+        let (project, env) = self.tables_of(key);
+        env.and_then(|o| o.deploy_requires_approval)
+            .or_else(|| project.and_then(|o| o.deploy_requires_approval))
+            .unwrap_or(self.global_deploy_requires_approval)
     }
 
     /// Every webhook URL configured.
@@ -527,6 +548,14 @@ impl Policies {
                 }),
                 show_channel(self.global_slack_channel.as_deref()),
             ),
+            entry(
+                "deploy_requires_approval",
+                "GREENLIGHT_DEPLOY_REQUIRES_APPROVAL",
+                pick(table, parent, |o| {
+                    o.deploy_requires_approval.map(|b| b.to_string())
+                }),
+                self.global_deploy_requires_approval.to_string(),
+            ),
         ]
     }
 
@@ -652,6 +681,7 @@ fn overrides(at: &str, table: &Table) -> Result<Overrides, PolicyError> {
         webhook_url,
         webhook_keys,
         slack_channel,
+        deploy_requires_approval: table.deploy_requires_approval,
     })
 }
 

@@ -268,11 +268,34 @@ pub async fn append_log(
     Ok(HttpResponse::Ok().json(LogAppended::from(totals)))
 }
 
-/// `GET /deployments/{id}/logs`: the whole log, as appended.
+/// The `GET /deployments/{id}/logs` query.
+#[derive(Debug, serde::Deserialize)]
+struct LogQuery {
+    follow: Option<String>,
+}
+
+/// `follow`: `true` or `false` (also `1`, `0`); absent is false.
+fn follow_flag(req: &HttpRequest) -> Result<bool, ApiError> {
+    let query: LogQuery = parse_query(req)?;
+    match query.follow.as_deref().map(str::trim) {
+        None | Some("false" | "0") => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some(_) => Err(ApiError::Validation(vec![FieldError::new(
+            "follow",
+            "must be true or false",
+        )])),
+    }
+}
+
+/// `GET /deployments/{id}/logs`: the whole log, as appended; with
+/// `?follow=true` streamed until the deployment is final.
 #[utoipa::path(get, operation_id = "getDeploymentLog", path = "/deployments/{id}/logs", tag = "deployments",
-    params(DeploymentPath),
+    params(
+        DeploymentPath,
+        ("follow" = Option<bool>, Query, description = "Stream the log: what is stored, then each chunk as it is appended on any replica, until the deployment is final. With `Accept: text/event-stream`, as server-sent events: one `data:` per line, `event: end` (its data the final state) at the end, a comment every 15 s to keep the connection open"),
+    ),
     responses(
-        (status = 200, description = "The log, chunks in the order appended; past the limit, a last line says how many bytes were dropped", content_type = "text/plain", body = String),
+        (status = 200, description = "The log, chunks in the order appended; past the limit, a last line says how many bytes were dropped. Followed: chunked `text/plain`, or `text/event-stream`", content_type = "text/plain", body = String),
         DeploymentReadProblems,
     ),
     security((), ("api_key" = []), ("bearer" = []), ("basic" = [])))]
@@ -283,6 +306,26 @@ pub async fn read_log(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let access = state.auth.authenticate(&state.db, &req).await?;
+    if follow_flag(&req)? {
+        let events = state
+            .deployments
+            .follow(deployment_id(path)?, actor(&access))
+            .await?;
+        let mut answer = HttpResponse::Ok();
+        // Proxies (nginx) must pass each chunk on as it comes.
+        answer
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header(("x-accel-buffering", "no"));
+        return Ok(if super::log_stream::wants_events(&req) {
+            answer
+                .content_type("text/event-stream")
+                .streaming(super::log_stream::events(events))
+        } else {
+            answer
+                .content_type("text/plain; charset=utf-8")
+                .streaming(super::log_stream::plain(events))
+        });
+    }
     let log = state
         .deployments
         .read_log(deployment_id(path)?, actor(&access))

@@ -9,6 +9,7 @@ pub mod guard;
 mod health;
 mod inventory;
 pub mod limits;
+mod log_stream;
 mod metrics;
 pub mod openapi;
 pub mod problem;
@@ -18,6 +19,7 @@ pub mod runners;
 mod schemas;
 mod slack;
 mod ui;
+mod ui_deployments;
 mod variables;
 mod views;
 
@@ -151,6 +153,8 @@ routes! {
     "/projects/{team_project}/environments/{environment}/variables/{name}" => { put => variables::put_environment, delete => variables::delete_environment },
     "/ui/projects/{team_project}/variables" => { get => ui::project_variables, head => ui::project_variables },
     "/ui/projects/{team_project}/environments/{environment}/variables" => { get => ui::environment_variables, head => ui::environment_variables },
+    "/ui/deployments" => { get => ui_deployments::list, head => ui_deployments::list },
+    "/ui/deployments/{id}" => { get => ui_deployments::deployment, head => ui_deployments::deployment },
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

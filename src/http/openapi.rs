@@ -102,6 +102,8 @@ use crate::releases::document::{
         super::variables::put_project_file,
         super::ui::project_variables,
         super::ui::environment_variables,
+        super::ui_deployments::list,
+        super::ui_deployments::deployment,
         openapi_json,
         docs,
     ),

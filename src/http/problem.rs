@@ -345,6 +345,7 @@ impl From<crate::deployments::DeploymentError> for ApiError {
             e @ E::ClaimMismatch(_) => Self::ClaimMismatch(e.to_string()),
             e @ E::ClaimExpired { .. } => Self::ClaimExpired(e.to_string()),
             e @ E::Variables { .. } => Self::Internal(e.into()),
+            E::ReleaseDiffers(field) => Self::ReleaseDiffers(field),
             E::Db(e) => e.into(),
         }
     }

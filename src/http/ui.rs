@@ -18,7 +18,7 @@ use crate::domain::{FieldError, ReleaseKey};
 use crate::releases::lifecycle;
 
 /// 401 without a key (when keys are required), 403 for a project key.
-async fn admin_only(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+pub(super) async fn admin_only(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
     state
         .auth
         .authenticate(&state.db, req)

@@ -463,6 +463,8 @@ fn settle(
         record(conn, release_pk, at, kind, None, detail)?;
     }
     slack_changed(conn, release_pk)?;
+    // Other wings' work that follows the decision (a gated deployment).
+    super::settled::tell(conn, release_pk, status, reason, at)?;
     // Whoever waits for the decision is told.
     for subscriber in subscribers::waiting(conn, release_pk)? {
         notify(
@@ -845,4 +847,14 @@ pub fn record_decision(
         let release = releases::by_pk(conn, release.id)?;
         Ok((DecisionOutcome::Recorded, view(conn, release, now)?))
     })
+}
+
+/// A release by its primary key, as of `now` (a gated deployment's).
+pub fn view_of(
+    conn: &mut DbConnection,
+    release_pk: i64,
+    now: NaiveDateTime,
+) -> QueryResult<ReleaseView> {
+    let release = releases::by_pk(conn, release_pk)?;
+    view(conn, release, now)
 }

@@ -8,11 +8,14 @@
 //! - `document`: the status document pipelines read.
 //! - `subscriber`: who is told of a decision.
 //! - `jobs`: the wing's job kinds on the generic queue.
+//! - `settled`: the listeners other wings register to act, in the same
+//!   transaction, when a release is settled.
 
 pub mod document;
 pub mod jobs;
 pub mod lifecycle;
 pub mod service;
+pub mod settled;
 pub mod subscriber;
 
 pub use document::StatusDocument;

@@ -6,6 +6,8 @@ mod at_rest;
 mod azure;
 mod bare_machine;
 mod browser;
+mod deployment_gate;
+mod deployment_logs;
 mod deployment_runners;
 mod deployments;
 mod driver;

@@ -29,6 +29,7 @@ impl Job for RunnerLost {
     #[tracing::instrument(name = "run", skip_all, fields(deployment = self.deployment_pk))]
     async fn run(&self, ctx: &JobContext, claim: &Claim) -> Result<(), JobError> {
         let (pk, claim, max_attempts) = (self.deployment_pk, claim.clone(), ctx.max_attempts);
+        let effects = ctx.effects.clone();
         let found = ctx
             .db
             .write(move |c| {
@@ -37,7 +38,7 @@ impl Job for RunnerLost {
                     if !claim.complete(c)? {
                         return Ok(None);
                     }
-                    lapse(c, pk, max_attempts).map(Some)
+                    lapse(c, &effects, pk, max_attempts).map(Some)
                 })?)
             })
             .await?;

@@ -11,6 +11,7 @@
 
 mod approver;
 mod dashboard;
+mod deployments;
 mod error;
 
 use actix_web::http::{header, StatusCode};
@@ -25,6 +26,7 @@ pub use dashboard::{
     list_page, release_page as dashboard_release_page, variables_page, ListPage, VariableLine,
     VariableSection, HOME_FROM_LIST, HOME_FROM_RELEASE,
 };
+pub use deployments::{deployment_page, deployments_page};
 pub use error::error_page;
 
 /// Pages carry the token in their URL: keep it out of Referer headers and
