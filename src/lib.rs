@@ -18,6 +18,7 @@ pub mod queue;
 pub mod redact;
 pub mod releases;
 pub mod sealed;
+pub mod stacks;
 pub mod startup;
 pub mod token;
 

@@ -11,7 +11,7 @@ use std::time::Instant;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::db::{jobs as queue, Db, DbError};
+use crate::db::{jobs as queue, stacks, Db, DbError};
 use crate::domain::policy::ReleaseStatus;
 
 /// Request and outbound latencies: 1 ms to 30 s.
@@ -30,6 +30,12 @@ const EMAILS_SENT: &str = "greenlight_emails_sent_total";
 const EMAILS_FAILED: &str = "greenlight_emails_failed_total";
 const OUTBOUND: &str = "greenlight_outbound_requests_total";
 const OUTBOUND_DURATION: &str = "greenlight_outbound_request_duration_seconds";
+const STACKS: &str = "greenlight_stacks";
+const STACK_WAIT: &str = "greenlight_stack_wait_seconds";
+
+/// How long a stack request waited for its grant: none to the 60 s a
+/// request may wait.
+const WAIT_BUCKETS: &[f64] = &[0.005, 0.05, 0.25, 1.0, 5.0, 15.0, 30.0, 60.0];
 
 /// The states `greenlight_jobs` reports for every kind, zeros included.
 const JOB_STATES: [&str; 3] = ["queued", "running", "failed"];
@@ -45,6 +51,9 @@ pub fn handle() -> PrometheusHandle {
                 .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.to_owned()), BUCKETS)
                 .and_then(|b| {
                     b.set_buckets_for_metric(Matcher::Full(OUTBOUND_DURATION.to_owned()), BUCKETS)
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(STACK_WAIT.to_owned()), WAIT_BUCKETS)
                 })
                 .expect("the buckets are not empty")
                 .build_recorder();
@@ -93,6 +102,20 @@ fn describe() {
         metrics::Unit::Seconds,
         "Time of requests to other systems, by target"
     );
+    describe_gauge!(
+        STACKS,
+        "Test stacks (all replicas), by state: available, leased; and requests waiting"
+    );
+    describe_histogram!(
+        STACK_WAIT,
+        metrics::Unit::Seconds,
+        "Time from a stack request to its grant"
+    );
+}
+
+/// A stack granted after `seconds` (none when one was free).
+pub fn stack_granted(seconds: f64) {
+    histogram!(STACK_WAIT).record(seconds);
 }
 
 /// One answered request. `route` is the matched template (never the raw
@@ -174,9 +197,23 @@ pub fn outbound(target: Target, started: Instant, outcome: Outcome) {
 
 /// The text a scrape gets: the queue's gauges read now, then everything.
 pub async fn render(db: &Db, kinds: &[&'static str]) -> Result<String, DbError> {
-    let (counts, oldest) = db
-        .read(|c| Ok((queue::counts(c)?, queue::oldest_ready_age_seconds(c)?)))
+    let (counts, oldest, (available, leased), waiting) = db
+        .read(|c| {
+            Ok((
+                queue::counts(c)?,
+                queue::oldest_ready_age_seconds(c)?,
+                stacks::counts(c)?,
+                stacks::waiting(c)?,
+            ))
+        })
         .await?;
+    for (state, n) in [
+        ("available", available),
+        ("leased", leased),
+        ("waiting", waiting),
+    ] {
+        gauge!(STACKS, "state" => state).set(n as f64);
+    }
     for kind in kinds {
         for state in JOB_STATES {
             let n = counts

@@ -142,6 +142,15 @@ impl Application {
             .context("queueing the recurring jobs")?;
         // Each wing registers its job kinds with the context they share.
         let registry = releases::jobs::register(Registry::default(), ctx);
+        let stack_released = Arc::new(Notify::new());
+        let registry = crate::stacks::jobs::register(
+            registry,
+            Arc::new(crate::stacks::jobs::JobContext {
+                db: jobs_db.clone(),
+                released: stack_released.clone(),
+                max_attempts: settings.queue.max_attempts,
+            }),
+        );
         let state = web::Data::new(AppState {
             releases: Releases::new(
                 db.clone(),
@@ -153,6 +162,12 @@ impl Application {
             deployments: crate::deployments::Deployments::new(
                 db.clone(),
                 settings.deployment_log_limit,
+            ),
+            stacks: crate::stacks::Stacks::new(
+                db.clone(),
+                policies.clone(),
+                settings.queue.max_attempts,
+                stack_released,
             ),
             public_url: settings.public_url.clone(),
             db,

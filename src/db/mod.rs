@@ -17,6 +17,7 @@ pub mod releases;
 pub mod schema;
 pub mod settings;
 pub mod slack_messages;
+pub mod stacks;
 pub mod subscribers;
 mod types;
 mod writer;

@@ -31,6 +31,15 @@ pub enum EventKind {
     DeploymentCanceled,
     /// Its log reached `GREENLIGHT_DEPLOYMENT_LOG_LIMIT` (once).
     DeploymentLogTruncated,
+    /// A new stack `{prefix}{n}` (detail: stackName).
+    StackCreated,
+    /// A stack leased to a branch (detail: stackName, branch, fence).
+    StackLeased,
+    StackCommitSet,
+    StackReleased,
+    /// Its lease lapsed without a heartbeat: released by the service.
+    StackLeaseExpired,
+    StackDeleted,
 }
 
 impl EventKind {
@@ -59,6 +68,12 @@ impl EventKind {
             Self::DeploymentStatus => "deployment.status",
             Self::DeploymentCanceled => "deployment.canceled",
             Self::DeploymentLogTruncated => "deployment.log_truncated",
+            Self::StackCreated => "stack.created",
+            Self::StackLeased => "stack.leased",
+            Self::StackCommitSet => "stack.commit_set",
+            Self::StackReleased => "stack.released",
+            Self::StackLeaseExpired => "stack.lease_expired",
+            Self::StackDeleted => "stack.deleted",
         }
     }
 

@@ -6,6 +6,7 @@ pub mod deployment;
 pub mod event;
 pub mod policy;
 pub mod release;
+pub mod stack;
 pub mod subscriber;
 
 pub use approver::{Approver, ApproverEmail};

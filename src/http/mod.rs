@@ -14,6 +14,7 @@ mod release;
 pub mod request_id;
 mod schemas;
 mod slack;
+mod stacks;
 mod ui;
 mod views;
 
@@ -35,6 +36,8 @@ pub struct AppState {
     pub releases: crate::releases::Releases,
     /// The deployments wing's use cases.
     pub deployments: crate::deployments::Deployments,
+    /// The stacks wing's use cases.
+    pub stacks: crate::stacks::Stacks,
     /// The public URL, no trailing `/`: the base of the links we answer
     /// with (a deployment's `logs_url`).
     pub public_url: String,
@@ -112,6 +115,12 @@ routes! {
     "/deployments/{id}/logs" => { post => deployments::append_log, get => deployments::read_log },
     "/environments" => { get => deployments::environments },
     "/projects/{team_project}/events" => { get => deployments::project_events },
+    "/stacks/request" => { post => stacks::request },
+    "/stacks/{stackName}/heartbeat" => { post => stacks::heartbeat },
+    "/stacks/{stackName}/commit" => { put => stacks::commit },
+    "/stacks/{stackName}/release" => { post => stacks::release },
+    "/stacks" => { get => stacks::list },
+    "/stacks/last" => { delete => stacks::delete_last },
     "/healthz" => { get => health::healthz, head => health::healthz },
     "/readyz" => { get => health::readyz, head => health::readyz },
     "/metrics" => { get => metrics::metrics, head => metrics::metrics },

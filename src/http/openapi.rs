@@ -17,6 +17,7 @@ use super::problem::{Problem, PROBLEM_SLUGS};
 use super::schemas::{
     DecisionName, DecisionRequest, DeploymentRequest, DeploymentStatusRequest, ReleaseRequest,
 };
+use super::schemas::{StackCommitRequest, StackRequestBody};
 use super::slack::SlackModalErrors;
 use crate::deployments::document::{
     DeploymentDocument, DeploymentList, EnvironmentEntry, EnvironmentList, LogAppended,
@@ -26,6 +27,7 @@ use crate::domain::{Decision, DeploymentState, FieldError, ReleaseStatus};
 use crate::releases::document::{
     ApproverEntry, EventEntry, EventList, ReleaseList, StatusDocument,
 };
+use crate::stacks::document::{LeaseDocument, StackDocument, StackList};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -53,6 +55,12 @@ use crate::releases::document::{
         super::deployments::read_log,
         super::deployments::environments,
         super::deployments::project_events,
+        super::stacks::request,
+        super::stacks::heartbeat,
+        super::stacks::commit,
+        super::stacks::release,
+        super::stacks::list,
+        super::stacks::delete_last,
         super::health::healthz,
         super::health::readyz,
         super::metrics::metrics,
@@ -66,13 +74,15 @@ use crate::releases::document::{
         ReleaseRequest, DecisionRequest, DecisionName, ApprovalAnswer, ReleaseList, EventList,
         EventEntry, Health, HealthStatus, Ignored, GithubAccepted, DeploymentDocument,
         StatusEntry, DeploymentState, DeploymentList, EnvironmentList, EnvironmentEntry,
-        LogAppended, ProjectEventList, DeploymentRequest, DeploymentStatusRequest, SlackModalErrors
+        LogAppended, ProjectEventList, DeploymentRequest, DeploymentStatusRequest, SlackModalErrors,
+        StackDocument, LeaseDocument, StackList, StackRequestBody, StackCommitRequest
     )),
     modifiers(&Security, &ProblemTypes, &HeadOperations),
     tags(
         (name = "pipelines", description = "Asking for and reading approvals (API key when keys are required)"),
         (name = "approvers", description = "The emailed links and the decision pages (the token is the credential)"),
         (name = "deployments", description = "Deployment records, their statuses and logs, what runs where (API key when keys are required)"),
+        (name = "stacks", description = "Test stacks leased per branch: request, heartbeat, commit, release (API key when keys are required)"),
         (name = "integrations", description = "Other systems calling in"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),
