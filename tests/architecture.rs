@@ -17,6 +17,7 @@ const FLOORS: &[&[&str]] = &[
     &["config"],
     &["deployments"],
     &["releases"],
+    &["stacks"],
     &["environments"],
     &["queue"],
     &["integrations", "mailer", "api_key"],
@@ -27,7 +28,7 @@ const FLOORS: &[&[&str]] = &[
 ];
 
 /// The capability wings: the queue knows none of them.
-const WINGS: &[&str] = &["deployments", "releases", "environments"];
+const WINGS: &[&str] = &["deployments", "releases", "environments", "stacks"];
 
 fn floor_of(module: &str) -> Option<usize> {
     FLOORS.iter().position(|floor| floor.contains(&module))

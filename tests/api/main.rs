@@ -35,5 +35,6 @@ mod secrets;
 mod security;
 mod slack;
 mod smtp_tls;
+mod stacks;
 mod ui;
 mod webhooks;
