@@ -77,7 +77,7 @@ pub struct Stacks {
 
 /// What one try of a request did.
 enum Attempt {
-    Granted(Granted),
+    Granted(Box<Granted>),
     Queued(i64),
 }
 
@@ -137,7 +137,7 @@ impl Stacks {
             match self.db.write(move |conn| Ok(attempt(conn, &ask)?)).await? {
                 Attempt::Granted(granted) => {
                     crate::metrics::stack_granted(started.elapsed().as_secs_f64());
-                    return Ok(granted);
+                    return Ok(*granted);
                 }
                 Attempt::Queued(position) if left.is_zero() => {
                     return Err(StackError::PoolExhausted {
@@ -339,7 +339,11 @@ fn attempt(conn: &mut DbConnection, ask: &Ask) -> diesel::QueryResult<Attempt> {
         Choice::Wait => {
             let keep_until = now + chrono_of(ask.keep);
             match &mine {
-                Some(waiter) => rows::keep_waiter(conn, waiter.pk, keep_until)?,
+                // A long poll's later tries keep what its first one set.
+                Some(waiter) if waiter.expires_at < keep_until => {
+                    rows::keep_waiter(conn, waiter.pk, keep_until)?
+                }
+                Some(_) => {}
                 None => {
                     rows::insert_waiter(conn, key, &ask.request_id, &ask.branch, now, keep_until)?;
                 }
@@ -355,7 +359,7 @@ fn attempt(conn: &mut DbConnection, ask: &Ask) -> diesel::QueryResult<Attempt> {
     if let Some(waiter) = mine {
         rows::delete_waiter(conn, waiter.pk)?;
     }
-    grant(conn, ask, stack, now).map(Attempt::Granted)
+    grant(conn, ask, stack, now).map(|g| Attempt::Granted(Box::new(g)))
 }
 
 /// A new stack `{prefix}{number}`, leased from birth; its fences go on

@@ -464,10 +464,22 @@ async fn two_waiters_are_served_in_arrival_order(backend: Backend) {
     assert_eq!(got["lease"]["fence"], 3);
 }
 
+/// Requests at once, for as many branches, half on each replica.
+const CONCURRENT: usize = 200;
+
 async fn concurrent_requests_on_two_replicas_never_share_a_stack(backend: Backend) {
-    let app = app(backend).await;
+    // The requests of a project queue on its lock: on a loaded machine the
+    // last of 200 may wait longer than the tests' usual 1 s for the database.
+    let app = spawn_app_with(
+        backend,
+        |env| {
+            env.insert("GREENLIGHT_DB_TIMEOUT".into(), "20s".into());
+        },
+        true,
+    )
+    .await;
     let replica = app.start_replica().await;
-    let requests = (0..20).map(|i| {
+    let requests = (0..CONCURRENT).map(|i| {
         let client = app.client.clone();
         let address = if i % 2 == 0 {
             app.address.clone()
@@ -490,12 +502,12 @@ async fn concurrent_requests_on_two_replicas_never_share_a_stack(backend: Backen
         names.push(name_of(&request.await.unwrap()));
     }
     names.sort_by_key(|n| n.trim_start_matches("test-").parse::<u32>().unwrap());
-    let expected: Vec<String> = (1..=20).map(|n| format!("test-{n}")).collect();
-    assert_eq!(names, expected, "20 distinct stacks, no name twice");
+    let expected: Vec<String> = (1..=CONCURRENT).map(|n| format!("test-{n}")).collect();
+    assert_eq!(names, expected, "distinct stacks, no name twice");
     assert_eq!(
         app.db
             .count("SELECT COUNT(*) FROM stack_leases WHERE ended_at IS NULL"),
-        20
+        CONCURRENT as i64
     );
 
     // Released, then asked for again at once: still one holder each.
@@ -505,7 +517,7 @@ async fn concurrent_requests_on_two_replicas_never_share_a_stack(backend: Backen
     app.db.execute("UPDATE stacks SET is_available = TRUE");
     app.db
         .execute("UPDATE stack_leases SET ended_at = granted_at, end_reason = 'released'");
-    let again = (0..20).map(|i| {
+    let again = (0..CONCURRENT).map(|i| {
         let client = app.client.clone();
         let address = if i % 2 == 0 {
             app.address.clone()
@@ -530,8 +542,11 @@ async fn concurrent_requests_on_two_replicas_never_share_a_stack(backend: Backen
     }
     names.sort();
     names.dedup();
-    assert_eq!(names.len(), 20, "no stack leased twice: {names:?}");
-    assert_eq!(app.db.count("SELECT COUNT(*) FROM stacks"), 20);
+    assert_eq!(names.len(), CONCURRENT, "no stack leased twice: {names:?}");
+    assert_eq!(
+        app.db.count("SELECT COUNT(*) FROM stacks"),
+        CONCURRENT as i64
+    );
 }
 
 async fn a_lapsed_lease_is_released_by_the_job_and_its_holder_refused(backend: Backend) {
