@@ -21,6 +21,7 @@ both_backends!(
     concurrent_requests_on_two_replicas_never_share_a_stack,
     a_lapsed_lease_is_released_by_the_job_and_its_holder_refused,
     delete_last_removes_an_available_stack_only,
+    delete_last_and_a_request_at_once_never_lose_or_double_a_stack,
     bad_input_changes_nothing,
     keys_see_their_own_project_only,
 );
@@ -641,6 +642,43 @@ async fn delete_last_removes_an_available_stack_only(backend: Backend) {
     assert_eq!(name_of(&again), "test-2");
     assert_eq!(again["lease"]["fence"], 2);
     assert!(types(&events(&app).await).contains(&"stack.deleted".to_owned()));
+}
+
+async fn delete_last_and_a_request_at_once_never_lose_or_double_a_stack(backend: Backend) {
+    let app = app(backend).await;
+    let _first = lease(&app, "main").await;
+    let mut second = lease(&app, "feature/x").await;
+    for round in 0..10 {
+        released(&app, &second).await;
+        // Either the delete goes first (and the request creates test-2
+        // again) or the request does (and the delete finds it leased).
+        let (client, address) = (app.client.clone(), app.address.clone());
+        let delete = tokio::spawn(async move {
+            client
+                .delete(format!("{address}/stacks/last?team_project=Devx"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+        let answer = ask(&app, &ask_body(&format!("feature/{round}"))).await;
+        assert_eq!(answer.status(), 200);
+        second = answer.json().await.unwrap();
+        let deleted = delete.await.unwrap();
+        assert!(deleted == 200 || deleted == 409, "{deleted}");
+        assert_eq!(name_of(&second), "test-2");
+        let stacks = list(&app).await;
+        let names: Vec<String> = stacks.iter().map(name_of).collect();
+        assert_eq!(names, ["test-1", "test-2"], "round {round}");
+        assert_eq!(stacks[1]["isAvailable"], false);
+        assert_eq!(stacks[1]["branch"], format!("feature/{round}"));
+    }
+    assert_eq!(
+        app.db
+            .count("SELECT COUNT(*) FROM stack_leases WHERE ended_at IS NULL"),
+        2
+    );
 }
 
 async fn bad_input_changes_nothing(backend: Backend) {
