@@ -20,6 +20,7 @@ both_backends!(
     two_waiters_are_served_in_arrival_order,
     concurrent_requests_on_two_replicas_never_share_a_stack,
     a_lapsed_lease_is_released_by_the_job_and_its_holder_refused,
+    an_expiry_job_before_the_lease_ends_queues_itself_again,
     delete_last_removes_an_available_stack_only,
     delete_last_and_a_request_at_once_never_lose_or_double_a_stack,
     bad_input_changes_nothing,
@@ -611,6 +612,46 @@ async fn a_lapsed_lease_is_released_by_the_job_and_its_holder_refused(backend: B
     .await;
     problem(late, 409, "lease-expired").await;
     assert_eq!(list(&app).await[0]["isAvailable"], false);
+}
+
+async fn an_expiry_job_before_the_lease_ends_queues_itself_again(backend: Backend) {
+    let app = app(backend).await;
+    let stack = lease(&app, "main").await;
+    let first = app
+        .db
+        .count("SELECT MAX(id) FROM jobs WHERE kind = 'expire_stack_lease'");
+    // As if a heartbeat had moved the lease's end past its job's time.
+    app.db
+        .execute("UPDATE jobs SET run_at = created_at WHERE kind = 'expire_stack_lease'");
+    until_count(
+        &app,
+        &format!("SELECT COUNT(*) FROM jobs WHERE kind = 'expire_stack_lease' AND id > {first}"),
+        1,
+    )
+    .await;
+    assert_eq!(
+        app.db
+            .count("SELECT COUNT(*) FROM jobs WHERE kind = 'expire_stack_lease'"),
+        1
+    );
+    assert!(!types(&events(&app).await).contains(&"stack.lease_expired".to_owned()));
+    let beat = holder(
+        &app,
+        reqwest::Method::POST,
+        &name_of(&stack),
+        "heartbeat",
+        Some(&token_of(&stack)),
+        None,
+    )
+    .await;
+    assert_eq!(beat.status(), 200);
+    // Released: its expiry job goes with it.
+    released(&app, &stack).await;
+    assert_eq!(
+        app.db
+            .count("SELECT COUNT(*) FROM jobs WHERE kind = 'expire_stack_lease'"),
+        0
+    );
 }
 
 async fn delete_last_removes_an_available_stack_only(backend: Backend) {
