@@ -20,6 +20,7 @@ pub mod redact;
 pub mod releases;
 pub mod runner_cli;
 pub mod sealed;
+pub mod stacks;
 pub mod startup;
 pub mod token;
 

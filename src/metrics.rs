@@ -11,7 +11,7 @@ use std::time::Instant;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::db::{jobs as queue, Db, DbError};
+use crate::db::{jobs as queue, stacks, Db, DbError};
 use crate::domain::policy::ReleaseStatus;
 
 /// Request and outbound latencies: 1 ms to 30 s.
@@ -42,6 +42,12 @@ const CLAIM_WAIT_BUCKETS: &[f64] = &[
 const DEPLOYMENT_TRANSITIONS: &str = "greenlight_deployment_transitions_total";
 const DEPLOYMENT_LOG_BYTES: &str = "greenlight_deployment_log_bytes_total";
 const DEPLOYMENT_LOG_FOLLOWERS: &str = "greenlight_deployment_log_followers";
+const STACKS: &str = "greenlight_stacks";
+const STACK_WAIT: &str = "greenlight_stack_wait_seconds";
+
+/// How long a stack request waited for its grant: none to the 60 s a
+/// request may wait.
+const WAIT_BUCKETS: &[f64] = &[0.005, 0.05, 0.25, 1.0, 5.0, 15.0, 30.0, 60.0];
 
 /// The states `greenlight_jobs` reports for every kind, zeros included.
 const JOB_STATES: [&str; 3] = ["queued", "running", "failed"];
@@ -63,6 +69,9 @@ pub fn handle() -> PrometheusHandle {
                         Matcher::Full(RUNNER_CLAIM_WAIT.to_owned()),
                         CLAIM_WAIT_BUCKETS,
                     )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(STACK_WAIT.to_owned()), WAIT_BUCKETS)
                 })
                 .expect("the buckets are not empty")
                 .build_recorder();
@@ -140,6 +149,20 @@ fn describe() {
         RUNNERS_LOST,
         "Deployments this process ended `error` because their runner's claim lapsed"
     );
+    describe_gauge!(
+        STACKS,
+        "Test stacks (all replicas), by state: available, leased; and requests waiting"
+    );
+    describe_histogram!(
+        STACK_WAIT,
+        metrics::Unit::Seconds,
+        "Time from a stack request to its grant"
+    );
+}
+
+/// A stack granted after `seconds` (none when one was free).
+pub fn stack_granted(seconds: f64) {
+    histogram!(STACK_WAIT).record(seconds);
 }
 
 /// One answered request. `route` is the matched template (never the raw
@@ -236,9 +259,23 @@ pub fn outbound(target: Target, started: Instant, outcome: Outcome) {
 
 /// The text a scrape gets: the queue's gauges read now, then everything.
 pub async fn render(db: &Db, kinds: &[&'static str]) -> Result<String, DbError> {
-    let (counts, oldest) = db
-        .read(|c| Ok((queue::counts(c)?, queue::oldest_ready_age_seconds(c)?)))
+    let (counts, oldest, (available, leased), waiting) = db
+        .read(|c| {
+            Ok((
+                queue::counts(c)?,
+                queue::oldest_ready_age_seconds(c)?,
+                stacks::counts(c)?,
+                stacks::waiting(c)?,
+            ))
+        })
         .await?;
+    for (state, n) in [
+        ("available", available),
+        ("leased", leased),
+        ("waiting", waiting),
+    ] {
+        gauge!(STACKS, "state" => state).set(n as f64);
+    }
     for kind in kinds {
         for state in JOB_STATES {
             let n = counts

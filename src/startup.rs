@@ -185,6 +185,15 @@ impl Application {
             .context("queueing the recurring jobs")?;
         // Each wing registers its job kinds with the context they share.
         let registry = releases::jobs::register(Registry::default(), ctx);
+        let stack_released = Arc::new(Notify::new());
+        let registry = crate::stacks::jobs::register(
+            registry,
+            Arc::new(crate::stacks::jobs::JobContext {
+                db: jobs_db.clone(),
+                released: stack_released.clone(),
+                max_attempts: settings.queue.max_attempts,
+            }),
+        );
         let registry = crate::deployments::jobs::register(registry, deployment_jobs);
         let releases = Releases::new(
             db.clone(),
@@ -207,6 +216,12 @@ impl Application {
             .with_effects(effects)
             .with_gate(releases, policies.clone()),
             inventory: crate::inventory::Inventory::new(db.clone()),
+            stacks: crate::stacks::Stacks::new(
+                db.clone(),
+                policies.clone(),
+                settings.queue.max_attempts,
+                stack_released,
+            ),
             public_url: settings.public_url.clone(),
             variables: crate::environments::Variables::new(db.clone(), sealer.clone()),
             db,

@@ -18,6 +18,7 @@ const FLOORS: &[&[&str]] = &[
     &["deployments"],
     &["inventory"],
     &["releases"],
+    &["stacks"],
     &["environments"],
     &["queue"],
     &["integrations", "mailer", "api_key"],
@@ -28,7 +29,13 @@ const FLOORS: &[&[&str]] = &[
 ];
 
 /// The capability wings: the queue knows none of them.
-const WINGS: &[&str] = &["deployments", "inventory", "releases", "environments"];
+const WINGS: &[&str] = &[
+    "deployments",
+    "inventory",
+    "releases",
+    "environments",
+    "stacks",
+];
 
 fn floor_of(module: &str) -> Option<usize> {
     FLOORS.iter().position(|floor| floor.contains(&module))

@@ -20,6 +20,7 @@ pub mod releases;
 pub mod schema;
 pub mod settings;
 pub mod slack_messages;
+pub mod stacks;
 pub mod subscribers;
 mod types;
 pub mod variables;

@@ -194,6 +194,51 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    stacks (pk) {
+        pk -> BigInt,
+        team_project -> Text,
+        team_project_key -> Text,
+        number -> BigInt,
+        name -> Text,
+        branch -> Text,
+        last_deployed_commit -> Nullable<Text>,
+        is_available -> Bool,
+        fence -> BigInt,
+        last_requested_at -> Timestamp,
+        created_at -> Timestamp,
+        modified_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    stack_leases (pk) {
+        pk -> BigInt,
+        stack_pk -> BigInt,
+        team_project_key -> Text,
+        stack_name -> Text,
+        fence -> BigInt,
+        token_hash -> Text,
+        branch -> Text,
+        holder -> Nullable<Text>,
+        granted_at -> Timestamp,
+        expires_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+        end_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    stack_waiters (pk) {
+        pk -> BigInt,
+        team_project_key -> Text,
+        request_id -> Text,
+        branch -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(deployment_statuses -> deployments (deployment_pk));
 diesel::joinable!(deployment_log_chunks -> deployments (deployment_pk));
 
@@ -215,7 +260,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     deployment_log_chunks,
     provisioned_versions,
     provisioned_instances,
-    variables
+    variables,
+    stacks,
+    stack_leases,
+    stack_waiters
 );
 
 diesel::table! {

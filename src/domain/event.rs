@@ -51,6 +51,15 @@ pub enum EventKind {
     DeploymentClaimed,
     /// Its runner's claim lapsed: it ended `error`.
     DeploymentRunnerLost,
+    /// A new stack `{prefix}{n}` (detail: stackName).
+    StackCreated,
+    /// A stack leased to a branch (detail: stackName, branch, fence).
+    StackLeased,
+    StackCommitSet,
+    StackReleased,
+    /// Its lease lapsed without a heartbeat: released by the service.
+    StackLeaseExpired,
+    StackDeleted,
 }
 
 impl EventKind {
@@ -90,6 +99,12 @@ impl EventKind {
             Self::VariableDeleted => "variable.deleted",
             Self::DeploymentClaimed => "deployment.claimed",
             Self::DeploymentRunnerLost => "deployment.runner_lost",
+            Self::StackCreated => "stack.created",
+            Self::StackLeased => "stack.leased",
+            Self::StackCommitSet => "stack.commit_set",
+            Self::StackReleased => "stack.released",
+            Self::StackLeaseExpired => "stack.lease_expired",
+            Self::StackDeleted => "stack.deleted",
         }
     }
 

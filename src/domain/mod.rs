@@ -8,6 +8,7 @@ pub mod event;
 pub mod policy;
 pub mod provisioning;
 pub mod release;
+pub mod stack;
 pub mod subscriber;
 pub mod variable;
 

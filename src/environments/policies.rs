@@ -23,6 +23,7 @@ use crate::domain::approver;
 use crate::domain::policy::{format_duration, parse_duration};
 use crate::domain::policy::{parse_approval_mode, ApprovalMode};
 use crate::domain::release::fold;
+use crate::domain::stack::{stack_prefix, StackPolicy, DEFAULT_LEASE_TTL, DEFAULT_PREFIX};
 use crate::domain::{Policy, ReleaseKey};
 use crate::integrations::approvers::ApproversSource;
 use crate::integrations::webhooks::{SigningKeys, WebhookSecret};
@@ -59,6 +60,10 @@ struct Table {
     webhook_secret_previous: Option<String>,
     slack_channel: Option<String>,
     deploy_requires_approval: Option<bool>,
+    /// Test stacks: only under a project.
+    stack_prefix: Option<String>,
+    max_stacks: Option<toml::Value>,
+    stack_lease_ttl: Option<String>,
     /// Only under a project.
     environments: Option<HashMap<String, toml::Value>>,
 }
@@ -83,6 +88,11 @@ struct Overrides {
     slack_channel: Option<Option<String>>,
     /// A new deployment waits for its release's approval.
     deploy_requires_approval: Option<bool>,
+    /// Test stacks (a project's only).
+    stack_prefix: Option<String>,
+    /// `Some(None)`: unlimited.
+    max_stacks: Option<Option<u32>>,
+    stack_lease_ttl: Option<chrono::Duration>,
 }
 
 impl Overrides {
@@ -296,6 +306,24 @@ impl Policies {
             .unwrap_or(self.global_deploy_requires_approval)
     }
 
+    /// A project's test stack policy (`team_project_key` folded):
+    /// `stack_prefix`, `max_stacks`, `stack_lease_ttl`, else the defaults.
+    pub fn stacks(&self, team_project_key: &str) -> StackPolicy {
+        let mut policy = StackPolicy::default();
+        if let Some(o) = self.projects.get(team_project_key).map(|p| &p.overrides) {
+            if let Some(prefix) = &o.stack_prefix {
+                policy.prefix.clone_from(prefix);
+            }
+            if let Some(max) = o.max_stacks {
+                policy.max_stacks = max;
+            }
+            if let Some(ttl) = o.stack_lease_ttl.and_then(|t| t.to_std().ok()) {
+                policy.lease_ttl = ttl;
+            }
+        }
+        policy
+    }
+
     /// Every webhook URL configured.
     pub fn webhook_urls(&self) -> impl Iterator<Item = &str> {
         self.global_webhook.as_deref().into_iter().chain(
@@ -338,6 +366,14 @@ impl Policies {
             for (env, value) in table.environments.clone().unwrap_or_default() {
                 let at = format!("{at}.environments.{env}");
                 let env_table = table_of(&at, value)?;
+                if env_table.stack_prefix.is_some()
+                    || env_table.max_stacks.is_some()
+                    || env_table.stack_lease_ttl.is_some()
+                {
+                    return Err(PolicyError(format!(
+                        "{at}: stack_prefix, max_stacks and stack_lease_ttl are set per project only"
+                    )));
+                }
                 if env_table.environments.is_some() {
                     return Err(PolicyError(format!(
                         "{at}.environments: environments are set under a project only"
@@ -464,6 +500,7 @@ impl Policies {
         // shown from the table that sets the secret.
         let keys = pick(table, parent, |o| o.webhook_keys.as_ref());
         let show_channel = |c: Option<&str>| c.map_or("off".to_owned(), str::to_owned);
+        let show_max = |m: Option<u32>| m.map_or("unlimited".to_owned(), |n| n.to_string());
         let entry = |key, variable, found: Option<(String, SetIn)>, global: String| {
             let (value, set_in) = found.unwrap_or((global, SetIn::Global));
             ResolvedKey {
@@ -556,6 +593,25 @@ impl Policies {
                 }),
                 self.global_deploy_requires_approval.to_string(),
             ),
+            // Per project, with no global variable: the default otherwise.
+            entry(
+                "stack_prefix",
+                "",
+                pick(table, parent, |o| o.stack_prefix.clone()),
+                DEFAULT_PREFIX.to_owned(),
+            ),
+            entry(
+                "max_stacks",
+                "",
+                pick(table, parent, |o| o.max_stacks.map(show_max)),
+                show_max(None),
+            ),
+            entry(
+                "stack_lease_ttl",
+                "",
+                pick(table, parent, |o| o.stack_lease_ttl.map(format_duration)),
+                format_duration(chrono::Duration::from_std(DEFAULT_LEASE_TTL).unwrap_or_default()),
+            ),
         ]
     }
 
@@ -610,6 +666,26 @@ fn overrides(at: &str, table: &Table) -> Result<Overrides, PolicyError> {
         }
         Some(channel) => Some(Some(channel.to_owned())),
     };
+    let stack_prefix = table
+        .stack_prefix
+        .as_deref()
+        .map(|p| stack_prefix(p).map_err(|e| PolicyError(format!("{at}.stack_prefix {e}"))))
+        .transpose()?;
+    let max_stacks = match &table.max_stacks {
+        None => None,
+        Some(toml::Value::String(s)) if s.eq_ignore_ascii_case("unlimited") => Some(None),
+        Some(toml::Value::Integer(n)) if (1..=100_000).contains(n) => Some(Some(*n as u32)),
+        Some(_) => {
+            return Err(PolicyError(format!(
+                "{at}.max_stacks must be a number from 1 to 100000, or \"unlimited\""
+            )))
+        }
+    };
+    let stack_lease_ttl = table
+        .stack_lease_ttl
+        .as_deref()
+        .map(|t| parse_duration(t).map_err(|e| PolicyError(format!("{at}.stack_lease_ttl: {e}"))))
+        .transpose()?;
     let approval_mode = table
         .approval_mode
         .as_deref()
@@ -682,6 +758,9 @@ fn overrides(at: &str, table: &Table) -> Result<Overrides, PolicyError> {
         webhook_keys,
         slack_channel,
         deploy_requires_approval: table.deploy_requires_approval,
+        stack_prefix,
+        max_stacks,
+        stack_lease_ttl,
     })
 }
 
@@ -978,6 +1057,39 @@ mod tests {
                 !err.contains("s3cr3t") && !err.contains("MfKQ9r8"),
                 "no secret in the error: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn stack_keys_are_per_project_with_defaults() {
+        let p = policies(
+            "[projects.Devx]\nstack_prefix = \"qa-\"\nmax_stacks = 3\nstack_lease_ttl = \"30m\"",
+        )
+        .unwrap();
+        let devx = p.stacks("devx");
+        assert_eq!(devx.prefix, "qa-");
+        assert_eq!(devx.max_stacks, Some(3));
+        assert_eq!(devx.lease_ttl, std::time::Duration::from_secs(1800));
+        assert_eq!(p.stacks("other"), StackPolicy::default());
+        let report = p.report();
+        let line = |k: &str| {
+            report[0]
+                .keys
+                .iter()
+                .find(|r| r.key == k)
+                .unwrap()
+                .value
+                .clone()
+        };
+        assert_eq!(line("max_stacks"), "3");
+        assert_eq!(line("stack_lease_ttl"), "30m");
+        for bad in [
+            "[projects.Devx]\nstack_prefix = \"a b\"",
+            "[projects.Devx]\nmax_stacks = 0",
+            "[projects.Devx]\nstack_lease_ttl = \"soon\"",
+            "[projects.Devx.environments.qa]\nmax_stacks = 2",
+        ] {
+            assert!(policies(bad).is_err(), "{bad}");
         }
     }
 

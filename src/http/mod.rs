@@ -18,6 +18,7 @@ pub mod request_id;
 pub mod runners;
 mod schemas;
 mod slack;
+mod stacks;
 mod ui;
 mod ui_deployments;
 mod variables;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub deployments: crate::deployments::Deployments,
     /// The inventory wing's use cases.
     pub inventory: crate::inventory::Inventory,
+    /// The stacks wing's use cases.
+    pub stacks: crate::stacks::Stacks,
     /// The public URL, no trailing `/`: the base of the links we answer
     /// with (a deployment's `logs_url`).
     pub public_url: String,
@@ -127,6 +130,12 @@ routes! {
     "/projects/{team_project}/events" => { get => deployments::project_events },
     "/runners/claim" => { post => runners::claim },
     "/deployments/{id}/heartbeat" => { post => runners::heartbeat },
+    "/stacks/request" => { post => stacks::request },
+    "/stacks/{stackName}/heartbeat" => { post => stacks::heartbeat },
+    "/stacks/{stackName}/commit" => { put => stacks::commit },
+    "/stacks/{stackName}/release" => { post => stacks::release },
+    "/stacks" => { get => stacks::list },
+    "/stacks/last" => { delete => stacks::delete_last },
     "/healthz" => { get => health::healthz, head => health::healthz },
     "/readyz" => { get => health::readyz, head => health::readyz },
     "/metrics" => { get => metrics::metrics, head => metrics::metrics },

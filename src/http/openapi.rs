@@ -23,6 +23,7 @@ use super::schemas::{
     InstanceFields, InstanceItem, InstancesRequest, ProvisionedVersionFields,
     ProvisionedVersionRequest,
 };
+use super::schemas::{StackCommitRequest, StackRequestBody};
 use super::slack::SlackModalErrors;
 use super::variables::{
     ChaliceImported, EnvironmentVariablesAnswer, MergedVariable, MergedVariables, ProjectVariables,
@@ -42,6 +43,7 @@ use crate::inventory::document::{
 use crate::releases::document::{
     ApproverEntry, EventEntry, EventList, ReleaseList, StatusDocument,
 };
+use crate::stacks::document::{LeaseDocument, StackDocument, StackList};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -74,6 +76,12 @@ use crate::releases::document::{
         super::github_deployments::read_log,
         super::runners::claim,
         super::runners::heartbeat,
+        super::stacks::request,
+        super::stacks::heartbeat,
+        super::stacks::commit,
+        super::stacks::release,
+        super::stacks::list,
+        super::stacks::delete_last,
         super::health::healthz,
         super::health::readyz,
         super::metrics::metrics,
@@ -121,7 +129,8 @@ use crate::releases::document::{
         VariableAnswer, VariableOrigin, MergedVariable, MergedVariables, EnvironmentVariablesAnswer,
         StoredVariable, ProjectVariables, ProjectVariablesAnswer, ChaliceImported, VariableRequest,
         ChaliceFile, ChaliceStage, PipelineFormat, FileFormat,
-        ClaimAnswer, ClaimEntry, HeartbeatAnswer, HeartbeatClaim, ClaimRequestBody
+        ClaimAnswer, ClaimEntry, HeartbeatAnswer, HeartbeatClaim, ClaimRequestBody,
+        StackDocument, LeaseDocument, StackList, StackRequestBody, StackCommitRequest
     )),
     modifiers(&Security, &ProblemTypes, &HeadOperations),
     tags(
@@ -130,6 +139,7 @@ use crate::releases::document::{
         (name = "deployments", description = "Deployment records, their statuses and logs, what runs where (API key when keys are required)"),
         (name = "inventory", description = "Which version of a stack is provisioned where, with its instances: the seed's StackStudio Provisioning API, also under /stackstudio/v1 (API key when keys are required; errors in the seed's shape)"),
         (name = "variables", description = "Variables per project and environment, secrets sealed (API key when keys are required)"),
+        (name = "stacks", description = "Test stacks leased per branch: request, heartbeat, commit, release (API key when keys are required)"),
         (name = "integrations", description = "Other systems calling in"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),

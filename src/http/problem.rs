@@ -81,6 +81,22 @@ pub enum ApiError {
     ClaimExpired(String),
     #[error("the database is unavailable or busy; try again shortly")]
     Unavailable(#[source] DbError),
+    /// Every stack leased and `max_stacks` reached: the request's place in
+    /// the queue, and the id that keeps it.
+    #[error("{detail}")]
+    PoolExhausted {
+        detail: String,
+        queue_position: i64,
+        request_id: String,
+    },
+    #[error("{0}")]
+    StackNotFound(String),
+    #[error("{0}")]
+    LeaseExpired(String),
+    #[error("{0}")]
+    WrongLease(String),
+    #[error("{0}")]
+    StackLeased(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
     #[error("{0}")]
@@ -96,7 +112,7 @@ pub const RETRY_AFTER_SECS: u64 = 2;
 
 /// Every problem `type` (after `urn:greenlight:problem:`) this service
 /// answers with; the OpenAPI document lists them.
-pub const PROBLEM_SLUGS: [&str; 32] = [
+pub const PROBLEM_SLUGS: [&str; 37] = [
     "malformed-body",
     "validation-error",
     "payload-too-large",
@@ -129,6 +145,11 @@ pub const PROBLEM_SLUGS: [&str; 32] = [
     "internal-error",
     "variable-not-found",
     "encryption-key-required",
+    "pool-exhausted",
+    "stack-not-found",
+    "lease-expired",
+    "wrong-lease",
+    "stack-leased",
 ];
 
 impl ApiError {
@@ -137,6 +158,7 @@ impl ApiError {
         match self {
             Self::Unavailable(_) => Some(RETRY_AFTER_SECS),
             Self::TooManyRequests(secs) => Some(*secs),
+            Self::PoolExhausted { .. } => Some(crate::stacks::service::RETRY_AFTER_SECS),
             _ => None,
         }
     }
@@ -176,6 +198,11 @@ impl ApiError {
             Self::Internal(_) => "internal-error",
             Self::VariableNotFound(_) => "variable-not-found",
             Self::EncryptionKeyRequired(_) => "encryption-key-required",
+            Self::PoolExhausted { .. } => "pool-exhausted",
+            Self::StackNotFound(_) => "stack-not-found",
+            Self::LeaseExpired(_) => "lease-expired",
+            Self::WrongLease(_) => "wrong-lease",
+            Self::StackLeased(_) => "stack-leased",
         }
     }
 
@@ -213,6 +240,11 @@ impl ApiError {
             Self::Internal(_) => "Internal error",
             Self::VariableNotFound(_) => "Variable not found",
             Self::EncryptionKeyRequired(_) => "Encryption key required",
+            Self::PoolExhausted { .. } => "No stack available",
+            Self::StackNotFound(_) => "Stack not found",
+            Self::LeaseExpired(_) => "Lease expired",
+            Self::WrongLease(_) => "Not this stack's lease",
+            Self::StackLeased(_) => "Stack leased",
         }
     }
 
@@ -225,6 +257,14 @@ impl ApiError {
             errors: match self {
                 Self::Validation(errors) => errors.clone(),
                 _ => Vec::new(),
+            },
+            queue_position: match self {
+                Self::PoolExhausted { queue_position, .. } => Some(*queue_position),
+                _ => None,
+            },
+            request_id: match self {
+                Self::PoolExhausted { request_id, .. } => Some(request_id.clone()),
+                _ => None,
             },
         }
     }
@@ -241,6 +281,14 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(required = false)]
     pub errors: Vec<FieldError>,
+    /// `pool-exhausted`: this request's place in the queue (1: next).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub queue_position: Option<i64>,
+    /// `pool-exhausted`: ask again with it to keep the place.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub request_id: Option<String>,
 }
 
 impl ResponseError for ApiError {
@@ -251,7 +299,13 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::InvalidToken | Self::Forbidden(_) | Self::CrossSite => StatusCode::FORBIDDEN,
+            Self::InvalidToken | Self::Forbidden(_) | Self::CrossSite | Self::WrongLease(_) => {
+                StatusCode::FORBIDDEN
+            }
+            Self::PoolExhausted { .. } | Self::LeaseExpired(_) | Self::StackLeased(_) => {
+                StatusCode::CONFLICT
+            }
+            Self::StackNotFound(_) => StatusCode::NOT_FOUND,
             Self::Unauthorized(_) | Self::BadSignature(_) => StatusCode::UNAUTHORIZED,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::TokenExpired => StatusCode::GONE,
@@ -366,6 +420,28 @@ impl From<crate::environments::variables::VariableError> for ApiError {
     }
 }
 
+impl From<crate::stacks::StackError> for ApiError {
+    fn from(e: crate::stacks::StackError) -> Self {
+        use crate::stacks::StackError as E;
+        let detail = e.to_string();
+        match e {
+            E::PoolExhausted {
+                position,
+                request_id,
+            } => Self::PoolExhausted {
+                detail,
+                queue_position: position,
+                request_id,
+            },
+            E::NotFound(_) | E::NoStacks => Self::StackNotFound(detail),
+            E::LeaseExpired { .. } => Self::LeaseExpired(detail),
+            E::WrongLease(_) => Self::WrongLease(detail),
+            E::Leased(_) => Self::StackLeased(detail),
+            E::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         // Whatever the moment the database went away (checkout, query,
@@ -421,6 +497,15 @@ mod tests {
             ApiError::Internal(anyhow::anyhow!("x")),
             ApiError::VariableNotFound(String::new()),
             ApiError::EncryptionKeyRequired(String::new()),
+            ApiError::PoolExhausted {
+                detail: String::new(),
+                queue_position: 1,
+                request_id: String::new(),
+            },
+            ApiError::StackNotFound(String::new()),
+            ApiError::LeaseExpired(String::new()),
+            ApiError::WrongLease(String::new()),
+            ApiError::StackLeased(String::new()),
         ];
         let slugs: Vec<&str> = every.iter().map(ApiError::slug).collect();
         assert_eq!(slugs, PROBLEM_SLUGS);

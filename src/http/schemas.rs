@@ -951,3 +951,110 @@ pub enum HeartbeatProblems {
     )]
     Unavailable(Problem),
 }
+
+/// `POST /stacks/request`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct StackRequestBody {
+    /// The branch the stack is for: not blank, up to 255 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    branch: String,
+    /// Required with an admin key; a project key's own project otherwise.
+    #[schema(
+        min_length = 1,
+        max_length = 140,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    team_project: Option<String>,
+    /// Seconds to wait in the queue when the pool is exhausted (default 0).
+    #[schema(minimum = 0, maximum = 60)]
+    wait: Option<u64>,
+    /// Keeps this request's place in the queue across calls.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
+    request_id: Option<String>,
+}
+
+/// `PUT /stacks/{stackName}/commit`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct StackCommitRequest {
+    /// 4 to 64 hex digits.
+    #[schema(pattern = "^[0-9a-fA-F]{4,64}$")]
+    commit: String,
+}
+
+/// The problems the stack routes may answer.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum StackProblems {
+    #[response(
+        status = 400,
+        description = "The body is not a JSON object, or the query string is not valid",
+        content_type = "application/problem+json"
+    )]
+    Malformed(Problem),
+    #[response(
+        status = 401,
+        description = "An API key is required, or this one is not valid",
+        content_type = "application/problem+json"
+    )]
+    Unauthorized(Problem),
+    #[response(
+        status = 403,
+        description = "`forbidden`: the key is for another project; `wrong-lease`: the Greenlight-Lease token is not this stack's",
+        content_type = "application/problem+json"
+    )]
+    Forbidden(Problem),
+    #[response(
+        status = 404,
+        description = "No such stack",
+        content_type = "application/problem+json"
+    )]
+    NotFound(Problem),
+    #[response(
+        status = 408,
+        description = "The body did not arrive within GREENLIGHT_BODY_TIMEOUT",
+        content_type = "application/problem+json"
+    )]
+    Timeout(Problem),
+    #[response(
+        status = 409,
+        description = "`pool-exhausted` (with `queue_position`, `request_id` and `Retry-After`): every stack is leased and max_stacks is reached; `lease-expired`: the token's lease ended; `stack-leased`: the last stack is leased. Nothing changed",
+        content_type = "application/problem+json"
+    )]
+    Conflict(Problem),
+    #[response(
+        status = 413,
+        description = "The body is too large",
+        content_type = "application/problem+json"
+    )]
+    TooLarge(Problem),
+    #[response(
+        status = 415,
+        description = "Not a JSON Content-Type",
+        content_type = "application/problem+json"
+    )]
+    UnsupportedMediaType(Problem),
+    #[response(
+        status = 422,
+        description = "Invalid fields or headers (each named in `errors`)",
+        content_type = "application/problem+json"
+    )]
+    Invalid(Problem),
+    #[response(
+        status = 429,
+        description = "Too many wrong keys from this client",
+        content_type = "application/problem+json"
+    )]
+    TooMany(Problem),
+    #[response(
+        status = 503,
+        description = "The database is unavailable; retry",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
+}

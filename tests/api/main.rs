@@ -40,6 +40,7 @@ mod secrets;
 mod security;
 mod slack;
 mod smtp_tls;
+mod stacks;
 mod ui;
 mod variables;
 mod webhooks;

@@ -1,0 +1,3 @@
+DROP TABLE stack_waiters;
+DROP TABLE stack_leases;
+DROP TABLE stacks;
