@@ -39,6 +39,29 @@ pub fn append(conn: &mut DbConnection, row: &NewEventRow<'_>) -> QueryResult<()>
     Ok(())
 }
 
+/// Appends a control-plane event of a project (folded key): one of a
+/// deployment, a variable, an inventory entry or a stack.
+pub fn append_to_project(
+    conn: &mut DbConnection,
+    team_project_key: &str,
+    kind: &str,
+    actor: Option<&str>,
+    detail: &serde_json::Value,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    append(
+        conn,
+        &NewEventRow {
+            release_pk: None,
+            team_project_key: Some(team_project_key),
+            at,
+            kind,
+            actor,
+            detail: &detail.to_string(),
+        },
+    )
+}
+
 /// A release's events, oldest first.
 pub fn of_release(conn: &mut DbConnection, release_pk: i64) -> QueryResult<Vec<EventRow>> {
     events::table

@@ -18,7 +18,7 @@ use crate::releases::{ReleaseView, Releases};
 use crate::db::deployments::{
     self as rows, Deployment, ListFilter, NewDeploymentRow, NewStatusRow, StatusRow,
 };
-use crate::db::events::{self, EventRow, NewEventRow, ProjectFilter};
+use crate::db::events::{self, EventRow, ProjectFilter};
 use crate::db::{self, Db, DbConnection, DbError};
 use crate::domain::deployment::InvalidTransition;
 use crate::domain::policy::ReleaseStatus;
@@ -898,16 +898,13 @@ pub(super) fn record(
         fields.insert("deployment_id".to_owned(), json!(deployment.id));
         fields.insert("environment".to_owned(), json!(deployment.environment));
     }
-    events::append(
+    events::append_to_project(
         conn,
-        &NewEventRow {
-            release_pk: None,
-            team_project_key: Some(&deployment.team_project_key),
-            at,
-            kind: kind.as_str(),
-            actor,
-            detail: &detail.to_string(),
-        },
+        &deployment.team_project_key,
+        kind.as_str(),
+        actor,
+        &detail,
+        at,
     )
 }
 

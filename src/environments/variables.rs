@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDateTime;
 use serde_json::json;
 
-use crate::db::events::{self, NewEventRow};
+use crate::db::events;
 use crate::db::variables::{self as rows, MergeRow, NewVariableRow, VariableRow, PROJECT_LEVEL};
 use crate::db::{self, Db, DbConnection, DbError};
 use crate::domain::release::{fold, FieldError};
@@ -602,17 +602,7 @@ fn record(
         Level::Environment(name) => Some(name.as_str()),
     };
     let detail = json!({"name": name.as_str(), "environment": environment, "secret": secret});
-    events::append(
-        conn,
-        &NewEventRow {
-            release_pk: None,
-            team_project_key: Some(team_project_key),
-            at,
-            kind: kind.as_str(),
-            actor,
-            detail: &detail.to_string(),
-        },
-    )
+    events::append_to_project(conn, team_project_key, kind.as_str(), actor, &detail, at)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use serde_json::json;
 
 use crate::db::deployments::Deployment;
-use crate::db::events::{self, NewEventRow};
+use crate::db::events;
 use crate::db::provisioning::{
     self as rows, InstanceRow, ListFilter, NewInstanceRow, NewVersionRow, VersionRow,
 };
@@ -422,15 +422,12 @@ fn record(
         fields.insert("version".to_owned(), json!(version.version));
         fields.insert("environment".to_owned(), json!(version.environment));
     }
-    events::append(
+    events::append_to_project(
         conn,
-        &NewEventRow {
-            release_pk: None,
-            team_project_key: Some(&version.team_project_key),
-            at,
-            kind: kind.as_str(),
-            actor,
-            detail: &detail.to_string(),
-        },
+        &version.team_project_key,
+        kind.as_str(),
+        actor,
+        &detail,
+        at,
     )
 }

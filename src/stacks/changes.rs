@@ -5,7 +5,7 @@
 use chrono::NaiveDateTime;
 use serde_json::json;
 
-use crate::db::events::{self, NewEventRow};
+use crate::db::events;
 use crate::db::stacks::{self as rows, Lease};
 use crate::db::DbConnection;
 use crate::domain::EventKind;
@@ -58,15 +58,5 @@ pub fn record(
     detail: serde_json::Value,
     at: NaiveDateTime,
 ) -> diesel::QueryResult<()> {
-    events::append(
-        conn,
-        &NewEventRow {
-            release_pk: None,
-            team_project_key: Some(team_project_key),
-            at,
-            kind: kind.as_str(),
-            actor,
-            detail: &detail.to_string(),
-        },
-    )
+    events::append_to_project(conn, team_project_key, kind.as_str(), actor, &detail, at)
 }

@@ -4,7 +4,7 @@
 //! real `greenlight runner` process with its signals. Bad input changes
 //! nothing.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{cli, spawn_app_with, Backend, TestApp};
+use crate::helpers::{spawn_app_with, Backend, TestApp};
 
 both_backends!(
     claims_refuse_bad_input_and_change_nothing,
@@ -37,15 +37,6 @@ async fn app_with(backend: Backend, vars: &[(&str, &str)]) -> TestApp {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     spawn_app_with(backend, move |env| env.extend(vars), true).await
-}
-
-fn create_key(app: &TestApp, args: &[&str]) -> String {
-    let env = HashMap::from([("DATABASE_URL".to_owned(), app.db.url.clone())]);
-    let mut all = vec!["api-key", "create"];
-    all.extend_from_slice(args);
-    let (ok, out, err) = cli(&env, &all);
-    assert!(ok, "api-key create {args:?}: {err}");
-    out.trim().to_owned()
 }
 
 fn post(app: &TestApp, address: &str, path: &str, key: Option<&str>) -> reqwest::RequestBuilder {
@@ -333,8 +324,8 @@ fn kill_pid_in(pid_file: &Path) {
 
 async fn claims_refuse_bad_input_and_change_nothing(backend: Backend) {
     let app = app_with(backend, &[("GREENLIGHT_REQUIRE_API_KEY", "true")]).await;
-    let devx = create_key(&app, &["--project", "Devx"]);
-    let admin = create_key(&app, &["--admin"]);
+    let devx = app.create_key(&["--project", "Devx"]);
+    let admin = app.create_key(&["--admin"]);
     // The older one is another project's: a Devx key must not take it.
     let other = deploy_to(&app, &app.address, "Other", "staging", Some(&admin)).await;
     let ours = deploy_to(&app, &app.address, "Devx", "staging", Some(&devx)).await;
@@ -747,7 +738,7 @@ async fn a_runner_killed_mid_deployment_ends_it_error_within_the_lease(backend: 
         ],
     )
     .await;
-    let key = create_key(&app, &["--project", "octo/app"]);
+    let key = app.create_key(&["--project", "octo/app"]);
     let pid_file = temp_file("pid");
     let script = format!(
         "echo \"key=${{GREENLIGHT_RUNNER_KEY:-none}}\"; echo $$ > {}; exec sleep 60",

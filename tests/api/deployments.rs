@@ -906,15 +906,6 @@ async fn bad_list_queries_are_refused(backend: Backend) {
     }
 }
 
-fn create_key(app: &TestApp, args: &[&str]) -> String {
-    let env = HashMap::from([("DATABASE_URL".to_owned(), app.db.url.clone())]);
-    let mut all = vec!["api-key", "create"];
-    all.extend_from_slice(args);
-    let (ok, out, err) = cli(&env, &all);
-    assert!(ok, "api-key create {args:?}: {err}");
-    out.trim().to_owned()
-}
-
 async fn keys_guard_every_deployment_route(backend: Backend) {
     let app = spawn_app_with(
         backend,
@@ -924,9 +915,9 @@ async fn keys_guard_every_deployment_route(backend: Backend) {
         true,
     )
     .await;
-    let devx = create_key(&app, &["--project", "Devx"]);
-    let other = create_key(&app, &["--project", "Other"]);
-    let admin = create_key(&app, &["--admin"]);
+    let devx = app.create_key(&["--project", "Devx"]);
+    let other = app.create_key(&["--project", "Other"]);
+    let admin = app.create_key(&["--admin"]);
     let request = json!({"repository_url": "github.com/octo/app", "commit_sha": "abcd",
                          "team_project": "Devx", "environment": "staging"});
 

@@ -13,7 +13,7 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::both_backends;
 use crate::github::sign;
-use crate::helpers::{cli, spawn_app_with, Backend, TestApp, PUBLIC_URL};
+use crate::helpers::{spawn_app_with, Backend, TestApp, PUBLIC_URL};
 
 both_backends!(
     a_deployment_event_is_recorded_and_its_statuses_reach_github,
@@ -486,15 +486,6 @@ async fn github_refusing_a_status_gives_up_and_an_outage_is_retried(backend: Bac
     assert_eq!(app.db.count(failed), 1);
 }
 
-fn create_key(app: &TestApp, args: &[&str]) -> String {
-    let env = HashMap::from([("DATABASE_URL".to_owned(), app.db.url.clone())]);
-    let mut all = vec!["api-key", "create"];
-    all.extend_from_slice(args);
-    let (ok, out, err) = cli(&env, &all);
-    assert!(ok, "api-key create {args:?}: {err}");
-    out.trim().to_owned()
-}
-
 async fn scoped_routes_answer_one_repository_only(backend: Backend) {
     let api = MockServer::start().await;
     mount_installation_token(&api).await;
@@ -511,9 +502,9 @@ async fn scoped_routes_answer_one_repository_only(backend: Backend) {
         );
     })
     .await;
-    let app_key = create_key(&app, &["--project", "octo/app"]);
-    let other_key = create_key(&app, &["--project", "octo/other"]);
-    let admin = create_key(&app, &["--admin"]);
+    let app_key = app.create_key(&["--project", "octo/app"]);
+    let other_key = app.create_key(&["--project", "octo/other"]);
+    let admin = app.create_key(&["--admin"]);
 
     // The webhook needs no key: its signature is the credential.
     let first: Value = deliver(&app, &deployment_event(11, "octo/app", "production"))
@@ -655,7 +646,7 @@ async fn scoped_routes_answer_one_repository_only(backend: Backend) {
 
     // A repository the operator mapped deploys to that project, whose key
     // reads it under the repository.
-    let devx = create_key(&app, &["--project", "Devx"]);
+    let devx = app.create_key(&["--project", "Devx"]);
     let mapped = deliver(&app, &deployment_event(13, "Octo/Mapped", "production")).await;
     assert_eq!(mapped.status(), 201);
     let mapped: Value = mapped.json().await.unwrap();

@@ -518,6 +518,16 @@ pub fn release_body(id: &str) -> Value {
 }
 
 impl TestApp {
+    /// `greenlight api-key create ARGS…` on this app's database: the key.
+    pub fn create_key(&self, args: &[&str]) -> String {
+        let env = HashMap::from([("DATABASE_URL".to_owned(), self.db.url.clone())]);
+        let mut all = vec!["api-key", "create"];
+        all.extend_from_slice(args);
+        let (ok, out, err) = cli(&env, &all);
+        assert!(ok, "api-key create {args:?}: {err}");
+        out.trim().to_owned()
+    }
+
     /// Another instance on the same database, SMTP server and approvers
     /// API: a replica. Returns its address.
     pub async fn start_replica(&self) -> String {

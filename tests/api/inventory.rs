@@ -720,15 +720,6 @@ async fn bad_input_gets_the_seeds_400_and_changes_nothing(backend: Backend) {
     );
 }
 
-fn create_key(app: &TestApp, args: &[&str]) -> String {
-    let env = HashMap::from([("DATABASE_URL".to_owned(), app.db.url.clone())]);
-    let mut all = vec!["api-key", "create"];
-    all.extend_from_slice(args);
-    let (ok, out, err) = cli(&env, &all);
-    assert!(ok, "api-key create {args:?}: {err}");
-    out.trim().to_owned()
-}
-
 async fn keys_scope_the_inventory_to_their_project(backend: Backend) {
     let app = spawn_app_with(
         backend,
@@ -738,9 +729,9 @@ async fn keys_scope_the_inventory_to_their_project(backend: Backend) {
         true,
     )
     .await;
-    let devx = create_key(&app, &["--project", "Devx"]);
-    let other = create_key(&app, &["--project", "Other"]);
-    let admin = create_key(&app, &["--admin"]);
+    let devx = app.create_key(&["--project", "Devx"]);
+    let other = app.create_key(&["--project", "Other"]);
+    let admin = app.create_key(&["--admin"]);
     let body = version_body("Demo", "1.0.1", "Production");
     use reqwest::Method as M;
 

@@ -4,13 +4,12 @@
 //! kept in the database, `DELETE /stacks/last`, keys and projects; bad
 //! input changes nothing.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{cli, spawn_app_with, Backend, TestApp};
+use crate::helpers::{spawn_app_with, Backend, TestApp};
 
 both_backends!(
     the_seed_choice_same_branch_then_least_recent_then_new,
@@ -823,15 +822,6 @@ async fn bad_input_changes_nothing(backend: Backend) {
     assert_eq!(beat.status(), 200);
 }
 
-fn create_key(app: &TestApp, args: &[&str]) -> String {
-    let env = HashMap::from([("DATABASE_URL".to_owned(), app.db.url.clone())]);
-    let mut all = vec!["api-key", "create"];
-    all.extend_from_slice(args);
-    let (ok, out, err) = cli(&env, &all);
-    assert!(ok, "api-key create {args:?}: {err}");
-    out.trim().to_owned()
-}
-
 async fn keys_see_their_own_project_only(backend: Backend) {
     let app = spawn_app_with(
         backend,
@@ -841,9 +831,9 @@ async fn keys_see_their_own_project_only(backend: Backend) {
         true,
     )
     .await;
-    let devx = create_key(&app, &["--project", "Devx"]);
-    let other = create_key(&app, &["--project", "Other"]);
-    let admin = create_key(&app, &["--admin"]);
+    let devx = app.create_key(&["--project", "Devx"]);
+    let other = app.create_key(&["--project", "Other"]);
+    let admin = app.create_key(&["--admin"]);
     let as_key = |method: reqwest::Method, path: &str, key: Option<&str>| {
         let request = app.client.request(method, format!("{}{path}", app.address));
         match key {

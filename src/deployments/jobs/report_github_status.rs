@@ -8,7 +8,6 @@ use serde_json::json;
 
 use super::JobContext;
 use crate::db::deployments as rows;
-use crate::db::events::{self, NewEventRow};
 use crate::db::github_deployments as github_rows;
 use crate::db::{self, DbConnection};
 use crate::domain::EventKind;
@@ -139,22 +138,17 @@ impl Job for ReportGithubStatus {
         let state = github_rows::status(conn, self.status_id)?.map(|s| s.state.as_str());
         let reason = crate::queue::reason("could not report the status to GitHub", error, attempts);
         let detail = json!({
-            "deployment_id": deployment.id,
-            "environment": deployment.environment,
             "to": "github",
             "state": state,
             "reason": reason,
         });
-        events::append(
+        crate::deployments::service::record(
             conn,
-            &NewEventRow {
-                release_pk: None,
-                team_project_key: Some(&deployment.team_project_key),
-                at: db::now(),
-                kind: EventKind::DeploymentGithubFailed.as_str(),
-                actor: None,
-                detail: &detail.to_string(),
-            },
+            &deployment,
+            EventKind::DeploymentGithubFailed,
+            None,
+            detail,
+            db::now(),
         )
     }
 }

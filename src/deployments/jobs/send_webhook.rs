@@ -101,23 +101,17 @@ impl Job for SendDeploymentWebhook {
     ) -> diesel::QueryResult<()> {
         let d = rows::by_pk(conn, self.deployment_pk)?;
         let reason = crate::queue::reason("could not deliver the webhook", error, attempts);
-        crate::db::events::append(
+        crate::deployments::service::record(
             conn,
-            &crate::db::events::NewEventRow {
-                release_pk: None,
-                team_project_key: Some(&d.team_project_key),
-                at: db::now(),
-                kind: EventKind::WebhookFailed.as_str(),
-                actor: None,
-                detail: &serde_json::json!({
-                    "deployment_id": d.id,
-                    "environment": d.environment,
-                    "type": self.r#type,
-                    "delivery": self.delivery_id,
-                    "reason": reason,
-                })
-                .to_string(),
-            },
+            &d,
+            EventKind::WebhookFailed,
+            None,
+            serde_json::json!({
+                "type": self.r#type,
+                "delivery": self.delivery_id,
+                "reason": reason,
+            }),
+            db::now(),
         )
     }
 }
