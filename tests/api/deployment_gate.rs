@@ -92,8 +92,41 @@ fn states(document: &Value) -> Vec<String> {
         .collect()
 }
 
+/// A runner's claim for production: 200 with what it got, or 204.
+async fn claim(app: &TestApp, wait: u64) -> (u16, Value) {
+    claim_at(&app.client, &app.address, wait).await
+}
+
+async fn claim_at(client: &reqwest::Client, address: &str, wait: u64) -> (u16, Value) {
+    let answer = client
+        .post(format!("{address}/runners/claim"))
+        .json(&json!({"environments": ["production"], "wait": wait}))
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status().as_u16();
+    (status, answer.json().await.unwrap_or(Value::Null))
+}
+
 async fn a_gated_deployment_waits_and_is_queued_when_its_release_is_approved(backend: Backend) {
-    let (app, _dir) = gated_app(backend, |_| {}).await;
+    let (app, _dir) = gated_app(backend, |env| {
+        env.insert(
+            "GREENLIGHT_ENCRYPTION_KEY".into(),
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into(),
+        );
+    })
+    .await;
+    let secret = app
+        .client
+        .put(format!(
+            "{}/projects/octo%2Fapp/environments/production/variables/DB_PASSWORD",
+            app.address
+        ))
+        .json(&json!({"value": "gate-secret-1", "secret": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(secret.status().is_success(), "{}", secret.status());
     let gated = create(&app, body("production")).await;
     assert_eq!(gated["status"], "waiting", "{gated}");
     let release = &gated["release"];
@@ -116,24 +149,27 @@ async fn a_gated_deployment_waits_and_is_queued_when_its_release_is_approved(bac
         .await
         .unwrap();
     assert_eq!(early.status(), 409);
+    // Nor can a runner take it, nor learn the environment's secret.
+    assert_eq!(claim(&app, 0).await.0, 204);
+    // A runner waiting when the release is approved gets it at once, with
+    // the environment's variables, the secret opened.
+    let waiting = {
+        let (client, address) = (app.client.clone(), app.address.clone());
+        tokio::spawn(async move { claim_at(&client, &address, 30).await })
+    };
     // The approvers get the usual emails; their links approve.
     for mail in app.wait_for_mails(2).await {
         assert_eq!(app.approve(&mail.token()).await.status(), 200);
     }
-    let queued = wait_for_state(&app, id, "queued").await;
-    assert_eq!(states(&queued), ["waiting", "queued"]);
-    assert_eq!(queued["release"]["status"], "approved");
-    let last = &queued["statuses"][1];
+    let (status, claimed) = waiting.await.unwrap();
+    assert_eq!(status, 200, "{claimed}");
+    assert_eq!(claimed["id"], id);
+    assert_eq!(claimed["variables"]["DB_PASSWORD"], "gate-secret-1");
+    let taken = deployment(&app, id).await;
+    assert_eq!(states(&taken), ["waiting", "queued", "in_progress"]);
+    assert_eq!(taken["release"]["status"], "approved");
+    let last = &taken["statuses"][1];
     assert_eq!(last["description"], format!("release {SHA} approved"));
-    // Queued, it goes on as any deployment.
-    let started = app
-        .client
-        .post(format!("{}/deployments/{id}/statuses", app.address))
-        .json(&json!({"state": "in_progress"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(started.status(), 201);
     // The pipeline may poll the release as before.
     let polled = app.get_json(&format!("/releases/octo%2Fapp/{SHA}")).await;
     assert_eq!(polled["status"], "approved", "{polled}");
@@ -145,6 +181,7 @@ async fn a_deployment_behind_a_rejected_release_is_canceled_and_never_in_progres
     let (app, _dir) = gated_app(backend, |_| {}).await;
     let gated = create(&app, body("production")).await;
     let id = gated["id"].as_str().unwrap();
+    assert_eq!(claim(&app, 0).await.0, 204);
     let mails = app.wait_for_mails(2).await;
     let rejected = app
         .post_decision(&[
@@ -156,6 +193,8 @@ async fn a_deployment_behind_a_rejected_release_is_canceled_and_never_in_progres
     assert_eq!(rejected.status(), 200);
     let canceled = wait_for_state(&app, id, "canceled").await;
     assert_eq!(states(&canceled), ["waiting", "canceled"]);
+    // No runner gets it.
+    assert_eq!(claim(&app, 1).await.0, 204);
     assert_eq!(
         canceled["statuses"][1]["description"],
         format!("release {SHA} rejected")
