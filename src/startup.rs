@@ -176,7 +176,7 @@ impl Application {
             github: github.clone(),
             github_redelivery_interval: settings.github_redelivery_interval,
             slack: slack.clone(),
-            outbound,
+            outbound: outbound.clone(),
             max_approvers: settings.max_approvers,
             sealer: sealer.clone(),
         });
@@ -192,6 +192,8 @@ impl Application {
                 db: jobs_db.clone(),
                 released: stack_released.clone(),
                 max_attempts: settings.queue.max_attempts,
+                policies: policies.clone(),
+                outbound: outbound.clone(),
             }),
         );
         let registry = crate::deployments::jobs::register(registry, deployment_jobs);

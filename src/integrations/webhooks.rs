@@ -8,6 +8,9 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use sha2::Sha256;
 
+use super::outbound::{Outbound, OutboundError};
+use crate::metrics::Target;
+
 /// The prefix the standard gives symmetric secrets, so that a receiver's
 /// library knows the scheme from the secret itself.
 const PREFIX: &str = "whsec_";
@@ -101,6 +104,24 @@ pub fn headers(
         ("webhook-timestamp", timestamp.to_string()),
         ("webhook-signature", signature),
     ]
+}
+
+/// One delivery attempt: `body` signed under the delivery `id` and this
+/// attempt's time, posted to `url` (the operator's: its host may be
+/// private). Every wing's webhook job calls this, and maps the error with
+/// `queue::JobError::from_webhook`.
+pub async fn deliver(
+    outbound: &Outbound,
+    url: &str,
+    keys: &SigningKeys,
+    id: &str,
+    body: Vec<u8>,
+) -> Result<(), OutboundError> {
+    let mut call = outbound.post(Target::Webhook, url);
+    for (name, value) in headers(keys, id, chrono::Utc::now().timestamp(), &body) {
+        call = call.header(name, value);
+    }
+    call.json(body).send().await
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::db::jobs::{self as store, NewJob};
 use crate::db::{Db, DbConnection, DbError};
+use crate::integrations::outbound::{Failure, OutboundError};
 
 pub use crate::db::jobs::RunAt;
 pub use registry::Registry;
@@ -107,6 +108,18 @@ pub enum JobError {
     /// Another worker holds the job now: stop, record nothing.
     #[error("the job's lease was lost")]
     LeaseLost,
+}
+
+impl JobError {
+    /// A webhook delivery's failure as Standard Webhooks wants it retried:
+    /// 410 Gone (a receiver that wants no more deliveries) and a refused
+    /// address give up at once; the rest is worth another attempt.
+    pub fn from_webhook(e: OutboundError) -> Self {
+        match e.failure() {
+            Failure::Status(410) | Failure::Refused => Self::Permanent(e.to_string()),
+            _ => Self::Transient(e.to_string()),
+        }
+    }
 }
 
 impl From<DbError> for JobError {

@@ -205,12 +205,13 @@ impl Stacks {
 
     /// Deletes the highest-numbered stack if it is available.
     pub async fn delete_last(&self, project: Project, actor: Option<String>) -> Refusable<Stack> {
+        let max_attempts = self.max_attempts;
         let deleted = self
             .db
             .write(move |conn| {
                 rows::lock_project(conn, &project.key)?;
                 let now = db::now();
-                changes::expire_lapsed(conn, &project.key, now)?;
+                changes::expire_lapsed(conn, &project.key, now, max_attempts)?;
                 let Some(last) = rows::of_project(conn, &project.key)?.pop() else {
                     return Ok(Err(StackError::NoStacks));
                 };
@@ -246,15 +247,17 @@ impl Stacks {
         what: Use,
         actor: Option<String>,
     ) -> Refusable<(Stack, Lease)> {
+        let max_attempts = self.max_attempts;
         let outcome = self
             .db
             .write(move |conn| {
                 rows::lock_project(conn, &project.key)?;
                 let now = db::now();
-                let (stack, lease) = match held(conn, &project.key, &name, &token, now)? {
-                    Ok(held) => held,
-                    Err(refused) => return Ok(Err(refused)),
-                };
+                let (stack, lease) =
+                    match held(conn, &project.key, &name, &token, now, max_attempts)? {
+                        Ok(held) => held,
+                        Err(refused) => return Ok(Err(refused)),
+                    };
                 let detail = |extra: serde_json::Value| {
                     let mut detail = json!({
                         "stack_name": stack.name,
@@ -328,7 +331,7 @@ fn attempt(conn: &mut DbConnection, ask: &Ask) -> diesel::QueryResult<Attempt> {
     let key = &ask.project.key;
     rows::lock_project(conn, key)?;
     let now = db::now();
-    changes::expire_lapsed(conn, key, now)?;
+    changes::expire_lapsed(conn, key, now, ask.max_attempts)?;
     rows::forget_gone_waiters(conn, key, now)?;
     let mine = rows::waiter(conn, key, &ask.request_id)?;
     let ahead = rows::waiters_before(conn, key, mine.as_ref().map(|w| w.pk))?;
@@ -461,6 +464,7 @@ fn held(
     name: &str,
     token: &LeaseToken,
     now: NaiveDateTime,
+    max_attempts: i32,
 ) -> diesel::QueryResult<Refusable<(Stack, Lease)>> {
     let Some(stack) = rows::by_name(conn, key, name)? else {
         return Ok(Err(StackError::NotFound(name.to_owned())));
@@ -468,7 +472,7 @@ fn held(
     let open = rows::open_lease(conn, stack.pk)?;
     if let Some(open) = open.filter(|l| token.matches(&l.token_hash)) {
         if open.expires_at <= now {
-            changes::expire(conn, &open, now)?;
+            changes::expire(conn, &open, now, max_attempts)?;
             return Ok(Err(StackError::LeaseExpired {
                 name: stack.name,
                 how: "expired".to_owned(),

@@ -24,6 +24,7 @@ both_backends!(
     delete_last_and_a_request_at_once_never_lose_or_double_a_stack,
     bad_input_changes_nothing,
     keys_see_their_own_project_only,
+    a_lapse_is_posted_signed_to_the_projects_webhook,
 );
 
 // ----------------------------------------------------------------- helpers
@@ -948,4 +949,55 @@ async fn keys_see_their_own_project_only(backend: Backend) {
         .iter()
         .all(|e| e["actor"].as_str().unwrap().starts_with("key ")));
     assert_eq!(app.db.count("SELECT COUNT(*) FROM stacks"), 1);
+}
+
+/// The lapse reaches the project's webhook (no environment) once, signed
+/// as Standard Webhooks sign, with the stack as the seed shapes it and no
+/// lease token.
+async fn a_lapse_is_posted_signed_to_the_projects_webhook(backend: Backend) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use crate::webhooks::{assert_verified, whsec};
+
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let policy = format!(
+        "[projects.Devx]\nstack_lease_ttl = \"1s\"\nwebhook_url = \"{}/hook\"\n\
+         webhook_secret = \"{}\"\n",
+        receiver.uri(),
+        whsec(5)
+    );
+    let (app, _dir) = app_with_policy(backend, &policy).await;
+    let stack = lease(&app, "feature/a").await;
+    let token = token_of(&stack);
+    let mut requests = Vec::new();
+    for _ in 0..400 {
+        requests = receiver.received_requests().await.unwrap();
+        if !requests.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(requests.len(), 1, "one delivery");
+    let request = &requests[0];
+    assert_verified(&whsec(5), request, true);
+    let payload: Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(payload["type"], "stack.lease_expired");
+    assert!(payload["timestamp"].is_string(), "{payload}");
+    let data = &payload["data"];
+    assert_eq!(data["stackName"], "test-1");
+    assert_eq!(data["branch"], "feature/a");
+    assert_eq!(data["isAvailable"], true);
+    assert_eq!(data["entity"], "Stack");
+    assert!(data.get("lease").is_none(), "{payload}");
+    let text = String::from_utf8_lossy(&request.body);
+    assert!(!text.contains(&token), "no lease token: {text}");
+    // Delivered once: nothing is retried after the 200.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received_requests().await.unwrap().len(), 1);
 }

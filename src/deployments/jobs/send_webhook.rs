@@ -12,9 +12,7 @@ use crate::db::{self, DbConnection};
 use crate::deployments::document::DeploymentDocument;
 use crate::deployments::DeploymentView;
 use crate::domain::{EventKind, ReleaseKey};
-use crate::integrations::outbound::Failure;
 use crate::integrations::webhooks;
-use crate::metrics::Target;
 use crate::queue::{Claim, Job, JobError};
 use crate::releases::document::rfc3339;
 
@@ -71,25 +69,10 @@ impl Job for SendDeploymentWebhook {
             "data": data,
         }))
         .map_err(|e| JobError::Permanent(format!("the webhook body: {e}")))?;
-        let headers = webhooks::headers(
-            keys,
-            &self.delivery_id,
-            chrono::Utc::now().timestamp(),
-            &body,
-        );
         claim.ensure_held(&ctx.db).await?;
-        let mut call = ctx.outbound.post(Target::Webhook, url);
-        for (name, value) in headers {
-            call = call.header(name, value);
-        }
-        call.json(body)
-            .send()
+        webhooks::deliver(&ctx.outbound, url, keys, &self.delivery_id, body)
             .await
-            .map_err(|e| match e.failure() {
-                // Standard Webhooks: 410 Gone wants no more deliveries.
-                Failure::Status(410) | Failure::Refused => JobError::Permanent(e.to_string()),
-                _ => JobError::Transient(e.to_string()),
-            })?;
+            .map_err(JobError::from_webhook)?;
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 use super::JobContext;
 use crate::db::{self, releases, subscribers, DbConnection};
 use crate::domain::EventKind;
-use crate::integrations::outbound::{Failure, OutboundError};
+use crate::integrations::outbound::OutboundError;
 use crate::queue::{Claim, JobError};
 use crate::releases::lifecycle::{self, ReleaseView};
 use crate::releases::subscriber::Subscriber;
@@ -61,16 +61,6 @@ pub fn subscriber(
 ) -> diesel::QueryResult<Option<Subscriber>> {
     let row = subscribers::by_pk(conn, subscriber_pk)?;
     Ok(serde_json::from_str(&row.target).ok())
-}
-
-/// Telling a subscriber is retried, whatever the receiver answered, until
-/// the attempts run out; a target Greenlight refuses to call gives up at
-/// once, since no retry makes it callable.
-pub fn retried_unless_refused(e: OutboundError) -> JobError {
-    match e.failure() {
-        Failure::Refused => JobError::Permanent(e.to_string()),
-        _ => JobError::Transient(e.to_string()),
-    }
 }
 
 /// Azure DevOps' way: its 4xx answers (an AuthToken expired, a run

@@ -7,9 +7,7 @@ use super::JobContext;
 use crate::db::{self, DbConnection};
 use crate::domain::EventKind;
 use crate::domain::ReleaseKey;
-use crate::integrations::outbound::Failure;
 use crate::integrations::webhooks;
-use crate::metrics::Target;
 use crate::queue::{Claim, Job, JobError};
 use crate::redact::url_for_logs;
 use crate::releases::document::{rfc3339, StatusDocument};
@@ -81,27 +79,10 @@ impl Job for SendWebhook {
                     .to_owned(),
             )
         })?;
-        let headers = webhooks::headers(
-            keys,
-            &self.delivery_id,
-            chrono::Utc::now().timestamp(),
-            &body,
-        );
         claim.ensure_held(&ctx.db).await?;
-        // The operator's URL (a policy's): its host may be private.
-        let mut call = ctx.outbound.post(Target::Webhook, &url);
-        for (name, value) in headers {
-            call = call.header(name, value);
-        }
-        call.json(body)
-            .send()
+        webhooks::deliver(&ctx.outbound, &url, keys, &self.delivery_id, body)
             .await
-            .map_err(|e| match e.failure() {
-                // The standard: 410 Gone is a receiver that wants no more
-                // deliveries, so no retry.
-                Failure::Status(410) => JobError::Permanent(e.to_string()),
-                _ => super::notify::retried_unless_refused(e),
-            })?;
+            .map_err(JobError::from_webhook)?;
         let detail = serde_json::json!({"to": url_for_logs(&url), "delivery": self.delivery_id, "type": event});
         super::notify::record_sent(
             ctx,

@@ -77,6 +77,6 @@ fn expire(
         )?;
         return Ok(Some(false));
     }
-    changes::expire(conn, &lease, now)?;
+    changes::expire(conn, &lease, now, max_attempts)?;
     Ok(Some(true))
 }

@@ -2,15 +2,19 @@
 //! context their runs share.
 
 mod expire_stack_lease;
+mod send_stack_webhook;
 
 use std::sync::Arc;
 
 use tokio::sync::Notify;
 
 use crate::db::Db;
+use crate::environments::Policies;
+use crate::integrations::outbound::Outbound;
 use crate::queue::Registry;
 
 pub use expire_stack_lease::ExpireStackLease;
+pub use send_stack_webhook::SendStackWebhook;
 
 /// What the stacks wing's jobs need.
 pub struct JobContext {
@@ -19,9 +23,14 @@ pub struct JobContext {
     pub released: Arc<Notify>,
     /// Attempts given to the jobs that jobs enqueue.
     pub max_attempts: i32,
+    /// The project's webhook and the secrets that sign it.
+    pub policies: Arc<Policies>,
+    pub outbound: Outbound,
 }
 
 /// Adds the stacks wing's job kinds to `registry`.
 pub fn register(registry: Registry, ctx: Arc<JobContext>) -> Registry {
-    registry.register::<ExpireStackLease>(ctx)
+    registry
+        .register::<ExpireStackLease>(ctx.clone())
+        .register::<SendStackWebhook>(ctx)
 }
