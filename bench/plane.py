@@ -166,7 +166,7 @@ def waiter_latency(run, port: int, n: int) -> list[float]:
         t.start()
         time.sleep(0.3)  # the request is waiting
         start = time.time()
-        must(run, "stacks: release", call(port, "POST", f"/stacks/{held['stackName']}/release", None,
+        must(run, "stacks: release", call(port, "POST", f"/stacks/{held['stackName']}/release?team_project=Wait", None,
                                           {"Greenlight-Lease": held["lease"]["token"]}), 200, 204)
         t.join(35)
         granted = must(run, "stacks: waiter", answer.get("got", (0, {}, "no answer")), 200)
@@ -216,7 +216,7 @@ def scenario_plane(run, db, stubs, b) -> dict:
                                              {"branch": f"fill-{i}", "team_project": "Bench"}), 200)
         if got is None:
             break
-        must(run, "stacks: fill release", call(svc.port, "POST", f"/stacks/{got['stackName']}/release", None,
+        must(run, "stacks: fill release", call(svc.port, "POST", f"/stacks/{got['stackName']}/release?team_project=Bench", None,
                                                {"Greenlight-Lease": got["lease"]["token"]}), 200, 204)
     r = b.wrk(run, svc.port, 16, "stack", f"{db.key}{int(time.time()) % 100000:05d}")
     b.check_wrk(run, f"{db.name} POST /stacks/request", r)
