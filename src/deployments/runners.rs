@@ -74,12 +74,6 @@ pub struct Claimed {
 }
 
 impl Deployments {
-    /// Wakes the claims waiting on this replica: a deployment became
-    /// `queued` (created, or let through by its approval).
-    pub fn deployment_queued(&self) {
-        self.effects.queued.notify_waiters();
-    }
-
     /// Waits up to `request.wait` for a `queued` deployment of its
     /// environments and projects, and takes the oldest: `in_progress`
     /// under a new claim, with its event and the job that ends it if the

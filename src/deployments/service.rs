@@ -435,9 +435,6 @@ impl Deployments {
                 },
             )
             .await?;
-        if found.0 && found.1.deployment.status == DeploymentState::Queued {
-            self.deployment_queued();
-        }
         Ok(found)
     }
 
