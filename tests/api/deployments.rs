@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{cli, spawn_app, spawn_app_with, Backend, TestApp, PUBLIC_URL};
+use crate::helpers::{
+    cli, spawn_app, spawn_app_with, spawn_keyed_app, Backend, TestApp, PUBLIC_URL,
+};
 
 both_backends!(
     a_deployment_is_recorded_and_read_back,
@@ -907,14 +909,7 @@ async fn bad_list_queries_are_refused(backend: Backend) {
 }
 
 async fn keys_guard_every_deployment_route(backend: Backend) {
-    let app = spawn_app_with(
-        backend,
-        |env| {
-            env.insert("GREENLIGHT_REQUIRE_API_KEY".into(), "true".into());
-        },
-        true,
-    )
-    .await;
+    let app = spawn_keyed_app(backend).await;
     let devx = app.create_key(&["--project", "Devx"]);
     let other = app.create_key(&["--project", "Other"]);
     let admin = app.create_key(&["--admin"]);

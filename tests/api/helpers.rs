@@ -462,6 +462,19 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}, true).await
 }
 
+/// An app whose every route needs an API key (`GREENLIGHT_REQUIRE_API_KEY`),
+/// with the default approvers.
+pub async fn spawn_keyed_app(backend: Backend) -> TestApp {
+    spawn_app_with(
+        backend,
+        |env| {
+            env.insert("GREENLIGHT_REQUIRE_API_KEY".into(), "true".into());
+        },
+        true,
+    )
+    .await
+}
+
 /// `configure` edits the environment before the app starts; without
 /// `default_approvers` the test mounts its own approvers stub.
 pub async fn spawn_app_with(

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{cli, spawn_app, spawn_app_with, Backend, TestApp};
+use crate::helpers::{cli, spawn_app, spawn_keyed_app, Backend, TestApp};
 
 both_backends!(
     the_seed_examples_replay_as_documented,
@@ -721,14 +721,7 @@ async fn bad_input_gets_the_seeds_400_and_changes_nothing(backend: Backend) {
 }
 
 async fn keys_scope_the_inventory_to_their_project(backend: Backend) {
-    let app = spawn_app_with(
-        backend,
-        |env| {
-            env.insert("GREENLIGHT_REQUIRE_API_KEY".into(), "true".into());
-        },
-        true,
-    )
-    .await;
+    let app = spawn_keyed_app(backend).await;
     let devx = app.create_key(&["--project", "Devx"]);
     let other = app.create_key(&["--project", "Other"]);
     let admin = app.create_key(&["--admin"]);

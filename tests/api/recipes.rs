@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::both_backends;
-use crate::helpers::{cli, spawn_app_with, Backend, TestApp};
+use crate::helpers::{cli, spawn_keyed_app, Backend, TestApp};
 
 both_backends!(the_shared_poll_loop_follows_the_decision);
 
@@ -47,14 +47,7 @@ fn start_loop(
 }
 
 async fn the_shared_poll_loop_follows_the_decision(backend: Backend) {
-    let app = spawn_app_with(
-        backend,
-        |env| {
-            env.insert("GREENLIGHT_REQUIRE_API_KEY".into(), "true".into());
-        },
-        true,
-    )
-    .await;
+    let app = spawn_keyed_app(backend).await;
     let (ok, key, err) = cli(
         &HashMap::from([("DATABASE_URL".to_owned(), app.db.url.clone())]),
         &["api-key", "create", "--project", "Devx"],

@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{cli, release_body, spawn_app_with, start, Backend, TestApp, PUBLIC_URL};
+use crate::helpers::{
+    cli, release_body, spawn_app_with, spawn_keyed_app, start, Backend, TestApp, PUBLIC_URL,
+};
 
 both_backends!(
     api_keys_from_the_cli_guard_every_pipeline_route,
@@ -105,14 +107,7 @@ async fn expect_problem(
 }
 
 async fn api_keys_from_the_cli_guard_every_pipeline_route(backend: Backend) {
-    let app = spawn_app_with(
-        backend,
-        |env| {
-            env.insert("GREENLIGHT_REQUIRE_API_KEY".into(), "true".into());
-        },
-        true,
-    )
-    .await;
+    let app = spawn_keyed_app(backend).await;
     // Keys made by another process (the CLI) while the service runs.
     let devx = create_key(&app, &["--project", "Devx"]);
     let other = create_key(&app, &["--project", "Other"]);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{spawn_app_with, Backend, TestApp};
+use crate::helpers::{spawn_app_with, spawn_keyed_app, Backend, TestApp};
 
 both_backends!(
     the_seed_choice_same_branch_then_least_recent_then_new,
@@ -824,14 +824,7 @@ async fn bad_input_changes_nothing(backend: Backend) {
 }
 
 async fn keys_see_their_own_project_only(backend: Backend) {
-    let app = spawn_app_with(
-        backend,
-        |env| {
-            env.insert("GREENLIGHT_REQUIRE_API_KEY".into(), "true".into());
-        },
-        true,
-    )
-    .await;
+    let app = spawn_keyed_app(backend).await;
     let devx = app.create_key(&["--project", "Devx"]);
     let other = app.create_key(&["--project", "Other"]);
     let admin = app.create_key(&["--admin"]);

@@ -12,7 +12,7 @@ use wiremock::{Mock, ResponseTemplate};
 
 use crate::both_backends;
 use crate::driver::Driver;
-use crate::helpers::{cli, spawn_app, spawn_app_with, Backend, Mail, TestApp};
+use crate::helpers::{cli, spawn_app, spawn_app_with, spawn_keyed_app, Backend, Mail, TestApp};
 
 both_backends!(
     the_list_shows_releases_newest_first_with_their_state,
@@ -194,14 +194,7 @@ fn create_key(app: &TestApp, args: &[&str]) -> String {
 }
 
 async fn with_keys_required(backend: Backend) -> TestApp {
-    spawn_app_with(
-        backend,
-        |env| {
-            env.insert("GREENLIGHT_REQUIRE_API_KEY".into(), "true".into());
-        },
-        true,
-    )
-    .await
+    spawn_keyed_app(backend).await
 }
 
 // ------------------------------------------------------------------ tests
